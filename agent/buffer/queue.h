@@ -1,0 +1,165 @@
+/*
+ * queue.h - the agent's durable event buffer: one LMDB environment in a folder.
+ *
+ * Layout (DESIGN.md "Buffer"): records keyed by a big-endian u64 sequence number in the
+ * "events" DB; a "meta" DB holds the ship cursor, the counters and the sources' checkpoints;
+ * "dead" holds dead-lettered events, "corrupt" the raw bytes of records that failed their
+ * checksum. Every record carries a checksum and a format version.
+ *
+ * Events with seq < cursor have been shipped and are *retained* for replay until they are older
+ * than retention_ms or the retained bytes exceed retention_bytes (oldest go first). Events with
+ * seq >= cursor are *queued*. Queued + retained bytes never exceed max_bytes: when a put would go
+ * over, retained events are pruned first, then the full policy applies (AG_FULL_BLOCK: the put
+ * fails with HC_E_FULL; AG_FULL_DROP_OLDEST: the oldest queued events are deleted and counted in
+ * AG_CTR_DROPPED).
+ *
+ * Writes are grouped: ag_queue_begin() opens one write transaction, any number of ag_txn_put()
+ * and ag_txn_meta_put() go into it, ag_txn_commit() makes all of it durable at once (fsync unless
+ * opts.nosync). An event is "accepted" only when ag_txn_commit() returned 0.
+ *
+ * Threads: one struct ag_queue may be shared by threads; each thread uses its own txn and
+ * iterators. Several processes may open the same folder (e.g. `status` while `run` works).
+ * A folder left by kill -9 always opens (stale readers are cleared at open).
+ *
+ * All functions return 0 or a negative code (common/error.h).
+ */
+#ifndef AG_QUEUE_H
+#define AG_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/envelope.h"
+
+enum ag_full_policy { AG_FULL_BLOCK = 0, AG_FULL_DROP_OLDEST = 1 };
+
+struct ag_queue_opts {
+    uint64_t max_bytes;       /* cap on stored record bytes (queued + retained); 0 = 1 GiB */
+    enum ag_full_policy policy;
+    int nosync;               /* 1: commits are not fsynced (faster, loses the tail on power loss) */
+    int64_t retention_ms;     /* keep shipped events this long; < 0 = default 24 h; 0 = none */
+    uint64_t retention_bytes; /* and at most this many bytes; 0 = max_bytes / 4 */
+    int readonly;             /* open for reading only (status, dump) */
+};
+
+/* Counters kept durably in the meta DB. Names: ag_counter_name(). */
+enum ag_counter {
+    AG_CTR_ENQUEUED,      /* events accepted into the buffer */
+    AG_CTR_SHIPPED,       /* events acknowledged by the hub */
+    AG_CTR_DROPPED,       /* queued events deleted by drop-oldest, never shipped */
+    AG_CTR_REJECTED,      /* input rows refused by a source (bad rows) */
+    AG_CTR_CORRUPT,       /* records set aside after a failed checksum */
+    AG_CTR_DEAD,          /* events moved to the dead-letter DB */
+    AG_CTR_EXPIRED,       /* retained (already shipped) events pruned */
+    AG_CTR_REPLAYED,      /* retained events queued again by replay */
+    AG_CTR_RETRIED,       /* send attempts that failed and were retried */
+    AG_CTR_FULL,          /* puts refused because the buffer was full (policy block) */
+    AG_CTR_COUNT
+};
+
+struct ag_queue;
+struct ag_txn;
+
+struct ag_queue_stats {
+    uint64_t queued, queued_bytes;
+    uint64_t retained, retained_bytes;
+    uint64_t dead, corrupt_held;   /* records in the dead and corrupt DBs now */
+    int64_t oldest_queued_ms;      /* event_time of the oldest queued event, 0 if none */
+    int64_t oldest_enqueued_ms;    /* enqueue time of the oldest queued event, 0 if none */
+    uint64_t cursor, next_seq;     /* next seq to ship; next seq to assign */
+    uint64_t max_bytes;
+    uint64_t counters[AG_CTR_COUNT];
+};
+
+/* A stored event, as read back. Pointers are valid until the iterator moves or closes. */
+struct ag_record {
+    uint64_t seq;
+    int64_t enqueued_ms;
+    struct hc_event ev;  /* fields point into the stored bytes */
+    const char *json;    /* the envelope exactly as it is shipped */
+    size_t json_len;
+    const char *reason;  /* dead-letter reason (AG_SCOPE_DEAD only), else NULL */
+};
+
+enum ag_scope {
+    AG_SCOPE_QUEUED,   /* seq >= cursor, oldest first: what the shipper sends */
+    AG_SCOPE_RETAINED, /* seq < cursor */
+    AG_SCOPE_ALL,      /* both */
+    AG_SCOPE_DEAD,     /* the dead-letter DB */
+};
+
+struct ag_iter;
+
+const char *ag_counter_name(enum ag_counter c);
+
+/* Default options (1 GiB cap, block, synced, 24 h / 256 MiB retention). */
+void ag_queue_opts_default(struct ag_queue_opts *o);
+
+/*
+ * Open (creating when missing, unless readonly) the buffer in folder dir. opts may be NULL for
+ * defaults. On success *out owns the handle (ag_queue_close). Errors: -ENOENT (no buffer there,
+ * readonly), -EACCES/-EROFS (folder not writable), HC_E_VERSION, HC_E_CORRUPT, -errno.
+ */
+int ag_queue_open(const char *dir, const struct ag_queue_opts *opts, struct ag_queue **out);
+/* Close; accepts NULL. Open txns and iterators must be finished first. */
+void ag_queue_close(struct ag_queue *q);
+
+/* Start a write transaction (blocks while another writer, in any process, holds one). */
+int ag_queue_begin(struct ag_queue *q, struct ag_txn **out);
+/*
+ * Add one event. When ev->id is nil a UUIDv7 is assigned now (ag_txn_last_id() tells which);
+ * a set id is kept. The event is encoded with hc_event_encode(). Errors: HC_E_FULL (policy block,
+ * the txn stays usable: commit what it holds), HC_E_TOOBIG (over HC_EVENT_MAX or the whole cap),
+ * HC_E_INVAL, HC_E_MAPFULL, HC_E_DISKFULL; after any other error the txn must be aborted.
+ */
+int ag_txn_put(struct ag_txn *t, const struct hc_event *ev);
+/* The id of the event the last successful ag_txn_put stored. */
+const uint8_t *ag_txn_last_id(const struct ag_txn *t);
+/* Store a small value under key in the meta DB (source checkpoints). Keys starting "ag." are reserved. */
+int ag_txn_meta_put(struct ag_txn *t, const char *key, const void *val, size_t len);
+int ag_txn_meta_del(struct ag_txn *t, const char *key);
+/* Add n to a counter within the txn. */
+int ag_txn_count(struct ag_txn *t, enum ag_counter c, uint64_t n);
+/* Commit (fsync unless nosync) and free t. On error the txn is aborted and freed; nothing of it
+ * was stored. HC_E_DISKFULL when the disk is full. */
+int ag_txn_commit(struct ag_txn *t);
+/* Abort and free; accepts NULL. */
+void ag_txn_abort(struct ag_txn *t);
+
+/*
+ * Read the meta value under key into val (cap bytes), *len set to its full length (may exceed
+ * cap: then only cap bytes were copied). HC_E_NOTFOUND when absent.
+ */
+int ag_queue_meta_get(struct ag_queue *q, const char *key, void *val, size_t cap, size_t *len);
+
+/*
+ * Mark every queued event with seq <= through as shipped: the cursor moves to through + 1,
+ * AG_CTR_SHIPPED grows by their count, and retention pruning runs, all in one synced commit.
+ */
+int ag_queue_ack(struct ag_queue *q, uint64_t through);
+/* Move the queued event seq to the dead-letter DB with a reason (copied), count AG_CTR_DEAD. */
+int ag_queue_dead_letter(struct ag_queue *q, uint64_t seq, const char *reason);
+/* Move the raw bytes of record seq (any scope) to the corrupt DB, count AG_CTR_CORRUPT. */
+int ag_queue_set_aside(struct ag_queue *q, uint64_t seq);
+/*
+ * Queue again, as new records at the tail with their original event_id and content, every
+ * retained event whose enqueue time is in [since_ms, until_ms]. *n gets the count. Subject to
+ * the cap like any put.
+ */
+int ag_queue_replay(struct ag_queue *q, int64_t since_ms, int64_t until_ms, uint64_t *n);
+/* Prune expired retained events now (ack does this too). */
+int ag_queue_prune(struct ag_queue *q);
+
+int ag_queue_stats(struct ag_queue *q, struct ag_queue_stats *st);
+
+/*
+ * Iterate records of a scope in seq order starting at seq >= from (0 = from the start). The
+ * iterator holds a read snapshot until closed. ag_iter_next returns 0 and fills rec,
+ * HC_E_NOTFOUND at the end, or HC_E_CORRUPT with only rec->seq set (the iterator has moved past
+ * it; the caller may ag_queue_set_aside(rec->seq) after closing the iterator).
+ */
+int ag_iter_open(struct ag_queue *q, enum ag_scope scope, uint64_t from, struct ag_iter **out);
+int ag_iter_next(struct ag_iter *it, struct ag_record *rec);
+void ag_iter_close(struct ag_iter *it);
+
+#endif

@@ -1,0 +1,6 @@
+#include <stdio.h>
+int main(void)
+{
+    puts("hubcap-agent: under construction");
+    return 0;
+}

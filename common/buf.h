@@ -1,0 +1,38 @@
+/*
+ * buf.h - a growable byte string (the caller owns the struct; hc_buf_free releases the bytes).
+ *
+ * p is always NUL-terminated after any successful call, so it can be used as a C string when the
+ * content has no NUL. Functions returning int give 0 or -ENOMEM; on failure nothing is changed.
+ */
+#ifndef HC_BUF_H
+#define HC_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hc_buf {
+    char *p;
+    size_t len;
+    size_t cap;
+};
+
+#define HC_BUF_INIT {NULL, 0, 0}
+
+int hc_buf_reserve(struct hc_buf *b, size_t extra);
+int hc_buf_add(struct hc_buf *b, const void *data, size_t len);
+int hc_buf_addc(struct hc_buf *b, char c);
+int hc_buf_adds(struct hc_buf *b, const char *s);
+int hc_buf_addf(struct hc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Decimal integer. */
+int hc_buf_add_i64(struct hc_buf *b, int64_t v);
+/* A JSON string literal, quotes included, with the escapes RFC 8259 requires. */
+int hc_buf_add_json_str(struct hc_buf *b, const char *s, size_t len);
+/* Empty the buffer, keeping its memory. */
+void hc_buf_reset(struct hc_buf *b);
+/* Release the memory; b may be reused after. Accepts a zeroed struct. */
+void hc_buf_free(struct hc_buf *b);
+
+/* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
+int hc_utf8_valid(const char *s, size_t len);
+
+#endif
