@@ -16,7 +16,10 @@ struct hc_buf {
     size_t cap;
 };
 
-#define HC_BUF_INIT {NULL, 0, 0}
+#define HC_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 int hc_buf_reserve(struct hc_buf *b, size_t extra);
 int hc_buf_add(struct hc_buf *b, const void *data, size_t len);

@@ -37,8 +37,8 @@ int hc_event_encode(const struct hc_event *ev, struct hc_buf *out)
     size_t start = out->len;
     int rc = 0;
 
-    if (!ev->device_id_len || ev->device_id_len > HC_DEVICE_ID_MAX ||
-        ev->kind == HC_KIND_UNKNOWN || !ev->data_len)
+    if (!ev->device_id_len || ev->device_id_len > HC_DEVICE_ID_MAX || ev->kind == HC_KIND_UNKNOWN ||
+        !ev->data_len)
         return HC_E_INVAL;
     /* Fixed part is about 150 bytes plus the escaped device id. */
     if (ev->data_len + 160 + ev->device_id_len * 6 > HC_EVENT_MAX)
@@ -98,76 +98,67 @@ int hc_event_decode(const char *json, size_t len, struct hc_event_doc *doc, cons
     it = cJSON_GetObjectItemCaseSensitive(root, "event_id");
     if (it && !cJSON_IsNull(it) &&
         (!cJSON_IsString(it) ||
-         hc_uuid_parse(it->valuestring, strlen(it->valuestring), doc->ev.id)))
-        {
-            rc = HC_E_INVAL;
-            r = "event_id is not a UUID";
-            goto out_free_json;
-        }
+         hc_uuid_parse(it->valuestring, strlen(it->valuestring), doc->ev.id))) {
+        rc = HC_E_INVAL;
+        r = "event_id is not a UUID";
+        goto out_free_json;
+    }
     it = cJSON_GetObjectItemCaseSensitive(root, "kind");
-    if (!cJSON_IsString(it))
-        {
-            rc = HC_E_INVAL;
-            r = "kind missing";
-            goto out_free_json;
-        }
+    if (!cJSON_IsString(it)) {
+        rc = HC_E_INVAL;
+        r = "kind missing";
+        goto out_free_json;
+    }
     doc->ev.kind = hc_kind_parse(it->valuestring, (size_t)-1);
-    if (doc->ev.kind == HC_KIND_UNKNOWN)
-        {
-            rc = HC_E_INVAL;
-            r = "unknown kind";
-            goto out_free_json;
-        }
+    if (doc->ev.kind == HC_KIND_UNKNOWN) {
+        rc = HC_E_INVAL;
+        r = "unknown kind";
+        goto out_free_json;
+    }
     it = cJSON_GetObjectItemCaseSensitive(root, "schema");
     doc->ev.schema = 1;
     if (it) {
         if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 65535 ||
-            floor(it->valuedouble) != it->valuedouble)
-            {
-                rc = HC_E_INVAL;
-                r = "schema is not a positive integer";
-                goto out_free_json;
-            }
+            floor(it->valuedouble) != it->valuedouble) {
+            rc = HC_E_INVAL;
+            r = "schema is not a positive integer";
+            goto out_free_json;
+        }
         doc->ev.schema = it->valueint;
     }
     it = cJSON_GetObjectItemCaseSensitive(root, "event_time");
-    if (!cJSON_IsString(it) || hc_time_parse(it->valuestring, -1, &doc->ev.event_time_ms))
-        {
-            rc = HC_E_INVAL;
-            r = "event_time missing or not a timestamp";
-            goto out_free_json;
-        }
+    if (!cJSON_IsString(it) || hc_time_parse(it->valuestring, -1, &doc->ev.event_time_ms)) {
+        rc = HC_E_INVAL;
+        r = "event_time missing or not a timestamp";
+        goto out_free_json;
+    }
     it = cJSON_GetObjectItemCaseSensitive(root, "data");
-    if (!cJSON_IsObject(it))
-        {
-            rc = HC_E_INVAL;
-            r = "data is not an object";
-            goto out_free_json;
-        }
+    if (!cJSON_IsObject(it)) {
+        rc = HC_E_INVAL;
+        r = "data is not an object";
+        goto out_free_json;
+    }
     data = cJSON_PrintUnformatted(it);
-    if (!data)
-        {
-            rc = -ENOMEM;
-            r = "out of memory";
-            goto out_free_json;
-        }
+    if (!data) {
+        rc = -ENOMEM;
+        r = "out of memory";
+        goto out_free_json;
+    }
     it = cJSON_GetObjectItemCaseSensitive(root, "device_id");
     {
         size_t dlen = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
         size_t blen = strlen(data);
-        if (it && !cJSON_IsNull(it) && (!cJSON_IsString(it) || !dlen || dlen > HC_DEVICE_ID_MAX))
-            {
-                rc = HC_E_INVAL;
-                r = "device_id is not a string of 1 to 128 bytes";
-                goto out_free_json;
-            }
+        if (it && !cJSON_IsNull(it) && (!cJSON_IsString(it) || !dlen || dlen > HC_DEVICE_ID_MAX)) {
+            rc = HC_E_INVAL;
+            r = "device_id is not a string of 1 to 128 bytes";
+            goto out_free_json;
+        }
         doc->mem = malloc(dlen + blen + 2);
-        if (!doc->mem)
-            {
-                rc = -ENOMEM;
-                r = "out of memory";
-                goto out_free_json;
-            }
+        if (!doc->mem) {
+            rc = -ENOMEM;
+            r = "out of memory";
+            goto out_free_json;
+        }
         if (dlen)
             memcpy(doc->mem, it->valuestring, dlen);
         doc->mem[dlen] = '\0';

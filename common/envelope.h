@@ -16,7 +16,7 @@
 
 #include "common/buf.h"
 
-#define HC_EVENT_MAX (256 * 1024)
+#define HC_EVENT_MAX     (256 * 1024)
 #define HC_DEVICE_ID_MAX 128
 
 enum hc_kind {

@@ -254,9 +254,12 @@ static int parse_num_unit(const char *s, uint64_t *v, const char **unit)
 
 int hc_duration_parse(const char *s, int64_t *ms)
 {
-    static const struct { const char *u; int64_t mul; } units[] = {
-        {"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"min", 60000},
-        {"h", 3600000}, {"d", 86400000}, {"w", 604800000},
+    static const struct {
+        const char *u;
+        int64_t mul;
+    } units[] = {
+        {"", 1000},     {"ms", 1},      {"s", 1000},     {"m", 60000},
+        {"min", 60000}, {"h", 3600000}, {"d", 86400000}, {"w", 604800000},
     };
     uint64_t v;
     const char *u;

@@ -40,7 +40,8 @@ int hc_duration_parse(const char *s, int64_t *ms);
  */
 int hc_size_parse(const char *s, uint64_t *bytes);
 
-/* Sleep for ms milliseconds (restarting on EINTR unless *stop becomes non-zero; stop may be NULL). */
+/* Sleep for ms milliseconds (restarting on EINTR unless *stop becomes non-zero; stop may be NULL).
+ */
 void hc_sleep_ms(int64_t ms, volatile int *stop);
 
 #endif

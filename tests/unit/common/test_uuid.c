@@ -23,8 +23,8 @@ static void test_layout(void **state)
     (void)state;
     hc_uuid7_init(&g, 42);
     hc_uuid7_next(&g, 1763780400123, id);
-    assert_int_equal(id[6] >> 4, 7);          /* version */
-    assert_int_equal(id[8] >> 6, 2);          /* variant 10 */
+    assert_int_equal(id[6] >> 4, 7); /* version */
+    assert_int_equal(id[8] >> 6, 2); /* variant 10 */
     assert_int_equal(hc_uuid7_ms(id), 1763780400123);
 }
 
@@ -96,10 +96,8 @@ static void test_text(void **state)
     assert_int_equal(back[0], 0x01);
     assert_int_equal(back[15], 0xab);
     assert_int_equal(hc_uuid_parse("0190f3c2-7b1a-7000-8000-0123456789a", 35, back), HC_E_PARSE);
-    assert_int_equal(hc_uuid_parse("0190f3c2x7b1a-7000-8000-0123456789ab", 36, back),
-                     HC_E_PARSE);
-    assert_int_equal(hc_uuid_parse("0190f3c2-7b1a-7000-8000-0123456789ag", 36, back),
-                     HC_E_PARSE);
+    assert_int_equal(hc_uuid_parse("0190f3c2x7b1a-7000-8000-0123456789ab", 36, back), HC_E_PARSE);
+    assert_int_equal(hc_uuid_parse("0190f3c2-7b1a-7000-8000-0123456789ag", 36, back), HC_E_PARSE);
     memset(back, 0, 16);
     assert_true(hc_uuid_is_nil(back));
     assert_false(hc_uuid_is_nil(id));

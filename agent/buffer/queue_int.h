@@ -1,0 +1,181 @@
+/*
+ * queue_int.h - what the files of the buffer module share (not a public interface).
+ *
+ * record.c  the record format: header, checksum, keys, the state blob
+ * crc32c.c  the checksum (CRC-32C, in hardware where the CPU has it)
+ * envelope_write.c  the envelope JSON written in place, as hc_event_encode() makes it
+ * queue.c   open/close, write transactions, puts, meta, the cap and pruning
+ * maint.c   ack, dead letters, set-aside, replay, prune
+ * iter.c    iterators and stats
+ *
+ * Record (value of the "events" DB; little-endian fields, no alignment assumed):
+ *
+ *   off size
+ *     0    1  format version (AG_REC_VERSION)
+ *     1    1  kind (enum hc_kind)
+ *     2    1  device_id length (1..HC_DEVICE_ID_MAX)
+ *     3    1  flags: AG_REC_F_REASON = a dead-letter reason follows the JSON
+ *     4    4  CRC-32C of the whole record with these 4 bytes taken as absent
+ *     8    8  enqueue time, ms since the epoch
+ *    16    8  event time, ms since the epoch
+ *    24   16  event_id (UUID bytes)
+ *    40    4  schema (int32)
+ *    44    4  JSON length
+ *    48    4  offset of the data object inside the JSON
+ *    52    n  device_id bytes
+ *  52+n    m  the envelope JSON exactly as hc_event_encode() wrote it (no NUL)
+ *  [AG_REC_F_REASON: the reason text and a NUL, to the end of the value]
+ *
+ * Keys of "events", "dead" and "corrupt" are the big-endian u64 sequence number (memcmp order is
+ * numeric order, so MDB_APPEND works). Sequence numbers start at 1 and are never reused.
+ */
+#ifndef AG_QUEUE_INT_H
+#define AG_QUEUE_INT_H
+
+#include <lmdb.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent/buffer/queue.h"
+#include "common/buf.h"
+#include "common/uuid.h"
+
+#define AG_FORMAT_VERSION 1 /* the layout as a whole: meta "ag.format" */
+#define AG_REC_VERSION    1 /* byte 0 of each record */
+#define AG_REC_HDR        52
+#define AG_REC_F_REASON   0x01
+#define AG_REASON_MAX     1024 /* dead-letter reasons are cut to this many bytes */
+
+#define AG_META_FORMAT "ag.format"
+#define AG_META_STATE  "ag.state"
+
+/* Cursor, queued/retained accounting and counters: one blob in meta, rewritten by each commit. */
+struct ag_state {
+    uint64_t next_seq, cursor;
+    uint64_t queued, queued_bytes;
+    uint64_t retained, retained_bytes;
+    uint64_t ctr[AG_CTR_COUNT];
+};
+#define AG_STATE_SLOTS (6 + AG_CTR_COUNT)
+#define AG_STATE_BYTES (8 * AG_STATE_SLOTS)
+
+/* "YYYY-MM-DDT" of the last day an event time fell on (envelope_write.c). */
+struct ag_day_cache {
+    int64_t days;
+    int valid;
+    char ymd[11];
+};
+
+struct ag_queue {
+    MDB_env *env;
+    MDB_dbi db_events, db_meta, db_dead, db_corrupt;
+    struct ag_queue_opts o; /* defaults resolved */
+    size_t mapsize, psize;
+    /* Bounds of the map in this process (see trim_map in queue.c); NULL when unknown. */
+    pthread_mutex_t map_lock;
+    void *map_start;
+    size_t map_len;
+    /*
+     * Used only while holding the write transaction (LMDB's writer lock serialises every write
+     * transaction of the environment, across threads and processes).
+     */
+    struct hc_uuid7 gen;
+    struct ag_day_cache day;
+    struct hc_buf json;  /* a record being replayed; debug builds: hc_event_encode's output */
+    struct hc_buf copy;  /* a record copied out before it is moved */
+    unsigned since_trim; /* commits since the map's pages were last dropped */
+    /* Record bytes read or written through the map since then, by any thread (a proxy for the
+     * pages made resident). */
+    _Atomic uint64_t touched;
+};
+
+struct ag_txn {
+    struct ag_queue *q;
+    MDB_txn *txn;
+    MDB_cursor *cur;         /* appends to "events" */
+    struct ag_state st, st0; /* now, and as loaded at begin */
+    uint64_t map_used;       /* bytes of the map in use when the txn began */
+    uint64_t txn_bytes;      /* record bytes put by this txn */
+    uint64_t walked;         /* record bytes it read (ack, prune, replay) */
+    int failed;              /* an LMDB call failed: the txn can only be aborted */
+    uint8_t last_id[16];
+};
+
+/* A record decoded in place: every pointer points into the value. */
+struct ag_rec_view {
+    int64_t enqueued_ms;
+    struct hc_event ev;
+    const char *json;
+    size_t json_len;
+    const char *reason; /* AG_REC_F_REASON only */
+};
+
+/* crc32c.c: CRC-32C of n bytes, continuing crc (0 to start). _sw: the portable code alone. */
+uint32_t ag_queue__crc32c(uint32_t crc, const void *data, size_t n);
+uint32_t ag_queue__crc32c_sw(uint32_t crc, const void *data, size_t n);
+
+/* record.c */
+void ag_queue__key(uint64_t seq, uint8_t out[8]);
+/* The seq of a key; 0 (never a valid seq) when the key is not 8 bytes. */
+uint64_t ag_queue__seq(const MDB_val *k);
+/* Bytes of the record of ev whose envelope JSON is json_len bytes. */
+size_t ag_queue__rec_size(const struct hc_event *ev, size_t json_len);
+/* Where the envelope JSON goes in the record of ev. */
+char *ag_queue__rec_json(uint8_t *rec, const struct hc_event *ev);
+/*
+ * Complete the record of ev in out (ag_queue__rec_size bytes) whose JSON (json_len bytes) is
+ * already in place: header, device id, checksum. The data object is located from ev->data_len
+ * (the envelope ends with the data object and a '}').
+ */
+void ag_queue__rec_write(uint8_t *out, const struct hc_event *ev, int64_t enqueued_ms,
+                         size_t json_len);
+/* Recompute the checksum of a record of size bytes (after its bytes were changed on purpose). */
+void ag_queue__rec_seal(uint8_t *rec, size_t size);
+/* Set the enqueue time of a record (and re-seal it). */
+void ag_queue__rec_set_enqueued(uint8_t *rec, size_t size, int64_t ms);
+/* Check version, lengths and checksum and fill *out. 0 or HC_E_CORRUPT. */
+int ag_queue__rec_read(const void *val, size_t size, struct ag_rec_view *out);
+void ag_queue__state_put(const struct ag_state *st, uint8_t out[AG_STATE_BYTES]);
+/* 0 or HC_E_CORRUPT (wrong size). */
+int ag_queue__state_get(const void *val, size_t size, struct ag_state *st);
+
+/* envelope_write.c */
+/* Length of ev's envelope JSON; HC_E_INVAL or HC_E_TOOBIG exactly when hc_event_encode says so. */
+int ag_queue__env_len(const struct hc_event *ev, size_t *len);
+/* Write it at o (exactly that length, no NUL): the bytes hc_event_encode() would append. */
+void ag_queue__env_write(char *o, const struct hc_event *ev, struct ag_day_cache *dc);
+
+/* queue.c */
+/* LMDB or system error → common/error.h code. */
+int ag_queue__err(int rc);
+/* Count bytes read or written through the map; past a threshold, drop its resident pages. */
+void ag_queue__touched(struct ag_queue *q, uint64_t bytes);
+/* Drop the map's resident pages (RSS) now; safe at any time. */
+void ag_queue__trim(struct ag_queue *q);
+/* Begin a read transaction (adopting a map grown by another process). */
+int ag_queue__rdtxn(struct ag_queue *q, MDB_txn **out);
+/* Load the state blob inside any txn. */
+int ag_queue__load_state(struct ag_queue *q, MDB_txn *txn, struct ag_state *st);
+/* Remove seq (size record bytes) from the queued or retained accounting of t. */
+void ag_queue__forget(struct ag_txn *t, uint64_t seq, uint64_t size);
+/*
+ * Move the record seq, whose current value is v, from db to the corrupt DB and count it.
+ * v is copied first, so it may point into the map.
+ */
+int ag_queue__move_aside(struct ag_txn *t, MDB_dbi db, uint64_t seq, const MDB_val *v);
+/*
+ * Make room for a record of size bytes under the cap (pruning retained events, then the full
+ * policy), then reserve it under the next seq and count it as queued. *out gets the reserved
+ * bytes, valid until the next LMDB call of the txn: the caller fills them at once.
+ * 0; HC_E_FULL (nothing stored, t usable); HC_E_TOOBIG; or an LMDB error (t failed).
+ */
+int ag_queue__reserve(struct ag_txn *t, size_t size, uint8_t **out);
+/*
+ * Delete retained events, oldest first, while they are expired (age, retention bytes) or while
+ * the stored bytes plus need exceed the cap. Counts AG_CTR_EXPIRED.
+ */
+int ag_queue__prune(struct ag_txn *t, uint64_t need, int64_t now);
+
+#endif
