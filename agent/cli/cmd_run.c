@@ -1,0 +1,233 @@
+/* hubcap-agent run: every source of a config file, each in its own thread, until stopped. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "agent/cli/cli.h"
+#include "agent/pipe/conf.h"
+#include "agent/pipe/ingest.h"
+#include "agent/pipe/pump.h"
+#include "agent/pipe/watch.h"
+#include "common/error.h"
+#include "common/hctime.h"
+#include "common/log.h"
+
+static const char help[] =
+    "usage: hubcap-agent run -c FILE\n\n"
+    "Run the sources of the config file (generators, watched folders, files) into the buffer it\n"
+    "names, until SIGINT or SIGTERM; then every source commits what it holds and the agent exits.\n"
+    "See agent/hubcap-agent.conf for a documented example.\n\n"
+    "  -c, --config FILE   the INI config\n"
+    "      --check         only check the config and print what would run\n";
+
+struct worker {
+    pthread_t tid;
+    const struct ag_conf *conf;
+    const struct ag_source_conf *src;
+    struct ag_queue *q;
+    int rc;
+};
+
+static void on_file(const char *path, int rc, const struct ag_ingest_result *res, void *arg)
+{
+    const struct worker *w = arg;
+    if (rc == 0 || rc == HC_E_DONE)
+        hc_info("[%s] %s: %llu events, %llu rows rejected; archived", w->src->name, path,
+                (unsigned long long)res->total_events, (unsigned long long)res->total_rejected);
+    else if (rc == HC_E_PARSE)
+        hc_warn("[%s] %s: %s; moved to failed/", w->src->name, path,
+                res->why ? res->why : "bad header");
+    else if (rc != HC_E_STOPPED)
+        hc_warn("[%s] %s: %s; left in place, tried again later", w->src->name, path,
+                hc_strerror(rc));
+}
+
+static void on_full(void *arg)
+{
+    const struct worker *w = arg;
+    hc_warn("[%s] buffer is full (policy block): waiting for room", w->src->name);
+}
+
+static void run_generator(struct worker *w)
+{
+    struct ag_gen *g = ag_gen_new(&w->src->gen);
+    struct ag_pump_opts o = {.rate = w->src->rate,
+                             .count = w->src->count,
+                             .batch = w->conf->batch,
+                             .stop = &cli_stop,
+                             .on_full = on_full,
+                             .arg = w};
+    uint64_t n = 0;
+    if (!g) {
+        hc_error("[%s] the generator options give nothing to generate (check mix)", w->src->name);
+        w->rc = HC_E_INVAL;
+        return;
+    }
+    w->rc = ag_pump_run(w->q, g, &o, &n);
+    ag_gen_free(g);
+    if (w->rc)
+        hc_error("[%s] stopped after %llu events: %s", w->src->name, (unsigned long long)n,
+                 hc_strerror(w->rc));
+    else
+        hc_info("[%s] generated %llu events", w->src->name, (unsigned long long)n);
+}
+
+static void ingest_opts(const struct worker *w, struct ag_ingest_opts *in)
+{
+    ag_ingest_opts_default(in);
+    in->reader = w->src->reader;
+    in->batch = w->conf->batch;
+    in->full_wait_ms = -1;
+    in->stop = &cli_stop;
+}
+
+static void run_watch(struct worker *w)
+{
+    struct ag_watch_opts o;
+    memset(&o, 0, sizeof o);
+    ingest_opts(w, &o.ingest);
+    o.on_file = on_file;
+    o.arg = w;
+    if (mkdir(w->src->path, 0755) && errno != EEXIST)
+        hc_warn("[%s] cannot create %s: %s", w->src->name, w->src->path, strerror(errno));
+    hc_info("[%s] watching %s", w->src->name, w->src->path);
+    w->rc = ag_watch_run(w->q, w->src->path, &o);
+    if (w->rc)
+        hc_error("[%s] cannot watch %s: %s", w->src->name, w->src->path, hc_strerror(w->rc));
+}
+
+static void run_file(struct worker *w)
+{
+    struct ag_ingest_opts in;
+    struct ag_ingest_result res;
+    ingest_opts(w, &in);
+    w->rc = ag_ingest_file(w->q, w->src->path, &in, &res);
+    if (w->rc == 0 || w->rc == HC_E_DONE) {
+        hc_info("[%s] %s: %llu events, %llu rows rejected", w->src->name, w->src->path,
+                (unsigned long long)res.total_events, (unsigned long long)res.total_rejected);
+        w->rc = 0;
+    } else if (w->rc != HC_E_STOPPED) {
+        hc_error("[%s] %s: %s", w->src->name, w->src->path,
+                 w->rc == HC_E_PARSE && res.why ? res.why : hc_strerror(w->rc));
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    switch (w->src->type) {
+    case AG_SRC_GENERATOR:
+        run_generator(w);
+        break;
+    case AG_SRC_WATCH:
+        run_watch(w);
+        break;
+    case AG_SRC_FILE:
+        run_file(w);
+        break;
+    case AG_SRC_NONE:
+        break;
+    }
+    return NULL;
+}
+
+static void describe(const struct ag_conf *c)
+{
+    printf("buffer %s (device %s)\n", c->buffer_path, c->device_id);
+    for (int i = 0; i < c->nsrc; i++) {
+        const struct ag_source_conf *s = &c->src[i];
+        if (s->type == AG_SRC_GENERATOR)
+            printf("source %s: generator, %g events/s\n", s->name, s->rate);
+        else
+            printf("source %s: %s %s\n", s->name, s->type == AG_SRC_WATCH ? "watch" : "file",
+                   s->path);
+    }
+}
+
+static int parse(int argc, char **argv, const char **config, int *check)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check", no_argument, NULL, 2001},
+        {"help", no_argument, NULL, 'h'},
+        {0, 0, 0, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (c == 'c') {
+            *config = optarg;
+        } else if (c == 2001) {
+            *check = 1;
+        } else if (c == 'h') {
+            fputs(help, stdout);
+            exit(CLI_OK);
+        } else {
+            return cli_usage_error("run", "bad option");
+        }
+    }
+    if (!*config)
+        return cli_usage_error("run", "give the config file with -c FILE");
+    if (optind < argc)
+        return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+    return 0;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static struct ag_conf conf; /* large: keep it off the stack */
+    struct worker w[AG_CONF_MAX_SOURCES];
+    struct cli_buffer b;
+    struct ag_queue *q;
+    const char *config = NULL;
+    int check = 0, rc, failed = 0;
+
+    if ((rc = parse(argc, argv, &config, &check)) != 0)
+        return rc;
+    rc = ag_conf_load(config, &conf);
+    if (rc) {
+        if (rc == HC_E_PARSE)
+            fprintf(stderr, "hubcap-agent: %s\n", conf.err);
+        else
+            fprintf(stderr, "hubcap-agent: cannot read config %s: %s\n", config, hc_strerror(rc));
+        return CLI_USAGE;
+    }
+    if (check) {
+        describe(&conf);
+        return CLI_OK;
+    }
+    hc_log_set_level(!strcmp(conf.log_level, "debug")   ? HC_LOG_DEBUG
+                     : !strcmp(conf.log_level, "warn")  ? HC_LOG_WARN
+                     : !strcmp(conf.log_level, "error") ? HC_LOG_ERROR
+                                                        : HC_LOG_INFO);
+    cli_buffer_init(&b);
+    b.dir = conf.buffer_path;
+    b.opts = conf.queue;
+    if ((rc = cli_buffer_open(&b, 0, &q)) != 0)
+        return rc;
+    cli_on_signals();
+    if (!conf.nsrc)
+        hc_warn("%s has no [source.NAME] section: nothing will be enqueued", config);
+    for (int i = 0; i < conf.nsrc; i++) {
+        w[i] = (struct worker){.conf = &conf, .src = &conf.src[i], .q = q};
+        if (pthread_create(&w[i].tid, NULL, worker_main, &w[i])) {
+            hc_error("cannot start a thread for [source.%s]", conf.src[i].name);
+            cli_stop = 1;
+            conf.nsrc = i;
+            failed = 1;
+            break;
+        }
+    }
+    hc_info("running %d sources into %s (device %s); SIGTERM or Ctrl-C stops", conf.nsrc,
+            conf.buffer_path, conf.device_id);
+    while (!cli_stop)
+        hc_sleep_ms(200, &cli_stop);
+    hc_info("stopping: sources commit what they hold");
+    for (int i = 0; i < conf.nsrc; i++) {
+        pthread_join(w[i].tid, NULL);
+        failed |= w[i].rc != 0 && w[i].rc != HC_E_STOPPED;
+    }
+    ag_queue_close(q);
+    return failed ? CLI_FAIL : CLI_OK;
+}
