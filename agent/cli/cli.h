@@ -66,5 +66,16 @@ int cmd_status(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_ship(int argc, char **argv);
+
+struct ag_kv;
+struct ag_shipper;
+struct ag_shipper_opts;
+/* When kv[0..n) has no connection_string and $HUBCAP_CONNECTION_STRING is set, fill *extra with
+ * it and return 1; else 0. */
+int cli_ship_env(const struct ag_kv *kv, size_t n, struct ag_kv *extra);
+/* Start a shipper over HTTPS for q in dir; prints why on failure. */
+int cli_ship_start(struct ag_queue *q, const char *dir, struct ag_shipper_opts *so,
+                   struct ag_shipper **out);
 
 #endif

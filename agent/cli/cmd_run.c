@@ -10,6 +10,7 @@
 #include "agent/pipe/ingest.h"
 #include "agent/pipe/pump.h"
 #include "agent/pipe/watch.h"
+#include "agent/ship/shipper.h"
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/log.h"
@@ -17,7 +18,9 @@
 static const char help[] =
     "usage: hubcap-agent run -c FILE\n\n"
     "Run the sources of the config file (generators, watched folders, files) into the buffer it\n"
-    "names, until SIGINT or SIGTERM; then every source commits what it holds and the agent exits.\n"
+    "names and, with a [hub] section, ship continuously, until SIGINT or SIGTERM; then every\n"
+    "source commits what it holds and the agent exits. The connection string may also come from\n"
+    "$HUBCAP_CONNECTION_STRING.\n"
     "See agent/hubcap-agent.conf for a documented example.\n\n"
     "  -c, --config FILE   the INI config\n"
     "      --check         only check the config and print what would run\n";
@@ -133,9 +136,57 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+struct ship_worker {
+    pthread_t tid;
+    struct ag_shipper *s;
+    int rc;
+};
+
+static void *ship_main(void *arg)
+{
+    struct ship_worker *w = arg;
+    w->rc = ag_shipper_run(w->s);
+    if (w->rc)
+        hc_error("shipper stopped: %s", hc_strerror(w->rc));
+    return NULL;
+}
+
+/* The shipper of the [hub] section, or nothing (0) when there is none. */
+static int start_shipper(const struct ag_conf *c, struct ag_queue *q, struct ship_worker *w,
+                         struct ag_kv *kv, struct ag_shipper_opts *so)
+{
+    size_t n = 0;
+    memset(w, 0, sizeof *w);
+    if (!c->has_hub)
+        return 0;
+    for (int i = 0; i < c->nhub; i++) {
+        kv[n].key = c->hub[i].key;
+        kv[n].value = c->hub[i].value;
+        n++;
+    }
+    n += (size_t)cli_ship_env(kv, n, &kv[n]);
+    memset(so, 0, sizeof *so);
+    so->conf = kv;
+    so->nconf = n;
+    so->max_batch_events = (size_t)c->max_batch_events;
+    so->linger_ms = c->linger_ms;
+    so->catch_up_rate = c->catch_up_rate;
+    so->stop = &cli_stop;
+    if (cli_ship_start(q, c->buffer_path, so, &w->s))
+        return -1;
+    if (pthread_create(&w->tid, NULL, ship_main, w)) {
+        ag_shipper_free(w->s);
+        w->s = NULL;
+        hc_error("cannot start the shipper thread");
+        return -1;
+    }
+    return 0;
+}
+
 static void describe(const struct ag_conf *c)
 {
     printf("buffer %s (device %s)\n", c->buffer_path, c->device_id);
+    printf("shipping %s\n", c->has_hub ? "over https ([hub])" : "off (no [hub] section)");
     for (int i = 0; i < c->nsrc; i++) {
         const struct ag_source_conf *s = &c->src[i];
         if (s->type == AG_SRC_GENERATOR)
@@ -178,6 +229,9 @@ int cmd_run(int argc, char **argv)
 {
     static struct ag_conf conf; /* large: keep it off the stack */
     struct worker w[AG_CONF_MAX_SOURCES];
+    struct ship_worker sw;
+    struct ag_kv kv[AG_CONF_MAX_HUB_KEYS + 1];
+    struct ag_shipper_opts so;
     struct cli_buffer b;
     struct ag_queue *q;
     const char *config = NULL;
@@ -207,8 +261,12 @@ int cmd_run(int argc, char **argv)
     if ((rc = cli_buffer_open(&b, 0, &q)) != 0)
         return rc;
     cli_on_signals();
-    if (!conf.nsrc)
-        hc_warn("%s has no [source.NAME] section: nothing will be enqueued", config);
+    if (start_shipper(&conf, q, &sw, kv, &so)) {
+        ag_queue_close(q);
+        return CLI_FAIL;
+    }
+    if (!conf.nsrc && !conf.has_hub)
+        hc_warn("%s has no [source.NAME] and no [hub] section: nothing to do", config);
     for (int i = 0; i < conf.nsrc; i++) {
         w[i] = (struct worker){.conf = &conf, .src = &conf.src[i], .q = q};
         if (pthread_create(&w[i].tid, NULL, worker_main, &w[i])) {
@@ -219,14 +277,19 @@ int cmd_run(int argc, char **argv)
             break;
         }
     }
-    hc_info("running %d sources into %s (device %s); SIGTERM or Ctrl-C stops", conf.nsrc,
-            conf.buffer_path, conf.device_id);
+    hc_info("running %d sources into %s (device %s)%s; SIGTERM or Ctrl-C stops", conf.nsrc,
+            conf.buffer_path, conf.device_id, sw.s ? ", shipping" : "");
     while (!cli_stop)
         hc_sleep_ms(200, &cli_stop);
     hc_info("stopping: sources commit what they hold");
     for (int i = 0; i < conf.nsrc; i++) {
         pthread_join(w[i].tid, NULL);
         failed |= w[i].rc != 0 && w[i].rc != HC_E_STOPPED;
+    }
+    if (sw.s) {
+        pthread_join(sw.tid, NULL);
+        failed |= sw.rc != 0;
+        ag_shipper_free(sw.s);
     }
     ag_queue_close(q);
     return failed ? CLI_FAIL : CLI_OK;

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
+#include "agent/ship/shipper.h"
 #include "common/buf.h"
 #include "common/error.h"
 #include "common/hctime.h"
@@ -46,7 +47,8 @@ static void time_or_null(FILE *f, int64_t ms)
     fprintf(f, "\"%s\"", ts);
 }
 
-static void print_json(const char *dir, const struct ag_queue_stats *st)
+static void print_json(const char *dir, const struct ag_queue_stats *st,
+                       const struct ag_ship_state *sh)
 {
     struct hc_buf d = HC_BUF_INIT;
     hc_buf_add_json_str(&d, dir, strlen(dir));
@@ -62,11 +64,20 @@ static void print_json(const char *dir, const struct ag_queue_stats *st)
            st->retained, st->retained_bytes, st->dead, st->max_bytes, st->cursor, st->next_seq);
     for (int c = 0; c < AG_CTR_COUNT; c++)
         printf(",\"%s\":%" PRIu64, ag_counter_name((enum ag_counter)c), st->counters[c]);
-    printf("}\n");
+    printf(",\"last_success\":");
+    time_or_null(stdout, sh->last_success_ms);
+    hc_buf_reset(&d);
+    if (sh->last_error[0])
+        hc_buf_add_json_str(&d, sh->last_error, strlen(sh->last_error));
+    else
+        hc_buf_adds(&d, "null");
+    printf(",\"last_error\":%s,\"backoff_ms\":%lld,\"paused\":%s}\n", d.p,
+           (long long)sh->backoff_ms, sh->paused ? "true" : "false");
     hc_buf_free(&d);
 }
 
-static void print_text(const char *dir, const struct ag_queue_stats *st)
+static void print_text(const char *dir, const struct ag_queue_stats *st,
+                       const struct ag_ship_state *sh)
 {
     char b1[32], b2[32], b3[32], ts[HC_TIME_STRLEN];
     const uint64_t *c = st->counters;
@@ -85,6 +96,19 @@ static void print_text(const char *dir, const struct ag_queue_stats *st)
            "   corrupt %" PRIu64 "   expired %" PRIu64 "   refused-full %" PRIu64 "\n",
            c[AG_CTR_DROPPED], c[AG_CTR_REJECTED], c[AG_CTR_DEAD], c[AG_CTR_CORRUPT],
            c[AG_CTR_EXPIRED], c[AG_CTR_FULL]);
+    if (sh->last_success_ms) {
+        hc_time_format(sh->last_success_ms, ts);
+        printf("shipping   last success %s", ts);
+    } else {
+        printf("shipping   no success yet");
+    }
+    if (sh->paused)
+        printf(", PAUSED");
+    if (sh->backoff_ms)
+        printf(", backing off %lld ms", (long long)sh->backoff_ms);
+    printf("\n");
+    if (sh->last_error[0])
+        printf("last error %s\n", sh->last_error);
 }
 
 int cmd_status(int argc, char **argv)
@@ -97,6 +121,7 @@ int cmd_status(int argc, char **argv)
     };
     struct cli_buffer b;
     struct ag_queue_stats st;
+    struct ag_ship_state sh;
     struct ag_queue *q;
     int c, json = 0, rc;
 
@@ -121,10 +146,11 @@ int cmd_status(int argc, char **argv)
         fprintf(stderr, "hubcap-agent status: cannot read %s: %s\n", b.dir, hc_strerror(rc));
         return CLI_FAIL;
     }
+    ag_ship_state_read(b.dir, &sh); /* no shipper ran yet: all zero */
     if (json)
-        print_json(b.dir, &st);
+        print_json(b.dir, &st, &sh);
     else
-        print_text(b.dir, &st);
+        print_text(b.dir, &st, &sh);
     return CLI_OK;
 }
 

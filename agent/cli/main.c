@@ -19,6 +19,7 @@ static const struct {
     {"watch", cmd_watch, "ingest every file that arrives in a folder, then archive it"},
     {"status", cmd_status, "what the buffer holds: queued, shipped, dropped, rejected, retained"},
     {"dump", cmd_dump, "print buffered events as JSON Lines"},
+    {"ship", cmd_ship, "send queued events to Event Hubs (continuously, or --once)"},
     {"replay", cmd_replay, "queue already shipped (retained) events to ship again"},
     {"run", cmd_run, "run the sources (and the shipper) of a config file until stopped"},
 };

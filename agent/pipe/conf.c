@@ -124,6 +124,35 @@ static int buffer_key(struct load *l, const char *k, const char *v)
     return 1;
 }
 
+static int hub_key(struct load *l, const char *k, const char *v)
+{
+    struct ag_conf *c = l->c;
+    c->has_hub = 1;
+    if (!strcmp(k, "transport")) {
+        if (strcmp(v, "https"))
+            return fail(l, "transport '%s': this build ships with https%s", v, "");
+        copy(c->transport, sizeof c->transport, v);
+    } else if (!strcmp(k, "max_batch_events")) {
+        if (u64(v, &c->max_batch_events) || !c->max_batch_events || c->max_batch_events > 100000)
+            return fail(l, "max_batch_events '%s': a whole number from 1 to 100000%s", v, "");
+    } else if (!strcmp(k, "linger")) {
+        if (hc_duration_parse(v, &c->linger_ms))
+            return fail(l, "linger '%s': a duration such as 100ms%s", v, "");
+    } else if (!strcmp(k, "catch_up_rate")) {
+        if (number(v, &c->catch_up_rate))
+            return fail(l, "catch_up_rate '%s': events per second, 0 for no limit%s", v, "");
+    } else {
+        /* The transport's own settings: it checks them when the shipper starts. */
+        if (c->nhub == AG_CONF_MAX_HUB_KEYS)
+            return fail(l, "too many keys in [hub]%s%s", "", "");
+        if (copy(c->hub[c->nhub].key, sizeof c->hub[0].key, k) ||
+            copy(c->hub[c->nhub].value, sizeof c->hub[0].value, v))
+            return fail(l, "%s: value too long%s", k, "");
+        c->nhub++;
+    }
+    return 1;
+}
+
 static struct ag_source_conf *source_for(struct load *l, const char *name)
 {
     struct ag_conf *c = l->c;
@@ -231,9 +260,12 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
         return agent_key(l, k, v);
     if (!strcmp(section, "buffer"))
         return buffer_key(l, k, v);
+    if (!strcmp(section, "hub"))
+        return hub_key(l, k, v);
     if (!strncmp(section, "source.", 7) && section[7])
         return source_key(l, section + 7, k, v);
-    return fail(l, "unknown section [%s]: use [agent], [buffer] or [source.NAME]%s", section, "");
+    return fail(l, "unknown section [%s]: use [agent], [buffer], [hub] or [source.NAME]%s", section,
+                "");
 }
 
 /* Reads lines for inih and counts them, so messages can name the line. */
@@ -286,6 +318,7 @@ int ag_conf_load(const char *path, struct ag_conf *c)
     ag_queue_opts_default(&c->queue);
     c->batch = 1000;
     strcpy(c->log_level, "info");
+    strcpy(c->transport, "https");
     if (gethostname(c->device_id, sizeof c->device_id - 1) || !c->device_id[0])
         strcpy(c->device_id, "device");
     f = fopen(path, "r");

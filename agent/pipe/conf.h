@@ -3,6 +3,9 @@
  *
  *   [agent]            device_id, log_level
  *   [buffer]           path, max_bytes, full_policy, sync, retention, retention_bytes, batch
+ *   [hub]              where to ship: transport (https), max_batch_events, linger,
+ *                      catch_up_rate, and the transport's own settings (connection_string,
+ *                      hub, ca_file, timeout, max_batch_bytes, tier, … see https_conf.h)
  *   [source.NAME]      type = generator | watch | file, and per type:
  *                        generator: rate, count, seed, mix, late, late_by, out_of_order,
  *                                   duplicate, malformed
@@ -20,7 +23,8 @@
 #include "agent/source/generator.h"
 #include "agent/source/reader.h"
 
-#define AG_CONF_MAX_SOURCES 16
+#define AG_CONF_MAX_SOURCES  16
+#define AG_CONF_MAX_HUB_KEYS 16
 
 enum ag_source_type { AG_SRC_NONE = 0, AG_SRC_GENERATOR, AG_SRC_WATCH, AG_SRC_FILE };
 
@@ -35,6 +39,11 @@ struct ag_source_conf {
     char map[512];
 };
 
+struct ag_conf_kv {
+    char key[32];
+    char value[1024];
+};
+
 struct ag_conf {
     char device_id[HC_DEVICE_ID_MAX + 1];
     char log_level[16];
@@ -43,6 +52,13 @@ struct ag_conf {
     uint64_t batch;
     struct ag_source_conf src[AG_CONF_MAX_SOURCES];
     int nsrc;
+    int has_hub;                                 /* a [hub] section: run ships */
+    char transport[16];                          /* "https" */
+    uint64_t max_batch_events;                   /* 0 = the shipper's default */
+    int64_t linger_ms;                           /* 0 = the shipper's default */
+    double catch_up_rate;                        /* 0 = unlimited */
+    struct ag_conf_kv hub[AG_CONF_MAX_HUB_KEYS]; /* the transport's settings, as written */
+    int nhub;
     char err[512]; /* after a failed load: "FILE:LINE: what is wrong and what to write" */
 };
 

@@ -1,6 +1,7 @@
 #include "agent/pipe/ingest.h"
 
 #include <errno.h>
+#include <mbedtls/sha256.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -24,7 +25,8 @@ struct ckpt {
     uint64_t rejects_bytes;
 };
 
-#define CKPT_VERSION 1
+#define CKPT_VERSION      1
+#define CKPT_KEY_PATH_MAX 400 /* longer paths are hashed into the key */
 
 void ag_ingest_opts_default(struct ag_ingest_opts *o)
 {
@@ -42,8 +44,18 @@ static int ckpt_key(const char *path, char *key, size_t cap)
             return -errno;
         strcpy(abs, path);
     }
-    if ((size_t)snprintf(key, cap, "src:%s", abs) >= cap)
+    if (strlen(abs) <= CKPT_KEY_PATH_MAX) {
+        if ((size_t)snprintf(key, cap, "src:%s", abs) >= cap)
+            return -ENAMETOOLONG;
+        return 0;
+    }
+    /* LMDB keys stop at 511 bytes: a long path is named by its SHA-256. */
+    unsigned char h[32];
+    if (cap < 4 + 64 + 1 || mbedtls_sha256_ret((const unsigned char *)abs, strlen(abs), h, 0))
         return -ENAMETOOLONG;
+    memcpy(key, "src#", 4);
+    for (int i = 0; i < 32; i++)
+        snprintf(key + 4 + 2 * i, 3, "%02x", h[i]);
     return 0;
 }
 

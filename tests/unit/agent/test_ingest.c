@@ -221,6 +221,29 @@ static void test_unreadable(void **state)
     assert_int_equal(ag_ingest_file(f->q, f->dir, &o, &res), -EISDIR);
 }
 
+/* A path longer than an LMDB key still gets its own checkpoint. */
+static void test_long_path(void **state)
+{
+    struct fx *f = *state;
+    struct ag_ingest_opts o = opts();
+    struct ag_ingest_result res;
+    char dir[1024], path[1100];
+    int n = snprintf(dir, sizeof dir, "%s/", f->dir);
+    for (int part = 0; part < 2; part++) { /* 2 x 240: a name is at most 255 */
+        memset(dir + n, 'd', 240);
+        n += 240;
+        dir[n] = '\0';
+        assert_int_equal(mkdir(dir, 0755), 0);
+        dir[n++] = '/';
+    }
+    dir[--n] = '\0';
+    snprintf(path, sizeof path, "%s/in.csv", dir);
+    write_csv(path, 1, 30, 0);
+    assert_int_equal(ag_ingest_file(f->q, path, &o, &res), 0);
+    assert_int_equal(res.events, 30 - 30 / 7);
+    assert_int_equal(ag_ingest_file(f->q, path, &o, &res), HC_E_DONE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -228,6 +251,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_and_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_buffer_then_continue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_long_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,519 @@
+#include "agent/ship/shipper.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "common/hctime.h"
+#include "common/log.h"
+#include "common/rng.h"
+
+#define BACKOFF_BASE_MS 100
+
+struct ag_shipper {
+    struct ag_queue *q;
+    struct ag_shipper_opts o;
+    void *tp_ctx;
+    struct ag_transport_limits lim;
+    int lock_fd;
+    char state_path[PATH_MAX];
+    struct ag_ship_state st;
+    int64_t state_written_ms;
+    struct hc_buf body;
+    const struct ag_record **recs; /* pointers into the iterator's snapshot */
+    struct ag_record *rec_store;
+    size_t split;         /* while bisecting a rejected batch: events per batch */
+    uint64_t split_until; /* bisect until the cursor passes this seq */
+    int attempt;          /* failed attempts in a row */
+    int renewed;          /* the token was renewed for this auth failure */
+    struct hc_rng rng;
+    double tokens; /* catch-up token bucket, events */
+    int64_t tokens_at_ns;
+};
+
+/* One batch taken from the queue. */
+struct batch {
+    size_t n;
+    uint64_t first_seq, last_seq;
+    int64_t oldest_enqueued_ms;
+    int more;    /* events are left after this batch */
+    int too_big; /* recs[0] alone is over the limit: dead-letter it */
+};
+
+static int stopping(const struct ag_shipper *s)
+{
+    return s->o.stop && *s->o.stop;
+}
+
+/* ---- state file --------------------------------------------------------------------------- */
+
+static void put_time(struct hc_buf *b, const char *key, int64_t ms)
+{
+    char ts[HC_TIME_STRLEN];
+    hc_buf_addf(b, ",\"%s\":", key);
+    if (!ms) {
+        hc_buf_adds(b, "null");
+        return;
+    }
+    hc_time_format(ms, ts);
+    hc_buf_addf(b, "\"%s\"", ts);
+}
+
+/* Write ship.json (temp name, rename): informational, so no fsync. force: ignore the rate. */
+static void state_write(struct ag_shipper *s, int force)
+{
+    struct hc_buf b = HC_BUF_INIT;
+    char tmp[PATH_MAX + 8];
+    int64_t now = hc_now_ms();
+    FILE *f;
+
+    if (!force && now - s->state_written_ms < 1000)
+        return;
+    s->state_written_ms = now;
+    hc_buf_addf(&b, "{\"pid\":%ld,\"shipped\":%llu,\"dead\":%llu,\"retried\":%llu,\"sends\":%llu",
+                (long)getpid(), (unsigned long long)s->st.shipped, (unsigned long long)s->st.dead,
+                (unsigned long long)s->st.retried, (unsigned long long)s->st.sends);
+    put_time(&b, "last_success", s->st.last_success_ms);
+    put_time(&b, "updated", now);
+    hc_buf_addf(&b,
+                ",\"backoff_ms\":%lld,\"paused\":%s,\"last_error\":", (long long)s->st.backoff_ms,
+                s->st.paused ? "true" : "false");
+    if (s->st.last_error[0])
+        hc_buf_add_json_str(&b, s->st.last_error, strlen(s->st.last_error));
+    else
+        hc_buf_adds(&b, "null");
+    hc_buf_adds(&b, "}\n");
+    snprintf(tmp, sizeof tmp, "%s.tmp", s->state_path);
+    f = fopen(tmp, "w");
+    if (f) {
+        int bad = fwrite(b.p, 1, b.len, f) != b.len;
+        bad |= fclose(f) != 0;
+        if (bad || rename(tmp, s->state_path))
+            unlink(tmp);
+    }
+    hc_buf_free(&b);
+}
+
+static int64_t json_time(const cJSON *it)
+{
+    int64_t ms = 0;
+    if (cJSON_IsString(it))
+        hc_time_parse(it->valuestring, -1, &ms);
+    return ms;
+}
+
+int ag_ship_state_read(const char *dir, struct ag_ship_state *st)
+{
+    char path[PATH_MAX], text[2048];
+    size_t n;
+    cJSON *j, *it;
+    FILE *f;
+
+    memset(st, 0, sizeof *st);
+    if ((size_t)snprintf(path, sizeof path, "%s/ship.json", dir) >= sizeof path)
+        return -ENAMETOOLONG;
+    f = fopen(path, "r");
+    if (!f)
+        return errno == ENOENT ? HC_E_NOTFOUND : -errno;
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    j = cJSON_Parse(text);
+    if (!j)
+        return HC_E_PARSE;
+    if ((it = cJSON_GetObjectItem(j, "shipped")) && cJSON_IsNumber(it))
+        st->shipped = (uint64_t)it->valuedouble;
+    if ((it = cJSON_GetObjectItem(j, "backoff_ms")) && cJSON_IsNumber(it))
+        st->backoff_ms = (int64_t)it->valuedouble;
+    st->paused = cJSON_IsTrue(cJSON_GetObjectItem(j, "paused"));
+    st->last_success_ms = json_time(cJSON_GetObjectItem(j, "last_success"));
+    if ((it = cJSON_GetObjectItem(j, "last_error")) && cJSON_IsString(it))
+        snprintf(st->last_error, sizeof st->last_error, "%s", it->valuestring);
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+static int take_lock(struct ag_shipper *s, const char *dir, char *err, size_t errlen)
+{
+    char path[PATH_MAX], pid[32] = "";
+    ssize_t n;
+
+    snprintf(path, sizeof path, "%s/ship.lock", dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        return -errno;
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB)) {
+        n = pread(s->lock_fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        snprintf(err, errlen, "another shipper (pid %s) is shipping from %s: stop it first",
+                 pid[0] ? pid : "?", dir);
+        return -EWOULDBLOCK;
+    }
+    n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) == 0 && pwrite(s->lock_fd, pid, (size_t)n, 0) != n)
+        hc_debug("cannot write the pid to %s", path);
+    return 0;
+}
+
+int ag_shipper_new(struct ag_queue *q, const char *dir, const struct ag_shipper_opts *opts,
+                   struct ag_shipper **out, char *err, size_t errlen)
+{
+    struct ag_shipper *s = calloc(1, sizeof *s);
+    int rc = -ENOMEM;
+
+    *out = NULL;
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return rc;
+    }
+    s->q = q;
+    s->o = *opts;
+    s->lock_fd = -1;
+    if (!s->o.max_batch_events)
+        s->o.max_batch_events = 5000;
+    if (s->o.linger_ms <= 0)
+        s->o.linger_ms = 100;
+    if (s->o.backoff_max_ms <= 0)
+        s->o.backoff_max_ms = 30000;
+    if (s->o.pause_ms <= 0)
+        s->o.pause_ms = 60000;
+    if (s->o.give_up_ms <= 0)
+        s->o.give_up_ms = 60000;
+    hc_rng_seed_random(&s->rng);
+    snprintf(s->state_path, sizeof s->state_path, "%s/ship.json", dir);
+    /* The last success of an earlier run still tells the truth; its counters are its own. */
+    if (ag_ship_state_read(dir, &s->st) == 0) {
+        int64_t last = s->st.last_success_ms;
+        memset(&s->st, 0, sizeof s->st);
+        s->st.last_success_ms = last;
+    }
+    s->recs = calloc(s->o.max_batch_events, sizeof *s->recs);
+    s->rec_store = calloc(s->o.max_batch_events, sizeof *s->rec_store);
+    if (!s->recs || !s->rec_store) {
+        snprintf(err, errlen, "out of memory for %zu events per batch", s->o.max_batch_events);
+        goto out_free;
+    }
+    rc = take_lock(s, dir, err, errlen);
+    if (rc)
+        goto out_free;
+    rc = s->o.tp->init(s->o.conf, s->o.nconf, &s->tp_ctx, err, errlen);
+    if (rc)
+        goto out_free;
+    s->o.tp->limits(s->tp_ctx, &s->lim);
+    *out = s;
+    return 0;
+out_free:
+    ag_shipper_free(s);
+    return rc;
+}
+
+void ag_shipper_free(struct ag_shipper *s)
+{
+    if (!s)
+        return;
+    if (s->tp_ctx)
+        s->o.tp->close(s->tp_ctx);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd); /* releases the flock */
+    hc_buf_free(&s->body);
+    free(s->recs);
+    free(s->rec_store);
+    free(s);
+}
+
+const struct ag_ship_state *ag_shipper_state(const struct ag_shipper *s)
+{
+    return &s->st;
+}
+
+/* ---- batches ------------------------------------------------------------------------------- */
+
+/*
+ * Take up to the limits from the oldest queued event and format them into s->body. Corrupt
+ * records met on the way are set aside. Returns 0 (b->n may be 0: nothing queued) or an error.
+ */
+static int take_batch(struct ag_shipper *s, struct batch *b)
+{
+    size_t max_n = s->split ? s->split : s->o.max_batch_events;
+    size_t bytes = s->o.tp->batch_overhead, cap = s->lim.max_batch_bytes;
+    uint64_t corrupt[16];
+    size_t ncorrupt = 0;
+    struct ag_iter *it;
+    int rc;
+
+    memset(b, 0, sizeof *b);
+    hc_buf_reset(&s->body);
+    rc = ag_iter_open(s->q, AG_SCOPE_QUEUED, 0, &it);
+    if (rc)
+        return rc;
+    for (;;) {
+        struct ag_record *r = &s->rec_store[b->n];
+        rc = ag_iter_next(it, r);
+        if (rc == HC_E_CORRUPT) {
+            if (ncorrupt < sizeof corrupt / sizeof corrupt[0])
+                corrupt[ncorrupt++] = r->seq;
+            continue;
+        }
+        if (rc == HC_E_NOTFOUND) {
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        size_t sz = s->o.tp->record_size(r);
+        if (b->n && (b->n == max_n || bytes + sz > cap)) {
+            b->more = 1;
+            break;
+        }
+        if (!b->n && bytes + sz > cap) {
+            b->too_big = 1;
+            b->n = 1;
+            b->first_seq = b->last_seq = r->seq;
+            break;
+        }
+        s->recs[b->n++] = r;
+        bytes += sz;
+        if (b->n == 1) {
+            b->first_seq = r->seq;
+            b->oldest_enqueued_ms = r->enqueued_ms;
+        }
+        b->last_seq = r->seq;
+    }
+    if (!rc && b->n && !b->too_big)
+        rc = s->o.tp->format(s->recs, b->n, &s->body);
+    ag_iter_close(it);
+    for (size_t i = 0; i < ncorrupt; i++) {
+        if (ag_queue_set_aside(s->q, corrupt[i]) == 0)
+            hc_warn("event %llu in the buffer failed its checksum: set aside (see status: "
+                    "corrupt)",
+                    (unsigned long long)corrupt[i]);
+    }
+    return rc;
+}
+
+/* ---- results ------------------------------------------------------------------------------- */
+
+static void count_retry(struct ag_shipper *s)
+{
+    struct ag_txn *t;
+    s->st.retried++;
+    if (ag_queue_begin(s->q, &t) == 0) {
+        if (ag_txn_count(t, AG_CTR_RETRIED, 1) == 0)
+            ag_txn_commit(t);
+        else
+            ag_txn_abort(t);
+    }
+}
+
+/* Full jitter: uniform in [0, min(cap, base * 2^attempt)]; the server's Retry-After wins. */
+static int64_t backoff_ms(struct ag_shipper *s, int64_t retry_after_ms)
+{
+    int64_t ceil = BACKOFF_BASE_MS << (s->attempt < 16 ? s->attempt : 16);
+    if (retry_after_ms >= 0)
+        return retry_after_ms < s->o.backoff_max_ms * 10 ? retry_after_ms : s->o.backoff_max_ms;
+    if (ceil > s->o.backoff_max_ms)
+        ceil = s->o.backoff_max_ms;
+    return hc_rng_range(&s->rng, 0, ceil);
+}
+
+static void wait_ms(struct ag_shipper *s, int64_t ms)
+{
+    int64_t end = hc_mono_ns() / 1000000 + ms;
+    while (!stopping(s)) {
+        int64_t left = end - hc_mono_ns() / 1000000;
+        if (left <= 0)
+            break;
+        hc_sleep_ms(left < 200 ? left : 200, s->o.stop);
+        state_write(s, 0);
+    }
+}
+
+static int on_ok(struct ag_shipper *s, const struct batch *b)
+{
+    int rc = ag_queue_ack(s->q, b->last_seq);
+    if (rc)
+        return rc;
+    s->st.shipped += b->n;
+    s->st.last_success_ms = hc_now_ms();
+    s->st.backoff_ms = 0;
+    s->st.paused = 0;
+    s->st.last_error[0] = '\0';
+    s->attempt = 0;
+    s->renewed = 0;
+    if (s->split && b->last_seq >= s->split_until)
+        s->split = 0; /* past the rejected range and nothing offending found: whole batches */
+    state_write(s, s->st.shipped == b->n);
+    return 0;
+}
+
+static int dead_letter(struct ag_shipper *s, uint64_t seq, const char *reason)
+{
+    int rc = ag_queue_dead_letter(s->q, seq, reason);
+    if (rc)
+        return rc;
+    s->st.dead++;
+    s->split = 0;
+    hc_warn("event %llu dead-lettered: %s (see dump --dead-letter)", (unsigned long long)seq,
+            reason);
+    state_write(s, 1);
+    return 0;
+}
+
+static void set_error(struct ag_shipper *s, const struct ag_send_status *st)
+{
+    if (strcmp(s->st.last_error, st->error))
+        hc_warn("%s", st->error);
+    snprintf(s->st.last_error, sizeof s->st.last_error, "%s", st->error);
+}
+
+/* A REJECT: split or dead-letter (size/format), or pause (the request as a whole). */
+static int on_reject(struct ag_shipper *s, const struct batch *b, const struct ag_send_status *st)
+{
+    char reason[AG_SEND_ERROR_MAX + 32];
+    if (st->why == AG_WHY_SIZE) {
+        if (b->n > 1) {
+            s->split = b->n / 2;
+            if (b->last_seq > s->split_until)
+                s->split_until = b->last_seq;
+            return 0;
+        }
+        snprintf(reason, sizeof reason, "HTTP %d: %s", st->http_status, st->error);
+        return dead_letter(s, b->first_seq, reason);
+    }
+    set_error(s, st);
+    s->st.paused = 1;
+    return HC_E_REJECT;
+}
+
+/* A RETRY: renew auth once, else back off. Returns HC_E_AUTH when auth stays refused. */
+static int on_retry(struct ag_shipper *s, const struct ag_send_status *st)
+{
+    set_error(s, st);
+    if (st->why == AG_WHY_AUTH) {
+        if (!s->renewed && s->o.tp->renew_auth && s->o.tp->renew_auth(s->tp_ctx) == 0) {
+            s->renewed = 1;
+            return 0;
+        }
+        s->st.paused = 1;
+        return HC_E_AUTH;
+    }
+    count_retry(s);
+    s->st.backoff_ms = backoff_ms(s, st->retry_after_ms);
+    s->attempt++;
+    state_write(s, 1);
+    wait_ms(s, s->st.backoff_ms);
+    return 0;
+}
+
+/* Catch-up: hold back while a backlog drains faster than catch_up_rate. */
+static void throttle(struct ag_shipper *s, const struct batch *b)
+{
+    double rate = s->o.catch_up_rate;
+    int64_t now = hc_mono_ns();
+    if (rate <= 0)
+        return;
+    if (!s->tokens_at_ns)
+        s->tokens_at_ns = now;
+    s->tokens += (double)(now - s->tokens_at_ns) / 1e9 * rate;
+    if (s->tokens > rate)
+        s->tokens = rate; /* a burst of one second at most */
+    s->tokens_at_ns = now;
+    if (!b->more) {
+        s->tokens = s->tokens > 0 ? s->tokens : 0;
+        return; /* no backlog: fresh events go at once */
+    }
+    s->tokens -= (double)b->n;
+    if (s->tokens < 0)
+        wait_ms(s, (int64_t)(-s->tokens / rate * 1000));
+}
+
+/* Paused (auth, refused): wait, then try again with a fresh token. */
+static int pause_then_retry(struct ag_shipper *s, int rc)
+{
+    state_write(s, 1);
+    if (s->o.once)
+        return rc;
+    hc_warn("shipping paused for %llds: %s", (long long)(s->o.pause_ms / 1000), s->st.last_error);
+    wait_ms(s, s->o.pause_ms);
+    s->renewed = 0;
+    if (s->o.tp->renew_auth)
+        s->o.tp->renew_auth(s->tp_ctx);
+    return 0;
+}
+
+static int ship_one(struct ag_shipper *s, const struct batch *b)
+{
+    struct ag_send_status st;
+    int rc;
+
+    if (b->too_big) {
+        char reason[128];
+        snprintf(reason, sizeof reason, "event is larger than the hub's batch limit of %zu bytes",
+                 s->lim.max_batch_bytes);
+        return dead_letter(s, b->first_seq, reason);
+    }
+    throttle(s, b);
+    s->st.sends++;
+    switch (s->o.tp->send(s->tp_ctx, s->body.p, s->body.len, &st)) {
+    case AG_SEND_OK:
+        return on_ok(s, b);
+    case AG_SEND_REJECT:
+        rc = on_reject(s, b, &st);
+        return rc == HC_E_REJECT ? pause_then_retry(s, rc) : rc;
+    case AG_SEND_RETRY:
+        rc = on_retry(s, &st);
+        return rc == HC_E_AUTH ? pause_then_retry(s, rc) : rc;
+    }
+    return 0;
+}
+
+int ag_shipper_run(struct ag_shipper *s)
+{
+    int64_t progress_at = hc_mono_ns() / 1000000;
+    uint64_t last_shipped = 0;
+    struct batch b;
+    int rc = 0;
+
+    while (!stopping(s)) {
+        rc = take_batch(s, &b);
+        if (rc)
+            break;
+        if (!b.n) {
+            if (s->o.once)
+                break;
+            wait_ms(s, 50);
+            continue;
+        }
+        /* Linger: a batch that is not full waits a little for company (not when draining). */
+        if (!b.more && !s->o.once && !b.too_big &&
+            hc_now_ms() - b.oldest_enqueued_ms < s->o.linger_ms) {
+            wait_ms(s, 10);
+            continue;
+        }
+        rc = ship_one(s, &b);
+        if (rc)
+            break;
+        if (s->st.shipped + s->st.dead != last_shipped) {
+            last_shipped = s->st.shipped + s->st.dead;
+            progress_at = hc_mono_ns() / 1000000;
+        } else if (s->o.once && hc_mono_ns() / 1000000 - progress_at > s->o.give_up_ms) {
+            rc = HC_E_RETRY;
+            break;
+        }
+    }
+    state_write(s, 1);
+    return rc;
+}
