@@ -64,9 +64,20 @@ int hc_buf_addf(struct hc_buf *b, const char *fmt, ...)
     return 0;
 }
 
-int hc_buf_add_i64(struct hc_buf *b, int64_t v)
+size_t hc_i64_len(int64_t v)
 {
-    char tmp[24], *p = tmp + sizeof tmp;
+    uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+    size_t n = v < 0 ? 2 : 1;
+    while (u >= 10) {
+        u /= 10;
+        n++;
+    }
+    return n;
+}
+
+char *hc_i64_put(char *dst, int64_t v)
+{
+    char *end = dst + hc_i64_len(v), *p = end;
     uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
     do {
         *--p = (char)('0' + u % 10);
@@ -74,60 +85,74 @@ int hc_buf_add_i64(struct hc_buf *b, int64_t v)
     } while (u);
     if (v < 0)
         *--p = '-';
-    return hc_buf_add(b, p, (size_t)(tmp + sizeof tmp - p));
+    return end;
+}
+
+int hc_buf_add_i64(struct hc_buf *b, int64_t v)
+{
+    char tmp[HC_I64_MAXLEN];
+    return hc_buf_add(b, tmp, (size_t)(hc_i64_put(tmp, v) - tmp));
+}
+
+/*
+ * What each byte becomes inside a JSON string literal: 0 for itself, else the character after
+ * the backslash, 'u' meaning \u00XX. RFC 8259 requires '"', '\' and the bytes below 0x20 to be
+ * escaped; the five of those with a short form get it. Everything else (UTF-8 included) is as is.
+ */
+/* clang-format off */
+static const char json_esc[256] = {
+    /* 0x00 */ 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    /* 0x10 */ 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    /* 0x20 */ 0,   0,   '"', 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    /* 0x30 */ 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    /* 0x40 */ 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+    /* 0x50 */ 0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   '\\', /* the rest 0 */
+};
+/* clang-format on */
+
+size_t hc_json_str_len(const char *s, size_t len)
+{
+    size_t n = len + 2;
+    for (size_t i = 0; i < len; i++) {
+        char e = json_esc[(unsigned char)s[i]];
+        if (e)
+            n += e == 'u' ? 5 : 1;
+    }
+    return n;
+}
+
+char *hc_json_str_put(char *dst, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = dst;
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char e = json_esc[c];
+        if (!e) {
+            *o++ = (char)c;
+            continue;
+        }
+        *o++ = '\\';
+        *o++ = e;
+        if (e == 'u') {
+            o[0] = '0';
+            o[1] = '0';
+            o[2] = hex[c >> 4];
+            o[3] = hex[c & 15];
+            o += 4;
+        }
+    }
+    *o++ = '"';
+    return o;
 }
 
 int hc_buf_add_json_str(struct hc_buf *b, const char *s, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t i, run = 0;
-    /* Worst case every byte becomes \u00XX. */
+    /* The worst case (every byte a \u00XX) rather than a first pass to count. */
     if (hc_buf_reserve(b, len * 6 + 2))
         return -ENOMEM;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    for (i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            run++;
-            continue;
-        }
-        memcpy(o, s + i - run, run);
-        o += run;
-        run = 0;
-        *o++ = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            *o++ = (char)c;
-            break;
-        case '\n':
-            *o++ = 'n';
-            break;
-        case '\r':
-            *o++ = 'r';
-            break;
-        case '\t':
-            *o++ = 't';
-            break;
-        case '\b':
-            *o++ = 'b';
-            break;
-        case '\f':
-            *o++ = 'f';
-            break;
-        default:
-            *o++ = 'u';
-            *o++ = '0';
-            *o++ = '0';
-            *o++ = hex[c >> 4];
-            *o++ = hex[c & 15];
-        }
-    }
-    memcpy(o, s + i - run, run);
-    o += run;
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
+    b->len = (size_t)(hc_json_str_put(b->p + b->len, s, len) - b->p);
     b->p[b->len] = '\0';
     return 0;
 }

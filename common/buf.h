@@ -30,6 +30,18 @@ int hc_buf_addf(struct hc_buf *b, const char *fmt, ...) __attribute__((format(pr
 int hc_buf_add_i64(struct hc_buf *b, int64_t v);
 /* A JSON string literal, quotes included, with the escapes RFC 8259 requires. */
 int hc_buf_add_json_str(struct hc_buf *b, const char *s, size_t len);
+
+/*
+ * The same texts written into the caller's memory, for encoders that size their output first
+ * (hc_event_encode_to). The _len functions give the exact bytes the _put functions write; the
+ * _put functions write no NUL and return the end of what they wrote.
+ */
+#define HC_I64_MAXLEN 20 /* "-9223372036854775808" */
+size_t hc_i64_len(int64_t v);
+char *hc_i64_put(char *dst, int64_t v);
+/* At most len * 6 + 2 bytes. */
+size_t hc_json_str_len(const char *s, size_t len);
+char *hc_json_str_put(char *dst, const char *s, size_t len);
 /* Empty the buffer, keeping its memory. */
 void hc_buf_reset(struct hc_buf *b);
 /* Release the memory; b may be reused after. Accepts a zeroed struct. */

@@ -49,10 +49,25 @@ enum hc_kind hc_kind_parse(const char *s, size_t len);
 
 /*
  * Append the envelope JSON of ev to out. Returns 0, HC_E_TOOBIG when the encoded event would
- * exceed HC_EVENT_MAX (out is then left as it was), HC_E_INVAL for a missing device id or
- * unknown kind, or -ENOMEM.
+ * exceed HC_EVENT_MAX, HC_E_INVAL for a missing device id or unknown kind, or -ENOMEM; on failure
+ * out is left as it was. The same as hc_event_encoded_len, hc_buf_reserve, hc_event_encode_to.
  */
 int hc_event_encode(const struct hc_event *ev, struct hc_buf *out);
+
+/*
+ * Check ev as hc_event_encode does and give the exact length of its envelope JSON. Returns 0 and
+ * sets *len, or the HC_E_INVAL or HC_E_TOOBIG hc_event_encode would return (*len unchanged).
+ * HC_E_TOOBIG also comes for some events that would encode within HC_EVENT_MAX: data_len
+ * plus 160 plus six times device_id_len must not exceed it either.
+ */
+int hc_event_encoded_len(const struct hc_event *ev, size_t *len);
+
+/*
+ * Write the envelope JSON of ev at dst: the bytes hc_event_encode appends, and no NUL. ev must be
+ * one hc_event_encoded_len accepted, and dst must have room for the length it gave. Allocates
+ * nothing. Returns the bytes written (that length).
+ */
+size_t hc_event_encode_to(const struct hc_event *ev, char *dst);
 
 /* A decoded envelope: ev points into the doc's own memory, valid until hc_event_doc_free. */
 struct hc_event_doc {

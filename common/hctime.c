@@ -46,39 +46,78 @@ static void civil_from_days(int64_t z, int *y, int *m, int *d)
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static void put2(char *p, int v)
+#define MS_PER_DAY 86400000
+
+/* "00" to "99", two characters each. */
+static const char digits2[201] = "00010203040506070809"
+                                 "10111213141516171819"
+                                 "20212223242526272829"
+                                 "30313233343536373839"
+                                 "40414243444546474849"
+                                 "50515253545556575859"
+                                 "60616263646566676869"
+                                 "70717273747576777879"
+                                 "80818283848586878889"
+                                 "90919293949596979899";
+
+/* The two digits of v (0..99) at p. */
+static void put2(char *p, unsigned v)
 {
-    p[0] = (char)('0' + v / 10);
-    p[1] = (char)('0' + v % 10);
+    memcpy(p, digits2 + 2 * v, 2);
 }
 
-int hc_time_format(int64_t ms, char *out)
+/* "YYYY-MM-DD" of day number days (since 1970-01-01), years clamped to 0000..9999. */
+static void format_date(int64_t days, char *out)
 {
-    int64_t days = ms >= 0 ? ms / 86400000 : -((-ms + 86399999) / 86400000);
-    int64_t rem = ms - days * 86400000;
     int y, mo, d;
-
     civil_from_days(days, &y, &mo, &d);
     if (y < 0 || y > 9999)
         y = y < 0 ? 0 : 9999;
-    out[0] = (char)('0' + y / 1000);
-    out[1] = (char)('0' + y / 100 % 10);
-    out[2] = (char)('0' + y / 10 % 10);
-    out[3] = (char)('0' + y % 10);
+    put2(out, (unsigned)y / 100);
+    put2(out + 2, (unsigned)y % 100);
     out[4] = '-';
-    put2(out + 5, mo);
+    put2(out + 5, (unsigned)mo);
     out[7] = '-';
-    put2(out + 8, d);
+    put2(out + 8, (unsigned)d);
+}
+
+/*
+ * The date of the day this thread formatted last. Times come mostly in order and many to a day,
+ * and the calendar arithmetic is over half the cost of a format.
+ */
+static _Thread_local struct {
+    int64_t days;
+    int valid;
+    char ymd[10];
+} last_day;
+
+int hc_time_format(int64_t ms, char *out)
+{
+    /* Floor division (times before 1970 too), without negating ms (INT64_MIN is a time). */
+    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
+    unsigned s, milli;
+
+    if (rem < 0) {
+        days--;
+        rem += MS_PER_DAY;
+    }
+    if (!last_day.valid || last_day.days != days) {
+        format_date(days, last_day.ymd);
+        last_day.days = days;
+        last_day.valid = 1;
+    }
+    memcpy(out, last_day.ymd, 10);
+    s = (unsigned)rem / 1000;
+    milli = (unsigned)rem % 1000;
     out[10] = 'T';
-    put2(out + 11, (int)(rem / 3600000));
+    put2(out + 11, s / 3600);
     out[13] = ':';
-    put2(out + 14, (int)(rem / 60000 % 60));
+    put2(out + 14, s / 60 % 60);
     out[16] = ':';
-    put2(out + 17, (int)(rem / 1000 % 60));
+    put2(out + 17, s % 60);
     out[19] = '.';
-    out[20] = (char)('0' + rem % 1000 / 100);
-    out[21] = (char)('0' + rem % 100 / 10);
-    out[22] = (char)('0' + rem % 10);
+    out[20] = (char)('0' + milli / 100);
+    put2(out + 21, milli % 100);
     out[23] = 'Z';
     out[24] = '\0';
     return 24;

@@ -781,20 +781,6 @@ static int64_t enqueue_clock_ms(void)
     return hc_now_ms();
 }
 
-#ifndef NDEBUG
-/* Debug builds: the envelope written in place must be hc_event_encode()'s, byte for byte. */
-static void check_envelope(struct ag_queue *q, const struct hc_event *ev, const char *json,
-                           size_t len)
-{
-    hc_buf_reset(&q->json);
-    if (hc_event_encode(ev, &q->json) || q->json.len != len || memcmp(q->json.p, json, len)) {
-        fprintf(stderr, "ag_queue: envelope differs from hc_event_encode():\n%.*s\n%s\n", (int)len,
-                json, q->json.p ? q->json.p : "(error)");
-        abort();
-    }
-}
-#endif
-
 int ag_txn_put(struct ag_txn *t, const struct hc_event *ev)
 {
     struct ag_queue *q;
@@ -813,7 +799,7 @@ int ag_txn_put(struct ag_txn *t, const struct hc_event *ev)
         return t->failed;
     q = t->q;
     e = *ev;
-    rc = ag_queue__env_len(&e, &jlen);
+    rc = hc_event_encoded_len(&e, &jlen);
     if (rc)
         return rc;
     now = enqueue_clock_ms();
@@ -823,10 +809,7 @@ int ag_txn_put(struct ag_txn *t, const struct hc_event *ev)
     if (rc)
         return rc;
     /* Straight into the page LMDB reserved: no copy of the envelope on the way. */
-    ag_queue__env_write(ag_queue__rec_json(rec, &e), &e, &q->day);
-#ifndef NDEBUG
-    check_envelope(q, &e, ag_queue__rec_json(rec, &e), jlen);
-#endif
+    hc_event_encode_to(&e, ag_queue__rec_json(rec, &e));
     ag_queue__rec_write(rec, &e, now, jlen);
     t->st.ctr[AG_CTR_ENQUEUED]++;
     memcpy(t->last_id, e.id, sizeof t->last_id);

@@ -133,7 +133,7 @@ int ag_queue_begin(struct ag_queue *q, struct ag_txn **out);
 /*
  * Add one event. When ev->id is nil a UUIDv7 is assigned now (ag_txn_last_id() tells which);
  * a set id is kept. The envelope stored is the one hc_event_encode() makes, byte for byte
- * (written straight into the record: buffer/envelope_write.c); ev's memory is not kept.
+ * (hc_event_encode_to() writes it straight into the record); ev's memory is not kept.
  * Errors that leave the txn usable (commit what it holds, or go on putting):
  *   HC_E_FULL   policy block and no room; also, under any policy, when this txn's pages might
  *               not fit the LMDB map (commit, then go on in a new txn). Counted in AG_CTR_FULL

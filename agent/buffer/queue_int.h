@@ -3,7 +3,6 @@
  *
  * record.c  the record format: header, checksum, keys, the state blob
  * crc32c.c  the checksum (CRC-32C, in hardware where the CPU has it)
- * envelope_write.c  the envelope JSON written in place, as hc_event_encode() makes it
  * queue.c   open/close, write transactions, puts, meta, the cap and pruning
  * maint.c   ack, dead letters, set-aside, replay, prune
  * iter.c    iterators and stats
@@ -61,13 +60,6 @@ struct ag_state {
 #define AG_STATE_SLOTS (6 + AG_CTR_COUNT)
 #define AG_STATE_BYTES (8 * AG_STATE_SLOTS)
 
-/* "YYYY-MM-DDT" of the last day an event time fell on (envelope_write.c). */
-struct ag_day_cache {
-    int64_t days;
-    int valid;
-    char ymd[11];
-};
-
 struct ag_queue {
     MDB_env *env;
     MDB_dbi db_events, db_meta, db_dead, db_corrupt;
@@ -82,8 +74,7 @@ struct ag_queue {
      * transaction of the environment, across threads and processes).
      */
     struct hc_uuid7 gen;
-    struct ag_day_cache day;
-    struct hc_buf json;  /* a record being replayed; debug builds: hc_event_encode's output */
+    struct hc_buf json;  /* a record being replayed */
     struct hc_buf copy;  /* a record copied out before it is moved */
     unsigned since_trim; /* commits since the map's pages were last dropped */
     /* Record bytes read or written through the map since then, by any thread (a proxy for the
@@ -140,12 +131,6 @@ int ag_queue__rec_read(const void *val, size_t size, struct ag_rec_view *out);
 void ag_queue__state_put(const struct ag_state *st, uint8_t out[AG_STATE_BYTES]);
 /* 0 or HC_E_CORRUPT (wrong size). */
 int ag_queue__state_get(const void *val, size_t size, struct ag_state *st);
-
-/* envelope_write.c */
-/* Length of ev's envelope JSON; HC_E_INVAL or HC_E_TOOBIG exactly when hc_event_encode says so. */
-int ag_queue__env_len(const struct hc_event *ev, size_t *len);
-/* Write it at o (exactly that length, no NUL): the bytes hc_event_encode() would append. */
-void ag_queue__env_write(char *o, const struct hc_event *ev, struct ag_day_cache *dc);
 
 /* queue.c */
 /* LMDB or system error → common/error.h code. */

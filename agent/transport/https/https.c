@@ -31,21 +31,6 @@
 #define F_END    "}}"
 #define F_LEN(s) (sizeof(s) - 1)
 
-size_t ag_https_json_str_len(const char *s, size_t len)
-{
-    size_t n = 2;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
-            n += 2;
-        else if (c < 0x20)
-            n += 6;
-        else
-            n += 1;
-    }
-    return n;
-}
-
 static size_t https_int_len(int v)
 {
     size_t n = v < 0 ? 2 : 1;
@@ -60,8 +45,8 @@ static size_t https_int_len(int v)
 size_t ag_https_record_size(const struct ag_record *rec)
 {
     const struct hc_event *ev = &rec->ev;
-    size_t dev = ag_https_json_str_len(ev->device_id, ev->device_id ? ev->device_id_len : 0);
-    return 1 + F_LEN(F_BODY) + ag_https_json_str_len(rec->json, rec->json_len) + F_LEN(F_ID) +
+    size_t dev = hc_json_str_len(ev->device_id, ev->device_id ? ev->device_id_len : 0);
+    return 1 + F_LEN(F_BODY) + hc_json_str_len(rec->json, rec->json_len) + F_LEN(F_ID) +
            (HC_UUID_STRLEN - 1) + F_LEN(F_DEVICE) + dev + F_LEN(F_KIND) +
            strlen(hc_kind_name(ev->kind)) + F_LEN(F_SCHEMA) + https_int_len(ev->schema) +
            F_LEN(F_PKEY) + dev + F_LEN(F_END);

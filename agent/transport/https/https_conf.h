@@ -94,9 +94,6 @@ int ag_https_format(const struct ag_record *const *recs, size_t n, struct hc_buf
 size_t ag_https_record_size(const struct ag_record *rec);
 #define AG_HTTPS_BATCH_OVERHEAD 1
 
-/* The length hc_buf_add_json_str gives s[0..len), quotes included. */
-size_t ag_https_json_str_len(const char *s, size_t len);
-
 /*
  * Map an HTTP status to a result: 200/201 OK; 408, 410, 429, 5xx RETRY; 401/403 RETRY with
  * AG_WHY_AUTH; 400/413 REJECT with AG_WHY_SIZE; other 4xx REJECT (AG_WHY_REFUSED); anything else

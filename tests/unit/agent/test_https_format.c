@@ -181,10 +181,10 @@ static void json_str_len_matches_encoder(void **state)
         char s[3] = {'a', (char)c, 'b'};
         struct hc_buf b = HC_BUF_INIT;
         assert_int_equal(hc_buf_add_json_str(&b, s, 3), 0);
-        assert_int_equal(ag_https_json_str_len(s, 3), b.len);
+        assert_int_equal(hc_json_str_len(s, 3), b.len);
         hc_buf_free(&b);
     }
-    assert_int_equal(ag_https_json_str_len("", 0), 2);
+    assert_int_equal(hc_json_str_len("", 0), 2);
 }
 
 static const cJSON *get(const cJSON *obj, const char *name)
