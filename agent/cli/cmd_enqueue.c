@@ -44,6 +44,7 @@ struct enq_args {
     struct cli_buffer buf;
     struct ag_ingest_opts in;
     int progress, quiet, once;
+    int stdin_rejects; /* the file being reported is standard input */
 };
 
 static int parse(const char *cmd, const char *help, int argc, char **argv, struct enq_args *a)
@@ -158,9 +159,10 @@ static int report(const struct enq_args *a, const char *path, int rc,
     switch (rc) {
     case 0:
         if (!a->quiet)
-            fprintf(stderr, "%s: %llu events enqueued%s, %llu rows rejected%s%s\n", path,
+            fprintf(stderr, "%s: %llu events enqueued%s, %llu rows rejected%s%s%s\n", path,
                     (unsigned long long)res->events, res->resumed ? " (resumed)" : "",
                     (unsigned long long)res->rejected, res->total_rejected ? " (see " : "",
+                    res->total_rejected ? (a->stdin_rejects ? "stdin" : path) : "",
                     res->total_rejected ? ".rejects)" : "");
         return res->rejected ? CLI_PARTIAL : CLI_OK;
     case HC_E_DONE:
@@ -228,6 +230,7 @@ int cmd_enqueue(int argc, char **argv)
                 in.reader.format = AG_FMT_JSONL;
         }
         rc = ag_ingest_file(q, path, &in, &res);
+        a.stdin_rejects = path != argv[i];
         rc = report(&a, argv[i], rc, &res);
         if (rank(rc) > rank(worst))
             worst = rc;
