@@ -201,7 +201,8 @@ int ag_shipper_new(struct ag_queue *q, const char *dir, const struct ag_shipper_
         s->st.last_success_ms = last;
     }
     s->recs = calloc(s->o.max_batch_events, sizeof *s->recs);
-    s->rec_store = calloc(s->o.max_batch_events, sizeof *s->rec_store);
+    /* One more than a batch: the record read to find that a batch is full lands there. */
+    s->rec_store = calloc(s->o.max_batch_events + 1, sizeof *s->rec_store);
     if (!s->recs || !s->rec_store) {
         snprintf(err, errlen, "out of memory for %zu events per batch", s->o.max_batch_events);
         goto out_free;
