@@ -16,7 +16,9 @@
 #include "common/log.h"
 #include "common/rng.h"
 
-#define BACKOFF_BASE_MS 100
+#define BACKOFF_BASE_MS    100
+#define CATCH_UP_BEHIND_MS 1000 /* events older than this mean the shipper is catching up */
+#define CATCH_UP_SLICES    5    /* while catching up, batches of rate/5 events: 5 sends a second */
 
 struct ag_shipper {
     struct ag_queue *q;
@@ -44,8 +46,9 @@ struct batch {
     size_t n;
     uint64_t first_seq, last_seq;
     int64_t oldest_enqueued_ms;
-    int more;    /* events are left after this batch */
-    int too_big; /* recs[0] alone is over the limit: dead-letter it */
+    int more;        /* events are left after this batch */
+    int too_big;     /* recs[0] alone is over the limit: dead-letter it */
+    int catching_up; /* its oldest event waited over CATCH_UP_BEHIND_MS: a backlog drains */
 };
 
 static int stopping(const struct ag_shipper *s)
@@ -242,6 +245,19 @@ const struct ag_ship_state *ag_shipper_state(const struct ag_shipper *s)
 
 /* ---- batches ------------------------------------------------------------------------------- */
 
+/* Behind by more than CATCH_UP_BEHIND_MS with a catch-up rate: smaller, paced batches. */
+static size_t catch_up_limit(const struct ag_shipper *s, struct batch *b, size_t max_n)
+{
+    size_t slice;
+    if (s->o.catch_up_rate <= 0 || hc_now_ms() - b->oldest_enqueued_ms <= CATCH_UP_BEHIND_MS)
+        return max_n;
+    b->catching_up = 1;
+    slice = (size_t)(s->o.catch_up_rate / CATCH_UP_SLICES);
+    if (slice < 1)
+        slice = 1;
+    return slice < max_n ? slice : max_n;
+}
+
 /*
  * Take up to the limits from the oldest queued event and format them into s->body. Corrupt
  * records met on the way are set aside. Returns 0 (b->n may be 0: nothing queued) or an error.
@@ -290,6 +306,7 @@ static int take_batch(struct ag_shipper *s, struct batch *b)
         if (b->n == 1) {
             b->first_seq = r->seq;
             b->oldest_enqueued_ms = r->enqueued_ms;
+            max_n = catch_up_limit(s, b, max_n);
         }
         b->last_seq = r->seq;
     }
@@ -419,7 +436,8 @@ static int on_retry(struct ag_shipper *s, const struct ag_send_status *st)
     return 0;
 }
 
-/* Catch-up: hold back while a backlog drains faster than catch_up_rate. */
+/* Catch-up: while a backlog drains, send at most catch_up_rate events/s (token bucket with
+ * one second of burst); fresh events, when the shipper is not behind, go at once. */
 static void throttle(struct ag_shipper *s, const struct batch *b)
 {
     double rate = s->o.catch_up_rate;
@@ -430,15 +448,16 @@ static void throttle(struct ag_shipper *s, const struct batch *b)
         s->tokens_at_ns = now;
     s->tokens += (double)(now - s->tokens_at_ns) / 1e9 * rate;
     if (s->tokens > rate)
-        s->tokens = rate; /* a burst of one second at most */
+        s->tokens = rate;
     s->tokens_at_ns = now;
-    if (!b->more) {
-        s->tokens = s->tokens > 0 ? s->tokens : 0;
-        return; /* no backlog: fresh events go at once */
+    if (!b->catching_up)
+        return;
+    if (s->tokens < (double)b->n) {
+        wait_ms(s, (int64_t)(((double)b->n - s->tokens) / rate * 1000) + 1);
+        s->tokens = (double)b->n; /* what the wait earned, spent just below */
+        s->tokens_at_ns = hc_mono_ns();
     }
     s->tokens -= (double)b->n;
-    if (s->tokens < 0)
-        wait_ms(s, (int64_t)(-s->tokens / rate * 1000));
 }
 
 /* Paused (auth, refused): wait, then try again with a fresh token. */
