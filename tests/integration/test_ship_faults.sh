@@ -13,14 +13,14 @@ hub_port=
 
 # start_hub NAME [fake_hub args...]: a hub recording to $T/NAME.log and $T/NAME.acc
 start_hub() {
-  local name=$1 i
+  local name=$1 _
   shift
   rm -f "$T/$name.port"
   "$PY" "$HUB_PY" --key "$KEY" --hub events --port-file "$T/$name.port" --log "$T/$name.log" \
     --accepted "$T/$name.acc" "$@" 2> "$T/$name.hub.err" &
   hub_pid=$!
   hc_cleanup_hooks+=("kill $hub_pid 2>/dev/null")
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     [ -s "$T/$name.port" ] && break
     kill -0 "$hub_pid" 2> /dev/null || break
     sleep 0.1
@@ -34,8 +34,8 @@ print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_stats", timeout=5
 }
 # wait until the hub answered every request it got (a slow answer may still be sleeping)
 hub_quiet() {
-  local i
-  for i in $(seq 1 150); do
+  local _
+  for _ in $(seq 1 150); do
     [ "$(json_get "$(hub_stats)" in_flight)" -eq 0 ] && return 0
     sleep 0.1
   done
