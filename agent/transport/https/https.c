@@ -1,11 +1,11 @@
 /*
  * https.c - Event Hubs REST transport: POST {url}/{hub}/messages with a batch JSON body,
- * authorised with a SAS token, over one libcurl easy handle kept across sends (keep-alive).
+ * authorised with a SAS token, over one keep-alive connection (http_client.h: plain TCP or TLS
+ * with mbedTLS).
  */
 #include "agent/transport/https/https_conf.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +13,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
+#include "agent/transport/https/http_client.h"
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/sas.h"
@@ -195,58 +194,39 @@ int64_t ag_https_retry_after_ms(const char *value, int64_t now_ms)
 
 /* ---- I/O ------------------------------------------------------------------------------------ */
 
-#define HTTPS_RESP_KEEP 1024 /* bytes of an error answer kept for the message */
+#define HTTPS_USER_AGENT "hubcap-agent/0.1"
 
 struct https_ctx {
     struct ag_https_conf conf;
-    CURL *curl;
-    struct curl_slist *headers; /* Content-Type, Expect:, Authorization */
-    struct hc_buf token;        /* current SAS token */
+    struct ag_http *http;
+    struct hc_buf headers; /* the header lines of every request: Content-Type, Authorization, … */
+    struct hc_buf token;   /* current SAS token */
     int64_t token_expiry_s;
-    int token_fixed; /* a prebuilt SharedAccessSignature: never renewed */
-    char errbuf[CURL_ERROR_SIZE];
-    /* the answer to the current request */
-    struct hc_buf resp;
-    int64_t retry_after_ms;     /* from Retry-After, -1 when none */
-    int64_t retry_after_ms_hdr; /* from retry-after-ms / x-ms-retry-after-ms, -1 when none */
+    int token_fixed;              /* a prebuilt SharedAccessSignature: never renewed */
+    struct ag_http_response resp; /* the answer to the current request */
 };
 
-static pthread_once_t https_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode https_curl_rc = CURLE_FAILED_INIT;
-
-static void https_curl_global(void)
+/* Overwrite and free a buffer that held a secret. */
+static void https_wipe(struct hc_buf *b)
 {
-    https_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (b->p)
+        memset(b->p, 0, b->len);
+    hc_buf_free(b);
 }
 
-/* Rebuild the header list around the current token. */
+/* Rebuild the header lines around the current token. */
 static int https_headers(struct https_ctx *c)
 {
-    struct curl_slist *h = NULL, *t;
-    struct hc_buf auth = HC_BUF_INIT;
-    int rc = -ENOMEM;
-    if (hc_buf_adds(&auth, "Authorization: ") || hc_buf_add(&auth, c->token.p, c->token.len))
-        goto out_free;
-    if (!(t = curl_slist_append(h, "Content-Type: " AG_HTTPS_CONTENT_TYPE)))
-        goto out_free;
-    h = t;
-    if (!(t = curl_slist_append(h, "Expect:")))
-        goto out_free;
-    h = t;
-    if (!(t = curl_slist_append(h, auth.p)))
-        goto out_free;
-    h = t;
-    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-    curl_slist_free_all(c->headers);
+    struct hc_buf h = HC_BUF_INIT;
+    if (hc_buf_adds(&h, "Content-Type: " AG_HTTPS_CONTENT_TYPE "\r\nAuthorization: ") ||
+        hc_buf_add(&h, c->token.p, c->token.len) ||
+        hc_buf_adds(&h, "\r\nUser-Agent: " HTTPS_USER_AGENT "\r\n")) {
+        https_wipe(&h);
+        return -ENOMEM;
+    }
+    https_wipe(&c->headers);
     c->headers = h;
-    h = NULL;
-    rc = 0;
-out_free:
-    curl_slist_free_all(h);
-    if (auth.p)
-        memset(auth.p, 0, auth.len);
-    hc_buf_free(&auth);
-    return rc;
+    return 0;
 }
 
 /* Make a new token valid for token_ttl from now and put it in the headers. */
@@ -259,9 +239,7 @@ static int https_token_new(struct https_ctx *c)
         hc_buf_free(&tok);
         return rc;
     }
-    if (c->token.p)
-        memset(c->token.p, 0, c->token.len);
-    hc_buf_free(&c->token);
+    https_wipe(&c->token);
     c->token = tok;
     c->token_expiry_s = expiry;
     rc = https_headers(c);
@@ -288,24 +266,6 @@ static int https_renew_auth(void *ctx)
     return https_token_new(c);
 }
 
-static size_t https_on_body(char *data, size_t size, size_t nmemb, void *ud)
-{
-    struct https_ctx *c = ud;
-    size_t n = size * nmemb, room = HTTPS_RESP_KEEP - c->resp.len;
-    if (c->resp.len < HTTPS_RESP_KEEP)
-        hc_buf_add(&c->resp, data, n < room ? n : room);
-    return n;
-}
-
-/* The header's value when line is "name: value", else NULL. */
-static const char *https_header_value(const char *line, size_t len, const char *name)
-{
-    size_t nl = strlen(name);
-    if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-        return NULL;
-    return line + nl + 1;
-}
-
 /* A whole number of milliseconds from a retry-after-ms header, or -1. */
 static int64_t https_ms_value(const char *v)
 {
@@ -320,55 +280,13 @@ static int64_t https_ms_value(const char *v)
     return (int64_t)ms;
 }
 
-static size_t https_on_header(char *data, size_t size, size_t nmemb, void *ud)
+/* The server's wish, from the answer's headers: retry-after-ms first, else Retry-After; -1. */
+static int64_t https_retry_after(const struct ag_http_response *r)
 {
-    struct https_ctx *c = ud;
-    size_t n = size * nmemb;
-    char line[256];
-    const char *v;
-    if (n >= sizeof line)
-        return n;
-    memcpy(line, data, n);
-    line[n] = '\0';
-    if ((v = https_header_value(line, n, "Retry-After")))
-        c->retry_after_ms = ag_https_retry_after_ms(v, hc_now_ms());
-    else if ((v = https_header_value(line, n, "retry-after-ms")) ||
-             (v = https_header_value(line, n, "x-ms-retry-after-ms")))
-        c->retry_after_ms_hdr = https_ms_value(v);
-    return n;
-}
-
-/* Options set once per handle. */
-static void https_setopts(struct https_ctx *c)
-{
-    CURL *h = c->curl;
-    curl_easy_setopt(h, CURLOPT_URL, c->conf.url);
-    curl_easy_setopt(h, CURLOPT_POST, 1L);
-    /* One request at a time: HTTP/2 would add nothing, and HTTP/1.1 is what every hub speaks. */
-    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)c->conf.connect_timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)c->conf.timeout_ms);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 30L);
-    curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 15L);
-    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (c->conf.ca_file)
-        curl_easy_setopt(h, CURLOPT_CAINFO, c->conf.ca_file);
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
-#if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "hubcap-agent/0.1");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, https_on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
-    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, https_on_header);
-    curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+    int64_t ms = r->retry_after_ms[0] ? https_ms_value(r->retry_after_ms) : -1;
+    if (ms < 0 && r->retry_after[0])
+        ms = ag_https_retry_after_ms(r->retry_after, hc_now_ms());
+    return ms;
 }
 
 static void https_close(void *ctx)
@@ -376,13 +294,9 @@ static void https_close(void *ctx)
     struct https_ctx *c = ctx;
     if (!c)
         return;
-    if (c->curl)
-        curl_easy_cleanup(c->curl);
-    curl_slist_free_all(c->headers);
-    if (c->token.p)
-        memset(c->token.p, 0, c->token.len);
-    hc_buf_free(&c->token);
-    hc_buf_free(&c->resp);
+    ag_http_free(c->http);
+    https_wipe(&c->headers);
+    https_wipe(&c->token);
     ag_https_conf_free(&c->conf);
     free(c);
 }
@@ -414,6 +328,22 @@ static int https_configure(struct https_ctx *c, const struct ag_kv *conf, size_t
     return 0;
 }
 
+/* The connection handle for c->conf (no connection is made yet). */
+static int https_connection(struct https_ctx *c)
+{
+    const struct ag_https_conf *k = &c->conf;
+    struct ag_http_opts o = {
+        .host = k->cs.host,
+        .port = hc_connstr_port(&k->cs),
+        .tls = k->cs.scheme == HC_SCHEME_HTTPS,
+        .ca_file = k->ca_file,
+        .connect_timeout_ms = k->connect_timeout_ms,
+        .timeout_ms = k->timeout_ms,
+    };
+    c->http = ag_http_new(&o);
+    return c->http ? 0 : -ENOMEM;
+}
+
 static int https_init(const struct ag_kv *conf, size_t n, void **out, char *err, size_t errlen)
 {
     struct https_ctx *c;
@@ -421,11 +351,6 @@ static int https_init(const struct ag_kv *conf, size_t n, void **out, char *err,
     *out = NULL;
     if (errlen)
         err[0] = '\0';
-    pthread_once(&https_curl_once, https_curl_global);
-    if (https_curl_rc != CURLE_OK) {
-        snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(https_curl_rc));
-        return HC_E_INVAL;
-    }
     if (!(c = calloc(1, sizeof *c))) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -433,12 +358,10 @@ static int https_init(const struct ag_kv *conf, size_t n, void **out, char *err,
     rc = https_configure(c, conf, n, err, errlen);
     if (rc)
         goto out_close;
-    if (!(c->curl = curl_easy_init())) {
-        snprintf(err, errlen, "libcurl: cannot create a handle");
-        rc = -ENOMEM;
+    if ((rc = https_connection(c))) {
+        snprintf(err, errlen, "out of memory");
         goto out_close;
     }
-    https_setopts(c);
     if (c->conf.cs.token[0]) {
         c->token_fixed = 1;
         rc = hc_buf_adds(&c->token, c->conf.cs.token) ? -ENOMEM : https_headers(c);
@@ -470,16 +393,16 @@ static void https_msg(char *out, size_t cap, const char *fmt, ...)
 }
 
 /* The <Detail> of an Event Hubs error answer, else its start, as one line of at most cap-1. */
-static void https_detail(const struct hc_buf *resp, char *out, size_t cap)
+static void https_detail(const struct ag_http_response *resp, char *out, size_t cap)
 {
-    const char *s = resp->p ? resp->p : "", *b = strstr(s, "<Detail>"), *e;
+    const char *s = resp->body, *b = strstr(s, "<Detail>"), *e;
     size_t n, i;
     if (b && (e = strstr(b, "</Detail>"))) {
         b += strlen("<Detail>");
         n = (size_t)(e - b);
     } else {
         b = s;
-        n = resp->len;
+        n = resp->body_len;
     }
     if (n >= cap)
         n = cap - 1;
@@ -531,58 +454,52 @@ static void https_http_error(struct https_ctx *c, int status, struct ag_send_sta
                   sep, detail);
 }
 
-/* The message and why for a transfer that got no HTTP answer. */
-static enum ag_send_why https_net_error(struct https_ctx *c, CURLcode cc, char *msg, size_t cap)
+/* The message and why for a request that got no HTTP answer (rc from ag_http_request). */
+static enum ag_send_why https_net_error(struct https_ctx *c, int rc, char *msg, size_t cap)
 {
     const struct ag_https_conf *k = &c->conf;
-    const char *hp = k->host_port, *eb = c->errbuf[0] ? c->errbuf : curl_easy_strerror(cc);
-    long oserr = 0;
-    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &oserr);
-    switch (cc) {
-    case CURLE_COULDNT_RESOLVE_HOST:
+    const char *hp = k->host_port, *d = c->resp.detail[0] ? c->resp.detail : ag_http_strerror(rc);
+    switch (rc) {
+    case AG_HTTP_E_RESOLVE:
         https_msg(msg, cap,
                   "cannot resolve host %s: check the Endpoint of the connection string "
                   "(and DNS)",
                   k->cs.host);
         return AG_WHY_NETWORK;
-    case CURLE_COULDNT_CONNECT:
-        if (oserr == ECONNREFUSED)
-            https_msg(msg, cap, "connection refused by %s: is the hub running?", hp);
-        else
-            https_msg(msg, cap, "cannot connect to %s: %s: check the network and the Endpoint", hp,
-                      eb);
+    case AG_HTTP_E_REFUSED:
+        https_msg(msg, cap, "connection refused by %s: is the hub running?", hp);
         return AG_WHY_NETWORK;
-    case CURLE_OPERATION_TIMEDOUT:
+    case AG_HTTP_E_CONNECT:
+        https_msg(msg, cap, "cannot connect to %s: %s: check the network and the Endpoint", hp, d);
+        return AG_WHY_NETWORK;
+    case AG_HTTP_E_TIMEOUT:
         https_msg(msg, cap,
                   "timeout talking to %s (%s): is the hub reachable? (connect_timeout, "
                   "timeout)",
-                  hp, eb);
+                  hp, d);
         return AG_WHY_NETWORK;
-    case CURLE_PEER_FAILED_VERIFICATION:
+    case AG_HTTP_E_TLS_VERIFY:
         https_msg(msg, cap, "TLS: certificate verify failed for host %s: check ca_file (%s): %s",
-                  k->cs.host, k->ca_file ? k->ca_file : "system CA bundle", eb);
+                  k->cs.host, k->ca_file ? k->ca_file : "system CA bundle", d);
         return AG_WHY_TLS;
-    case CURLE_SSL_CACERT_BADFILE:
+    case AG_HTTP_E_TLS_CA:
         https_msg(msg, cap, "TLS: cannot load the CA bundle %s: check ca_file: %s",
-                  k->ca_file ? k->ca_file : "(system)", eb);
+                  k->ca_file ? k->ca_file : "(system)", d);
         return AG_WHY_TLS;
-    case CURLE_SSL_CONNECT_ERROR:
+    case AG_HTTP_E_TLS:
         https_msg(msg, cap,
                   "TLS handshake with %s failed: %s: is it a TLS endpoint? (plain HTTP: "
                   "use http:// or UseDevelopmentEmulator=true)",
-                  hp, eb);
+                  hp, d);
         return AG_WHY_TLS;
-    case CURLE_GOT_NOTHING:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_PARTIAL_FILE:
-        https_msg(msg, cap, "connection to %s dropped before an answer (%s)", hp, eb);
+    case AG_HTTP_E_DROPPED:
+        https_msg(msg, cap, "connection to %s dropped before an answer (%s)", hp, d);
         return AG_WHY_NETWORK;
-    case CURLE_OUT_OF_MEMORY:
+    case AG_HTTP_E_NOMEM:
         https_msg(msg, cap, "out of memory sending to %s", hp);
         return AG_WHY_INTERNAL;
-    default:
-        https_msg(msg, cap, "sending to %s failed: %s", hp, eb);
+    default: /* AG_HTTP_E_PROTOCOL */
+        https_msg(msg, cap, "sending to %s failed: %s", hp, d);
         return AG_WHY_NETWORK;
     }
 }
@@ -600,29 +517,30 @@ static enum ag_send_result https_send(void *ctx, const char *body, size_t len,
                                       struct ag_send_status *st)
 {
     struct https_ctx *c = ctx;
-    long status = 0;
-    CURLcode cc;
+    struct ag_http_request rq = {
+        .method = "POST",
+        .target = c->conf.path,
+        .body = body,
+        .body_len = len,
+    };
+    int rc;
     https_status_reset(st);
     if (https_token_fresh(c)) {
         snprintf(st->error, sizeof st->error, "cannot renew the SAS token: out of memory");
         return st->result;
     }
-    hc_buf_reset(&c->resp);
-    c->errbuf[0] = '\0';
-    c->retry_after_ms = c->retry_after_ms_hdr = -1;
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-    cc = curl_easy_perform(c->curl);
-    if (cc != CURLE_OK) {
-        st->why = https_net_error(c, cc, st->error, sizeof st->error);
+    rq.headers = c->headers.p;
+    rq.headers_len = c->headers.len;
+    rc = ag_http_request(c->http, &rq, &c->resp);
+    if (rc) {
+        st->why = https_net_error(c, rc, st->error, sizeof st->error);
         return st->result = AG_SEND_RETRY;
     }
-    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-    st->http_status = (int)status;
-    st->retry_after_ms = c->retry_after_ms_hdr >= 0 ? c->retry_after_ms_hdr : c->retry_after_ms;
-    st->result = ag_https_status_result((int)status, &st->why);
+    st->http_status = c->resp.status;
+    st->retry_after_ms = https_retry_after(&c->resp);
+    st->result = ag_https_status_result(c->resp.status, &st->why);
     if (st->result != AG_SEND_OK)
-        https_http_error(c, (int)status, st);
+        https_http_error(c, c->resp.status, st);
     return st->result;
 }
 

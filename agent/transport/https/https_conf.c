@@ -143,6 +143,7 @@ static int conf_derive(struct ag_https_conf *c)
         return HC_E_TOOBIG;
     if (conf_printf(&c->url, "%s://%s%s/%s/messages" AG_HTTPS_QUERY, scheme, cs->host, port,
                     cs->hub) ||
+        conf_printf(&c->path, "/%s/messages" AG_HTTPS_QUERY, cs->hub) ||
         conf_printf(&c->audience, "%s", audience) ||
         conf_printf(&c->host_port, "%s:%d", cs->host, hc_connstr_port(cs)))
         return -ENOMEM;
@@ -188,7 +189,9 @@ void ag_https_conf_free(struct ag_https_conf *c)
     free(c->hub);
     free(c->ca_file);
     free(c->url);
+    free(c->path);
     free(c->audience);
     free(c->host_port);
-    c->connection_string = c->hub = c->ca_file = c->url = c->audience = c->host_port = NULL;
+    c->connection_string = c->hub = c->ca_file = c->url = c->path = c->audience = c->host_port =
+        NULL;
 }

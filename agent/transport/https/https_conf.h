@@ -53,6 +53,7 @@ struct ag_https_conf {
 
     struct hc_connstr cs; /* the parsed connection string */
     char *url;            /* POST target: {scheme}://{host}[:port]/{hub}/messages?timeout=60&… */
+    char *path;           /* the same without {scheme}://{host}[:port]: /{hub}/messages?… */
     char *audience;       /* what tokens are signed for: {scheme}://{host}/{hub}, lower case */
     char *host_port;      /* "host:port", for messages */
 };
