@@ -6,7 +6,7 @@ set -euo pipefail
 HUBCAP_DEB_PACKAGES=(
   build-essential cmake pkg-config git
   liblmdb-dev lmdb-utils libmbedtls-dev libcjson-dev libinih-dev zlib1g-dev libcmocka-dev
-  openssl curl
+  openssl curl wrk
   libmicrohttpd-dev libavro-dev libpq-dev postgresql
   python3 python3-avro
 )

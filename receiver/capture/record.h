@@ -1,0 +1,69 @@
+/*
+ * record.h - one Event Hubs Capture record (Avro binary) and the Capture schema (pure).
+ *
+ * The schema is Azure's, field for field (record EventData, namespace
+ * Microsoft.ServiceBus.Messaging):
+ *   SequenceNumber long       per-partition, from 0, contiguous
+ *   Offset string             the event's byte position in the partition (the sum of the body
+ *                             lengths before it), in decimal, as Azure's are
+ *   EnqueuedTimeUtc string    "M/d/yyyy h:mm:ss AM|PM" (UTC), the text Azure Capture writes
+ *   SystemProperties map      x-opt-enqueued-time (long, ms since the epoch: the same instant
+ *                             with the milliseconds), x-opt-partition-key (string, when the
+ *                             event had one), x-opt-publisher (string, for a publisher send)
+ *   Properties map            the user properties (rx_event.props, already encoded)
+ *   Body [null, bytes]
+ */
+#ifndef RX_RECORD_H
+#define RX_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "receiver/ingest/batch.h"
+
+#define RX_ENQ_TEXT_MAX 32
+
+/* The exact schema JSON of Azure Event Hubs Capture files. Static. */
+const char *rx_capture_schema_json(void);
+
+/* "M/d/yyyy h:mm:ss AM" for ms since the epoch (UTC) into out; returns the length. */
+size_t rx_record_time_text(int64_t ms, char out[RX_ENQ_TEXT_MAX]);
+
+/* What the partition assigns to an event when it is enqueued. */
+struct rx_record_meta {
+    int64_t seq;
+    int64_t offset;
+    int64_t enq_ms;
+    const char *enq_text; /* rx_record_time_text(enq_ms) */
+    size_t enq_text_len;
+    const char *publisher; /* NULL unless sent to /publishers/{name} */
+    size_t publisher_len;
+};
+
+/* Append the record of ev to out. Returns 0 or -ENOMEM (out unchanged). */
+int rx_record_encode(struct hc_buf *out, const struct rx_record_meta *m, const struct rx_event *ev);
+
+/* A decoded record: the pointers refer to the input. */
+struct rx_record {
+    int64_t seq;
+    const uint8_t *offset, *enq, *sysprops, *props, *body;
+    size_t offset_len, enq_len, sysprops_len, props_len, body_len;
+    int has_body;
+};
+
+/*
+ * Decode one record at *p (advanced past it) up to end. Maps are checked and returned as their
+ * encoded bytes. Returns 0 or HC_E_PARSE.
+ */
+int rx_record_decode(const uint8_t **p, const uint8_t *end, struct rx_record *r);
+
+/*
+ * Look up key in an encoded map (sysprops or props of a decoded record). Returns the union branch
+ * (enum rx_avro_branch) and sets *v and *len to the value's bytes (a long or double: its encoding;
+ * string or bytes: the content), or -1 when the key is absent or the map malformed.
+ */
+int rx_record_map_get(const uint8_t *map, size_t map_len, const char *key, const uint8_t **v,
+                      size_t *len);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * conf.h - the receiver's settings: development defaults, and the INI file of `serve -c`.
+ *
+ * Parsing only (no sockets, no files besides the INI itself): conf.c turns text into a
+ * struct rx_conf; serve.c does the I/O.
+ *
+ *   [receiver]
+ *   namespace        = hubcap            ; the Event Hubs namespace name (capture folder level 1)
+ *   listen           = 0.0.0.0:8080      ; ADDR:PORT, [v6addr]:PORT; port 0 picks a free one
+ *   host_name        = ns.servicebus.windows.net ; the host tokens must be signed for;
+ *                                        ; default: the request's Host header (without port)
+ *   tls_cert         = /path/cert.pem    ; with tls_key: HTTPS instead of HTTP
+ *   tls_key          = /path/key.pem
+ *   http_threads     = 2                 ; HTTP worker threads (default: the number of CPUs)
+ *   max_publication  = 1M                ; largest request body (Event Hubs Standard: 1 MB)
+ *   max_inflight     = 256M              ; request bytes held at once; past it: 503 + Retry-After
+ *   connection_limit = 4096
+ *   connection_timeout = 30s             ; an idle or stalled connection is closed after this
+ *   log_level        = info
+ *
+ *   [capture]
+ *   dir          = /var/lib/hubcap/capture
+ *   window       = 5m                    ; a file is closed this long after it was opened ...
+ *   window_bytes = 300M                  ; ... or once it is this big, whichever comes first
+ *   skip_empty   = true                  ; false: write an empty file for a window with no event
+ *   codec        = deflate               ; deflate | null
+ *
+ *   [hub events]                         ; one section per event hub
+ *   partitions = 4
+ *
+ *   [rule RootManageSharedAccessKey]     ; one section per SAS policy
+ *   key     = ...                        ; or key_env = NAME_OF_AN_ENVIRONMENT_VARIABLE
+ *   rights  = manage                     ; any of send, listen, manage (manage implies send)
+ *   hub     = events                     ; optional: a policy of that hub only
+ */
+#ifndef RX_CONF_H
+#define RX_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RX_NAME_MAX        257 /* namespace, hub and rule names: up to 256 bytes */
+#define RX_KEY_MAX         257
+#define RX_PATH_MAX        1024
+#define RX_MAX_HUBS        64
+#define RX_MAX_RULES       64
+#define RX_MAX_PARTITIONS  1024
+#define RX_PUBLICATION_MAX (64u * 1024 * 1024)
+
+#define RX_DEV_NAMESPACE "hubcap"
+#define RX_DEV_HUB       "events"
+#define RX_DEV_RULE      "RootManageSharedAccessKey"
+#define RX_DEV_KEY       "SAS_KEY_VALUE" /* as the Azure Event Hubs emulator */
+#define RX_DEV_KEY_ENV   "HUBCAP_DEV_KEY"
+
+enum rx_codec { RX_CODEC_DEFLATE = 0, RX_CODEC_NULL = 1 };
+
+enum rx_right { RX_RIGHT_SEND = 1, RX_RIGHT_LISTEN = 2, RX_RIGHT_MANAGE = 4 };
+
+struct rx_hub_conf {
+    char name[RX_NAME_MAX];
+    int partitions;
+};
+
+struct rx_rule_conf {
+    char name[RX_NAME_MAX];
+    char key[RX_KEY_MAX];
+    unsigned rights;       /* enum rx_right bits */
+    char hub[RX_NAME_MAX]; /* "" for a namespace-wide policy */
+};
+
+struct rx_conf {
+    char ns[RX_NAME_MAX];
+    char listen_addr[64]; /* numeric address, without brackets */
+    int port;
+    char host_name[256];
+    char tls_cert[RX_PATH_MAX];
+    char tls_key[RX_PATH_MAX];
+    int http_threads;
+    uint64_t max_publication;
+    uint64_t max_inflight;
+    int connection_limit;
+    int64_t connection_timeout_ms;
+    char log_level[8];
+
+    char capture_dir[RX_PATH_MAX];
+    int64_t window_ms;
+    uint64_t window_bytes;
+    int skip_empty;
+    enum rx_codec codec;
+
+    struct rx_hub_conf hubs[RX_MAX_HUBS];
+    int nhubs;
+    struct rx_rule_conf rules[RX_MAX_RULES];
+    int nrules;
+
+    int dev;       /* development mode: no config file */
+    char err[512]; /* why the last call failed, for the user */
+};
+
+/*
+ * Development defaults: loopback 127.0.0.1:8080, namespace "hubcap", hub "events" with 4
+ * partitions, rule RootManageSharedAccessKey (all rights) with key $HUBCAP_DEV_KEY or
+ * "SAS_KEY_VALUE", capture into ./capture. Sets c->dev.
+ */
+void rx_conf_dev(struct rx_conf *c);
+
+/*
+ * Defaults for a config file (no hubs, no rules, listen 0.0.0.0:8080), then the file at path.
+ * Returns 0, or HC_E_PARSE / HC_E_INVAL / -errno with c->err naming the file, line and problem.
+ */
+int rx_conf_load(struct rx_conf *c, const char *path);
+
+/*
+ * Parse "ADDR:PORT", "[V6ADDR]:PORT" or "PORT" into c->listen_addr and c->port. Returns 0 or
+ * HC_E_PARSE (c unchanged). The address must be numeric.
+ */
+int rx_conf_listen(struct rx_conf *c, const char *s);
+
+/* 1 when the listen address is a loopback address (127.0.0.0/8 or ::1). */
+int rx_conf_is_loopback(const struct rx_conf *c);
+
+/*
+ * Check the settings together (at least one hub and one rule with Send, tls_cert with tls_key,
+ * rule hubs that exist). Returns 0 or HC_E_INVAL with c->err set.
+ */
+int rx_conf_check(struct rx_conf *c);
+
+/* The hub named name[0..len) (compared case-insensitively, as Event Hubs names are), or -1. */
+int rx_conf_hub_index(const struct rx_conf *c, const char *name, size_t len);
+
+/*
+ * The connection string an agent would use for the first hub, with the first policy that can
+ * send: "Endpoint=sb://HOST:PORT/;SharedAccessKeyName=NAME;SharedAccessKey=KEY;EntityPath=HUB"
+ * and ";UseDevelopmentEmulator=true" when the receiver speaks plain HTTP (no TLS), as the agent's
+ * connection string parser understands it (common/connstr.h). HOST is host_name, else the listen
+ * address (127.0.0.1 for 0.0.0.0, [::1] for ::). with_key 0 writes "<key>" instead of the key.
+ * Returns the length, or HC_E_TOOBIG / HC_E_NOTFOUND (no policy with Send).
+ */
+int rx_conf_connstr(const struct rx_conf *c, int port, int with_key, char *out, size_t cap);
+
+/* "deflate" or "null". */
+const char *rx_codec_name(enum rx_codec codec);
+
+#endif

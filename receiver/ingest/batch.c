@@ -1,0 +1,764 @@
+/*
+ * batch.c - a strict, single-pass JSON reader for the Event Hubs batch body. It allocates only in
+ * the batch's arena (unescaped bodies, keys, encoded properties) and its events array; recursion
+ * is bounded by RX_JSON_DEPTH, so no input can exhaust the stack.
+ */
+#include "receiver/ingest/batch.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "common/error.h"
+#include "receiver/capture/avro_enc.h"
+
+struct jp {
+    const char *p, *end;
+    const char *why;
+    int rc;
+};
+
+/* Record the first failure; returns -1 so callers can `return bad(...)`. */
+static int bad(struct jp *j, int rc, const char *why)
+{
+    if (!j->rc) {
+        j->rc = rc;
+        j->why = why;
+    }
+    return -1;
+}
+
+static void ws(struct jp *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+/* Expect the byte c (after white space). */
+static int expect(struct jp *j, char c, const char *why)
+{
+    ws(j);
+    if (j->p >= j->end || *j->p != c)
+        return bad(j, HC_E_PARSE, why);
+    j->p++;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int hex4(const char *p, unsigned *out)
+{
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p[i]);
+        if (h < 0)
+            return -1;
+        v = v << 4 | (unsigned)h;
+    }
+    *out = v;
+    return 0;
+}
+
+/* A \uXXXX escape at j->p (just after the backslash-u), surrogate pairs joined, into *cp. */
+static int unicode_escape(struct jp *j, unsigned *cp)
+{
+    unsigned lo;
+    if (j->end - j->p < 4 || hex4(j->p, cp))
+        return bad(j, HC_E_PARSE, "bad \\u escape in a JSON string");
+    j->p += 4;
+    if (*cp >= 0xdc00 && *cp <= 0xdfff)
+        return bad(j, HC_E_UTF8, "lone low surrogate (\\uDC00-\\uDFFF) in a JSON string");
+    if (*cp >= 0xd800 && *cp <= 0xdbff) {
+        if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) ||
+            lo < 0xdc00 || lo > 0xdfff)
+            return bad(j, HC_E_UTF8, "lone high surrogate (\\uD800-\\uDBFF) in a JSON string");
+        j->p += 6;
+        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+    return 0;
+}
+
+/* Write code point cp as UTF-8 at o; returns the end. */
+static char *put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        *o++ = (char)cp;
+    } else if (cp < 0x800) {
+        *o++ = (char)(0xc0 | cp >> 6);
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else if (cp < 0x10000) {
+        *o++ = (char)(0xe0 | cp >> 12);
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    } else {
+        *o++ = (char)(0xf0 | cp >> 18);
+        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
+        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
+        *o++ = (char)(0x80 | (cp & 0x3f));
+    }
+    return o;
+}
+
+/* One escape after the backslash at j->p; its bytes are written at *o (o NULL: check only). */
+static int escape(struct jp *j, char **o)
+{
+    unsigned cp;
+    char c = *j->p++;
+    switch (c) {
+    case '"':
+    case '\\':
+    case '/':
+        cp = (unsigned char)c;
+        break;
+    case 'b':
+        cp = '\b';
+        break;
+    case 'f':
+        cp = '\f';
+        break;
+    case 'n':
+        cp = '\n';
+        break;
+    case 'r':
+        cp = '\r';
+        break;
+    case 't':
+        cp = '\t';
+        break;
+    case 'u':
+        if (unicode_escape(j, &cp))
+            return -1;
+        break;
+    default:
+        return bad(j, HC_E_PARSE, "bad escape in a JSON string");
+    }
+    if (*o)
+        *o = put_utf8(*o, cp);
+    return 0;
+}
+
+/* A run of plain string bytes: the bytes above 0x7f must be UTF-8 (checked only when present). */
+static int plain_run(struct jp *j, const char *run, size_t n, unsigned high)
+{
+    if (high & 0x80 && !hc_utf8_valid(run, n))
+        return bad(j, HC_E_UTF8, "a JSON string is not UTF-8");
+    return 0;
+}
+
+/* Bytes from p to the closing quote of a string (escapes skipped), or to the end of input. */
+static size_t raw_len(const char *p, const char *end)
+{
+    const char *q = p;
+    while (q < end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+    return (size_t)((q < end ? q : end) - p);
+}
+
+/*
+ * A JSON string at j->p (the opening quote), unescaped into out (NULL: check only). Unescaping
+ * never makes a string longer, so reserving its escaped length is enough. Bytes above 0x7f may
+ * only appear inside strings in JSON, so checking them here checks the whole body.
+ */
+static int string(struct jp *j, struct hc_buf *out)
+{
+    char *o = NULL;
+    if (j->p >= j->end || *j->p != '"')
+        return bad(j, HC_E_PARSE, "expected a JSON string");
+    j->p++;
+    if (out) {
+        if (hc_buf_reserve(out, raw_len(j->p, j->end)))
+            return bad(j, -ENOMEM, "out of memory");
+        o = out->p + out->len;
+    }
+    for (;;) {
+        const char *run = j->p;
+        unsigned high = 0;
+        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
+            high |= (unsigned char)*j->p++;
+        if (plain_run(j, run, (size_t)(j->p - run), high))
+            return -1;
+        if (o) {
+            memcpy(o, run, (size_t)(j->p - run));
+            o += j->p - run;
+        }
+        if (j->p >= j->end)
+            return bad(j, HC_E_PARSE, "unterminated JSON string");
+        if (*j->p == '"')
+            break;
+        if (*j->p != '\\')
+            return bad(j, HC_E_PARSE, "control character in a JSON string (escape it)");
+        if (++j->p >= j->end)
+            return bad(j, HC_E_PARSE, "unterminated JSON string");
+        if (escape(j, &o))
+            return -1;
+    }
+    j->p++;
+    if (out) {
+        out->len = (size_t)(o - out->p);
+        out->p[out->len] = '\0';
+    }
+    return 0;
+}
+
+static int digits(struct jp *j)
+{
+    const char *s = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return j->p > s ? 0 : -1;
+}
+
+/* A JSON number; *integer is set when it has no fraction and no exponent. */
+static int number(struct jp *j, int *integer)
+{
+    *integer = 1;
+    if (j->p < j->end && *j->p == '-')
+        j->p++;
+    if (j->p < j->end && *j->p == '0')
+        j->p++;
+    else if (digits(j))
+        return bad(j, HC_E_PARSE, "bad JSON number");
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        *integer = 0;
+        if (digits(j))
+            return bad(j, HC_E_PARSE, "bad JSON number");
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        *integer = 0;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (digits(j))
+            return bad(j, HC_E_PARSE, "bad JSON number");
+    }
+    return 0;
+}
+
+static int literal(struct jp *j, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(j->end - j->p) < n || memcmp(j->p, word, n))
+        return bad(j, HC_E_PARSE, "not JSON (expected a value)");
+    j->p += n;
+    return 0;
+}
+
+static int value(struct jp *j, int depth);
+
+/* The rest of an array or object after its opening bracket. */
+static int container(struct jp *j, int depth, int object)
+{
+    char close = object ? '}' : ']';
+    ws(j);
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        ws(j);
+        if (object && (string(j, NULL) || expect(j, ':', "expected ':' after a JSON member name")))
+            return -1;
+        if (value(j, depth + 1))
+            return -1;
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return expect(j, close,
+                      object ? "expected ',' or '}' in a JSON object"
+                             : "expected ',' or ']' in a JSON array");
+    }
+}
+
+/* Check any JSON value (after white space). */
+static int value(struct jp *j, int depth)
+{
+    int integer;
+    ws(j);
+    if (depth > RX_JSON_DEPTH)
+        return bad(j, HC_E_PARSE, "JSON nested too deeply");
+    if (j->p >= j->end)
+        return bad(j, HC_E_PARSE, "JSON ends early");
+    switch (*j->p) {
+    case '{':
+    case '[':
+        return container(j, depth, *j->p++ == '{');
+    case '"':
+        return string(j, NULL);
+    case 't':
+        return literal(j, "true");
+    case 'f':
+        return literal(j, "false");
+    case 'n':
+        return literal(j, "null");
+    default:
+        if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9'))
+            return number(j, &integer);
+        return bad(j, HC_E_PARSE, "not JSON (expected a value)");
+    }
+}
+
+/* ---- Events --------------------------------------------------------------------------------- */
+
+static int add_event(struct rx_batch *b, struct rx_event **ev)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 16;
+        struct rx_event *e = realloc(b->ev, cap * sizeof *e);
+        if (!e)
+            return -ENOMEM;
+        b->ev = e;
+        b->cap = cap;
+    }
+    *ev = &b->ev[b->n++];
+    memset(*ev, 0, sizeof **ev);
+    (*ev)->body_off = (*ev)->pkey_off = (size_t)-1;
+    return 0;
+}
+
+/* A member name unescaped into key (cap bytes, NUL-terminated; longer names come back ""). */
+static int member_name(struct jp *j, char *key, size_t cap, struct hc_buf *tmp)
+{
+    hc_buf_reset(tmp);
+    ws(j);
+    if (string(j, tmp) || expect(j, ':', "expected ':' after a JSON member name"))
+        return -1;
+    if (tmp->len >= cap || memchr(tmp->p, '\0', tmp->len))
+        key[0] = '\0';
+    else
+        memcpy(key, tmp->p, tmp->len + 1);
+    return 0;
+}
+
+/* Walk the members of an object: calls fn for each (j->p at the value), which must consume it. */
+typedef int (*member_fn)(struct jp *j, const char *key, void *ctx);
+
+static int members(struct jp *j, struct hc_buf *tmp, member_fn fn, void *ctx, const char *what)
+{
+    char key[64];
+    if (expect(j, '{', what))
+        return -1;
+    ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        if (member_name(j, key, sizeof key, tmp))
+            return -1;
+        ws(j);
+        if (fn(j, key, ctx))
+            return -1;
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return expect(j, '}', "expected ',' or '}' in a JSON object");
+    }
+}
+
+/* The partition key member of BrokerProperties. */
+struct broker {
+    struct rx_batch *b;
+    struct rx_event *ev;
+};
+
+static int broker_member(struct jp *j, const char *key, void *ctx)
+{
+    struct broker *br = ctx;
+    struct hc_buf *a = &br->b->arena;
+    size_t start = a->len;
+    if (j->p >= j->end)
+        return bad(j, HC_E_PARSE, "JSON ends early");
+    if (strcasecmp(key, "PartitionKey"))
+        return value(j, 2);
+    if (j->p < j->end && *j->p == 'n')
+        return literal(j, "null");
+    if (br->ev->pkey_off != (size_t)-1)
+        return bad(j, HC_E_INVAL, "PartitionKey given twice");
+    if (j->p >= j->end || *j->p != '"')
+        return bad(j, HC_E_INVAL, "BrokerProperties.PartitionKey must be a string");
+    if (string(j, a))
+        return -1;
+    if (a->len - start > RX_PKEY_MAX)
+        return bad(j, HC_E_INVAL, "PartitionKey longer than 128 bytes");
+    br->ev->pkey_off = start;
+    br->ev->pkey_len = a->len - start;
+    return 0;
+}
+
+static int broker_object(struct jp *j, struct rx_batch *b, struct rx_event *ev)
+{
+    struct broker br = {b, ev};
+    return members(j, &b->keys, broker_member, &br, "BrokerProperties must be a JSON object");
+}
+
+/* ---- Properties ----------------------------------------------------------------------------- */
+
+/* Properties being encoded: entries go to b->scratch; names are remembered to refuse twins. */
+struct props {
+    struct rx_batch *b;
+    size_t count;
+    size_t name_off[RX_PROPS_MAX], name_len[RX_PROPS_MAX];
+};
+
+static int props_name(struct jp *j, struct props *pr, const char *name, size_t len)
+{
+    struct hc_buf *s = &pr->b->scratch;
+    if (pr->count == RX_PROPS_MAX)
+        return bad(j, HC_E_INVAL, "more than 64 user properties on one event");
+    for (size_t i = 0; i < pr->count; i++)
+        if (pr->name_len[i] == len && !memcmp(s->p + pr->name_off[i], name, len))
+            return bad(j, HC_E_INVAL, "a user property is given twice");
+    if (rx_avro_put_long(s, (int64_t)len))
+        return bad(j, -ENOMEM, "out of memory");
+    pr->name_off[pr->count] = s->len;
+    pr->name_len[pr->count] = len;
+    if (hc_buf_add(s, name, len))
+        return bad(j, -ENOMEM, "out of memory");
+    pr->count++;
+    return 0;
+}
+
+/* A number's text as a long (branch 0) when it is an integer that fits, else a double. */
+static int props_number(struct jp *j, struct hc_buf *s, const char *t, size_t n, int integer)
+{
+    char tmp[64], *end;
+    if (n >= sizeof tmp)
+        return bad(j, HC_E_INVAL, "a numeric user property is longer than 63 characters");
+    memcpy(tmp, t, n);
+    tmp[n] = '\0';
+    if (integer) {
+        errno = 0;
+        long long v = strtoll(tmp, &end, 10);
+        if (!errno && !*end)
+            return rx_avro_put_long(s, RX_AVRO_LONG) || rx_avro_put_long(s, v)
+                       ? bad(j, -ENOMEM, "out of memory")
+                       : 0;
+    }
+    double d = strtod(tmp, &end);
+    if (*end || !isfinite(d))
+        return bad(j, HC_E_INVAL, "a numeric user property is out of range");
+    return rx_avro_put_long(s, RX_AVRO_DOUBLE) || rx_avro_put_double(s, d)
+               ? bad(j, -ENOMEM, "out of memory")
+               : 0;
+}
+
+/* Append a string value (branch 2) s[0..n). */
+static int props_text(struct jp *j, struct hc_buf *s, const char *t, size_t n)
+{
+    if (rx_avro_put_long(s, RX_AVRO_STRING) || rx_avro_put_bytes(s, t, n))
+        return bad(j, -ENOMEM, "out of memory");
+    return 0;
+}
+
+/* One member of UserProperties: the value at j->p. */
+static int props_value(struct jp *j, struct props *pr)
+{
+    struct hc_buf *s = &pr->b->scratch;
+    const char *start = j->p;
+    int integer;
+    if (*j->p == '"') {
+        size_t at;
+        /* unescape after the branch, then insert the length in front once it is known */
+        if (rx_avro_put_long(s, RX_AVRO_STRING))
+            return bad(j, -ENOMEM, "out of memory");
+        at = s->len;
+        if (string(j, s))
+            return -1;
+        size_t n = s->len - at;
+        uint8_t len[RX_AVRO_LONG_MAX];
+        size_t ln = rx_avro_long_enc((int64_t)n, len);
+        if (hc_buf_reserve(s, ln))
+            return bad(j, -ENOMEM, "out of memory");
+        memmove(s->p + at + ln, s->p + at, n);
+        memcpy(s->p + at, len, ln);
+        s->len += ln;
+        return 0;
+    }
+    if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
+        if (number(j, &integer))
+            return -1;
+        return props_number(j, s, start, (size_t)(j->p - start), integer);
+    }
+    if (*j->p == 't' || *j->p == 'f')
+        return literal(j, *j->p == 't' ? "true" : "false")
+                   ? -1
+                   : props_text(j, s, start, (size_t)(j->p - start));
+    if (value(j, 2))
+        return -1;
+    return props_text(j, s, start, (size_t)(j->p - start));
+}
+
+/* UserProperties: an object whose members become the Avro map entries (nulls are skipped). */
+static int user_props(struct jp *j, struct props *pr)
+{
+    struct hc_buf *name = &pr->b->keys;
+    if (expect(j, '{', "UserProperties must be a JSON object"))
+        return -1;
+    ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        hc_buf_reset(name);
+        ws(j);
+        if (string(j, name) || expect(j, ':', "expected ':' after a JSON member name"))
+            return -1;
+        ws(j);
+        if (j->p >= j->end)
+            return bad(j, HC_E_PARSE, "JSON ends early");
+        if (*j->p == 'n') {
+            if (literal(j, "null"))
+                return -1;
+        } else if (props_name(j, pr, name->p, name->len) || props_value(j, pr)) {
+            return -1;
+        }
+        ws(j);
+        if (j->p < j->end && *j->p == ',') {
+            j->p++;
+            continue;
+        }
+        return expect(j, '}', "expected ',' or '}' in a JSON object");
+    }
+}
+
+/* Store the encoded map (count, entries, end marker) of scratch in the arena for ev. */
+static int props_store(struct jp *j, struct rx_batch *b, struct rx_event *ev, size_t count)
+{
+    struct hc_buf *a = &b->arena;
+    ev->props_off = a->len;
+    if (count &&
+        (rx_avro_put_long(a, (int64_t)count) || hc_buf_add(a, b->scratch.p, b->scratch.len)))
+        return bad(j, -ENOMEM, "out of memory");
+    if (rx_avro_put_long(a, 0))
+        return bad(j, -ENOMEM, "out of memory");
+    ev->props_len = a->len - ev->props_off;
+    return 0;
+}
+
+/* ---- One event object ----------------------------------------------------------------------- */
+
+struct event_ctx {
+    struct rx_batch *b;
+    struct rx_event *ev;
+    struct props pr;
+    int seen_body, seen_user, seen_broker;
+};
+
+static int event_body(struct jp *j, struct event_ctx *e)
+{
+    struct hc_buf *a = &e->b->arena;
+    const char *start = j->p;
+    if (e->seen_body++)
+        return bad(j, HC_E_INVAL, "Body given twice");
+    if (*j->p == 'n')
+        return literal(j, "null"); /* body_off stays (size_t)-1: a null body */
+    e->ev->body_off = a->len;
+    if (*j->p == '"') {
+        if (string(j, a))
+            return -1;
+    } else {
+        if (value(j, 2))
+            return -1;
+        if (hc_buf_add(a, start, (size_t)(j->p - start)))
+            return bad(j, -ENOMEM, "out of memory");
+    }
+    e->ev->body_len = a->len - e->ev->body_off;
+    return 0;
+}
+
+static int event_member(struct jp *j, const char *key, void *ctx)
+{
+    struct event_ctx *e = ctx;
+    if (j->p >= j->end)
+        return bad(j, HC_E_PARSE, "JSON ends early");
+    if (!strcasecmp(key, "Body"))
+        return event_body(j, e);
+    if (!strcasecmp(key, "UserProperties")) {
+        if (e->seen_user++)
+            return bad(j, HC_E_INVAL, "UserProperties given twice");
+        if (*j->p == 'n')
+            return literal(j, "null");
+        return user_props(j, &e->pr);
+    }
+    if (!strcasecmp(key, "BrokerProperties")) {
+        if (e->seen_broker++)
+            return bad(j, HC_E_INVAL, "BrokerProperties given twice");
+        if (*j->p == 'n')
+            return literal(j, "null");
+        return broker_object(j, e->b, e->ev);
+    }
+    return value(j, 2);
+}
+
+static int event_object(struct jp *j, struct rx_batch *b)
+{
+    struct event_ctx e;
+    int rc;
+    memset(&e, 0, sizeof e);
+    e.b = b;
+    e.pr.b = b;
+    if (add_event(b, &e.ev))
+        return bad(j, -ENOMEM, "out of memory");
+    hc_buf_reset(&b->scratch);
+    rc = members(j, &b->keys, event_member, &e, "each event of the batch must be a JSON object");
+    if (rc)
+        return -1;
+    if (!e.seen_body)
+        return bad(j, HC_E_INVAL, "an event of the batch has no Body");
+    return props_store(j, b, e.ev, e.pr.count);
+}
+
+/* Turn arena offsets into pointers, now that the arena no longer moves. */
+static void seal(struct rx_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        struct rx_event *ev = &b->ev[i];
+        ev->body = ev->body_off == (size_t)-1 ? NULL : (const uint8_t *)b->arena.p + ev->body_off;
+        ev->pkey = ev->pkey_off == (size_t)-1 ? NULL : b->arena.p + ev->pkey_off;
+        ev->props = (const uint8_t *)b->arena.p + ev->props_off;
+    }
+}
+
+void rx_batch_init(struct rx_batch *b)
+{
+    memset(b, 0, sizeof *b);
+}
+
+void rx_batch_free(struct rx_batch *b)
+{
+    free(b->ev);
+    hc_buf_free(&b->arena);
+    hc_buf_free(&b->scratch);
+    hc_buf_free(&b->keys);
+    memset(b, 0, sizeof *b);
+}
+
+static int finish(struct rx_batch *b, struct jp *j, const char **why)
+{
+    if (j->rc) {
+        b->n = 0;
+        *why = j->why;
+        return j->rc;
+    }
+    seal(b);
+    *why = NULL;
+    return 0;
+}
+
+int rx_batch_parse(struct rx_batch *b, const char *json, size_t len, const char **why)
+{
+    struct jp j = {json, json + len, NULL, 0};
+    /* UTF-8 is checked inside strings (the only place JSON allows bytes above 0x7f); bodies
+     * unescape to at most their escaped size; properties encode smaller than their JSON */
+    if (hc_buf_reserve(&b->arena, len + 64)) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    if (expect(&j, '[', "a batch must be a JSON array of events")) {
+        return finish(b, &j, why);
+    }
+    ws(&j);
+    if (j.p < j.end && *j.p == ']')
+        bad(&j, HC_E_INVAL, "the batch has no events");
+    while (!j.rc) {
+        if (event_object(&j, b))
+            break;
+        ws(&j);
+        if (j.p < j.end && *j.p == ',') {
+            j.p++;
+            continue;
+        }
+        if (!expect(&j, ']', "expected ',' or ']' after an event")) {
+            ws(&j);
+            if (j.p != j.end)
+                bad(&j, HC_E_PARSE, "text after the JSON array");
+        }
+        break;
+    }
+    return finish(b, &j, why);
+}
+
+/* ---- Single send ---------------------------------------------------------------------------- */
+
+/* A header value typed as Service Bus does: JSON number, JSON string, else the text itself. */
+static int header_prop(struct jp *j, struct props *pr, const struct rx_prop *p)
+{
+    struct hc_buf *s = &pr->b->scratch;
+    size_t n = strlen(p->value);
+    struct jp v = {p->value, p->value + n, NULL, 0};
+    int integer;
+    if (!hc_utf8_valid(p->name, strlen(p->name)) || !hc_utf8_valid(p->value, n))
+        return bad(j, HC_E_UTF8, "a user property header is not UTF-8");
+    if (props_name(j, pr, p->name, strlen(p->name)))
+        return -1;
+    if (n && (*p->value == '-' || (*p->value >= '0' && *p->value <= '9')) &&
+        !number(&v, &integer) && v.p == v.end)
+        return props_number(j, s, p->value, n, integer);
+    v = (struct jp){p->value, p->value + n, NULL, 0};
+    if (n >= 2 && *p->value == '"') {
+        size_t mark = s->len;
+        struct hc_buf tmp = HC_BUF_INIT;
+        int ok = !string(&v, &tmp) && v.p == v.end;
+        int rc = ok ? props_text(j, s, tmp.p ? tmp.p : "", tmp.len) : 1;
+        hc_buf_free(&tmp);
+        if (ok)
+            return rc;
+        s->len = mark;
+    }
+    return props_text(j, s, p->value, n);
+}
+
+int rx_batch_single(struct rx_batch *b, const void *body, size_t len, int check_utf8,
+                    const char *broker, const struct rx_prop *props, size_t nprops,
+                    const char **why)
+{
+    struct jp j = {NULL, NULL, NULL, 0};
+    struct props pr;
+    struct rx_event *ev;
+    memset(&pr, 0, sizeof pr);
+    pr.b = b;
+    if (check_utf8 && !hc_utf8_valid(body, len)) {
+        *why = "the body is not UTF-8";
+        return HC_E_UTF8;
+    }
+    if (add_event(b, &ev) || hc_buf_reserve(&b->arena, len + 64)) {
+        *why = "out of memory";
+        return -ENOMEM;
+    }
+    ev->body_off = 0;
+    ev->body_len = len;
+    hc_buf_add(&b->arena, body, len);
+    if (broker) {
+        j = (struct jp){broker, broker + strlen(broker), NULL, 0};
+        if (!hc_utf8_valid(broker, strlen(broker)))
+            bad(&j, HC_E_UTF8, "the BrokerProperties header is not UTF-8");
+        else if (!broker_object(&j, b, ev)) {
+            ws(&j);
+            if (j.p != j.end)
+                bad(&j, HC_E_PARSE, "text after the BrokerProperties JSON object");
+        }
+    }
+    hc_buf_reset(&b->scratch);
+    for (size_t i = 0; i < nprops && !j.rc; i++)
+        header_prop(&j, &pr, &props[i]);
+    if (!j.rc)
+        props_store(&j, b, ev, pr.count);
+    return finish(b, &j, why);
+}

@@ -1,0 +1,350 @@
+#include "receiver/partition/partition.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/hctime.h"
+#include "common/log.h"
+#include "receiver/capture/avro_writer.h"
+#include "receiver/capture/layout.h"
+#include "receiver/capture/record.h"
+
+struct rx_partition {
+    struct rx_partition_opts o;
+    char dir[RX_PATH_MAX];
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct rx_job *head, *tail;
+    int stop;
+    pthread_t thread;
+
+    /* writer thread only */
+    struct rx_avro_file *file;
+    char final_path[RX_PATH_MAX];
+    int64_t file_opened_ms;
+    int64_t window_start_ms; /* for empty files (skip_empty off) */
+    int64_t last_name_s;
+    int64_t seq, offset;                 /* next to assign */
+    int64_t durable_seq, durable_offset; /* next after what is on disk */
+    struct hc_buf rec;
+    atomic_int_fast64_t next_seq; /* for readers outside the thread */
+};
+
+void rx_done_finish(struct rx_done *d, int status)
+{
+    int expected = 0;
+    if (status)
+        atomic_compare_exchange_strong(&d->status, &expected, status);
+    if (atomic_fetch_sub(&d->left, 1) == 1)
+        d->fn(d);
+}
+
+/* ---- Files ---------------------------------------------------------------------------------- */
+
+static int exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Pick the next file's second: now, but after the last name used, and free. */
+static int part_names(struct rx_partition *p, int64_t now_ms, char *tmp, size_t cap)
+{
+    int64_t t = now_ms / 1000;
+    if (t <= p->last_name_s)
+        t = p->last_name_s + 1;
+    for (int tries = 0; tries < 100000; tries++, t++) {
+        int rc;
+        if ((rc = rx_layout_file(p->final_path, sizeof p->final_path, p->dir, t, 0)) < 0 ||
+            (rc = rx_layout_file(tmp, cap, p->dir, t, 1)) < 0)
+            return rc;
+        if (!exists(p->final_path) && !exists(tmp)) {
+            p->last_name_s = t;
+            return 0;
+        }
+    }
+    return -EEXIST;
+}
+
+static int part_open_file(struct rx_partition *p, int64_t now_ms)
+{
+    char tmp[RX_PATH_MAX];
+    const char *why = NULL;
+    int rc = part_names(p, now_ms, tmp, sizeof tmp);
+    if (!rc)
+        rc = rx_avro_file_create(tmp, p->o.codec, p->o.block_size, &p->file, &why);
+    if (rc) {
+        hc_error("capture %s/%d: cannot open a file: %s (%s)", p->o.hub, p->o.pid,
+                 why ? why : "bad name", hc_strerror(rc));
+        return rc;
+    }
+    p->file_opened_ms = now_ms;
+    p->window_start_ms = now_ms;
+    atomic_fetch_add(&p->o.metrics->files_open, 1);
+    return 0;
+}
+
+static void part_file_gone(struct rx_partition *p, int closed)
+{
+    p->file = NULL;
+    atomic_fetch_sub(&p->o.metrics->files_open, 1);
+    if (closed)
+        atomic_fetch_add(&p->o.metrics->files_closed, 1);
+}
+
+/* Close the current file (everything in it is durable once this returns 0). */
+static int part_close_file(struct rx_partition *p)
+{
+    int rc;
+    if (!p->file)
+        return 0;
+    rc = rx_avro_file_close(p->file, p->final_path);
+    part_file_gone(p, !rc);
+    if (rc)
+        hc_error("capture %s: cannot close: %s (left as .tmp for recovery)", p->final_path,
+                 hc_strerror(rc));
+    return rc;
+}
+
+/* skip_empty off: a window passed without a file, so write an empty one. */
+static void part_empty_file(struct rx_partition *p, int64_t now_ms)
+{
+    p->window_start_ms = now_ms; /* also when it fails: try again a window later */
+    if (part_open_file(p, now_ms))
+        return;
+    if (rx_avro_file_sync(p->file, NULL)) {
+        rx_avro_file_abandon(p->file, p->final_path);
+        part_file_gone(p, 0);
+        return;
+    }
+    part_close_file(p);
+}
+
+static int part_sync(struct rx_partition *p)
+{
+    int64_t ns = 0;
+    int rc = rx_avro_file_sync(p->file, &ns);
+    if (rc)
+        return rc;
+    rx_metrics_fsync(p->o.metrics, ns);
+    p->durable_seq = p->seq;
+    p->durable_offset = p->offset;
+    return 0;
+}
+
+/* ---- Group commit --------------------------------------------------------------------------- */
+
+static int part_append(struct rx_partition *p, const struct rx_job *job, const struct rx_event *ev,
+                       struct rx_record_meta *m, int64_t now_ms)
+{
+    int rc;
+    if (!p->file && (rc = part_open_file(p, now_ms)))
+        return rc;
+    m->seq = p->seq;
+    m->offset = p->offset;
+    m->publisher = job->publisher;
+    m->publisher_len = job->publisher ? job->publisher_len : 0;
+    hc_buf_reset(&p->rec);
+    if ((rc = rx_record_encode(&p->rec, m, ev)) ||
+        (rc = rx_avro_file_append(p->file, p->rec.p, p->rec.len)))
+        return rc;
+    p->seq++;
+    p->offset += ev->body ? (int64_t)ev->body_len : 0;
+    /* roll by size: the pending bytes (uncompressed) overestimate what the block adds */
+    if (rx_avro_file_synced_size(p->file) + rx_avro_file_pending(p->file) >= p->o.window_bytes) {
+        if ((rc = part_sync(p)))
+            return rc;
+        if (rx_avro_file_synced_size(p->file) >= p->o.window_bytes)
+            return part_close_file(p);
+    }
+    return 0;
+}
+
+/* A write failed: cut the file back to what is durable, and number from there again. */
+static void part_fail(struct rx_partition *p, int rc)
+{
+    hc_error("capture %s/%d: write failed: %s; the requests get 503", p->o.hub, p->o.pid,
+             hc_strerror(rc));
+    atomic_fetch_add(&p->o.metrics->write_errors, 1);
+    if (p->file) {
+        int arc = rx_avro_file_abandon(p->file, p->final_path);
+        if (arc)
+            hc_error("capture %s: cannot cut back: %s (left for recovery)",
+                     rx_avro_file_path(p->file), hc_strerror(arc));
+        part_file_gone(p, 0);
+    }
+    p->seq = p->durable_seq;
+    p->offset = p->durable_offset;
+}
+
+static void part_commit(struct rx_partition *p, struct rx_job *jobs)
+{
+    char text[RX_ENQ_TEXT_MAX];
+    int64_t now_ms = hc_now_ms();
+    struct rx_record_meta m = {0};
+    uint64_t events = 0, bytes = 0;
+    int rc = 0;
+    m.enq_ms = now_ms;
+    m.enq_text = text;
+    m.enq_text_len = rx_record_time_text(now_ms, text);
+    for (struct rx_job *j = jobs; j && !rc; j = j->next)
+        for (size_t i = 0; i < j->n && !rc; i++) {
+            rc = part_append(p, j, j->ev[i], &m, now_ms);
+            bytes += j->ev[i]->body_len;
+        }
+    for (struct rx_job *j = jobs; j && !rc; j = j->next)
+        events += j->n;
+    if (!rc && p->file && (rx_avro_file_pending(p->file) || p->seq != p->durable_seq))
+        rc = part_sync(p);
+    if (rc)
+        part_fail(p, rc);
+    else {
+        atomic_fetch_add(&p->o.metrics->events_in, events);
+        atomic_fetch_add(&p->o.metrics->event_bytes, bytes);
+    }
+    atomic_store(&p->next_seq, p->seq);
+    while (jobs) {
+        struct rx_job *next = jobs->next;
+        rx_done_finish(jobs->done, rc);
+        jobs = next;
+    }
+}
+
+/* ---- The writer thread ---------------------------------------------------------------------- */
+
+/* When the thread must wake up with no job: the file's time window, or the next empty file. */
+static int64_t part_deadline(const struct rx_partition *p)
+{
+    if (p->file)
+        return p->file_opened_ms + p->o.window_ms;
+    if (!p->o.skip_empty)
+        return p->window_start_ms + p->o.window_ms;
+    return -1;
+}
+
+static struct rx_job *part_wait(struct rx_partition *p, int *stop)
+{
+    struct rx_job *jobs;
+    pthread_mutex_lock(&p->mu);
+    while (!p->head && !p->stop) {
+        int64_t deadline = part_deadline(p);
+        struct timespec ts;
+        if (deadline < 0) {
+            pthread_cond_wait(&p->cv, &p->mu);
+            continue;
+        }
+        if (hc_now_ms() >= deadline)
+            break;
+        ts.tv_sec = (time_t)(deadline / 1000);
+        ts.tv_nsec = (long)(deadline % 1000) * 1000000L;
+        pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+    }
+    jobs = p->head;
+    p->head = p->tail = NULL;
+    *stop = p->stop;
+    pthread_mutex_unlock(&p->mu);
+    return jobs;
+}
+
+static void *part_main(void *arg)
+{
+    struct rx_partition *p = arg;
+    int stop = 0;
+    while (!stop) {
+        struct rx_job *jobs = part_wait(p, &stop);
+        int64_t now = hc_now_ms();
+        int64_t deadline = part_deadline(p);
+        if (p->file && now >= deadline)
+            part_close_file(p);
+        else if (!p->file && !jobs && deadline >= 0 && now >= deadline && !stop)
+            part_empty_file(p, now);
+        if (jobs)
+            part_commit(p, jobs);
+        if (stop) { /* finish what came in meanwhile */
+            pthread_mutex_lock(&p->mu);
+            stop = p->head == NULL;
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+    part_close_file(p);
+    return NULL;
+}
+
+/* ---- Life cycle ----------------------------------------------------------------------------- */
+
+int rx_partition_open(const struct rx_partition_opts *o, rx_recover_note_fn note, void *ctx,
+                      struct rx_partition **out, struct rx_recovery *rec)
+{
+    struct rx_recovery r;
+    struct rx_partition *p = calloc(1, sizeof *p);
+    int rc;
+    if (!p)
+        return -ENOMEM;
+    p->o = *o;
+    rc = rx_layout_partition_dir(p->dir, sizeof p->dir, o->capture_dir, o->ns, o->hub, o->pid);
+    if (rc < 0)
+        goto out_free;
+    if ((rc = rx_recover_partition(p->dir, o->skip_empty, note, ctx, &r)))
+        goto out_free;
+    atomic_fetch_add(&o->metrics->files_recovered, (uint64_t)r.recovered);
+    p->seq = p->durable_seq = r.next_seq;
+    p->offset = p->durable_offset = r.next_offset;
+    p->last_name_s = r.last_name_s;
+    p->window_start_ms = hc_now_ms();
+    atomic_init(&p->next_seq, p->seq);
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    if ((rc = -pthread_create(&p->thread, NULL, part_main, p)))
+        goto out_destroy;
+    if (rec)
+        *rec = r;
+    *out = p;
+    return 0;
+out_destroy:
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+out_free:
+    free(p);
+    return rc;
+}
+
+void rx_partition_submit(struct rx_partition *p, struct rx_job *job)
+{
+    job->next = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->tail)
+        p->tail->next = job;
+    else
+        p->head = job;
+    p->tail = job;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void rx_partition_close(struct rx_partition *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    pthread_join(p->thread, NULL);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    hc_buf_free(&p->rec);
+    free(p);
+}
+
+int64_t rx_partition_next_seq(struct rx_partition *p)
+{
+    return atomic_load(&p->next_seq);
+}

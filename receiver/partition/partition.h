@@ -1,0 +1,78 @@
+/*
+ * partition.h - one partition of an event hub: it numbers events (SequenceNumber, Offset,
+ * EnqueuedTimeUtc) and writes them to its capture file, with group commit.
+ *
+ * A writer thread per partition takes every job queued since its last turn, appends their events
+ * to the current capture file, makes the file durable with one fdatasync, and only then
+ * completes the jobs: many requests share one fsync, and no request is told "done" before its
+ * events are on disk. Files are rolled by time (window_ms after they were opened) and by size
+ * (window_bytes), written under "*.avro.tmp" and renamed when closed.
+ *
+ * On open, the partition's folder is recovered (capture/recover.h) and numbering resumes after
+ * the last event on disk. On close, queued jobs are finished and the file is closed and renamed.
+ */
+#ifndef RX_PARTITION_H
+#define RX_PARTITION_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "receiver/capture/recover.h"
+#include "receiver/conf.h"
+#include "receiver/ingest/batch.h"
+#include "receiver/metrics.h"
+
+/* The completion of a request whose events went to one or more partitions (one job each). */
+struct rx_done {
+    atomic_int left;               /* jobs not finished yet; set before submitting */
+    atomic_int status;             /* 0, or the first failure (-errno) */
+    void (*fn)(struct rx_done *d); /* called once, by the thread that finishes the last job */
+};
+
+/* Events of one request for one partition. The caller owns it until done->fn runs. */
+struct rx_job {
+    struct rx_job *next; /* private: the partition's queue */
+    struct rx_done *done;
+    struct rx_event **ev; /* in the order they must be numbered */
+    size_t n;
+    const char *publisher; /* for a /publishers/{name} send, else NULL */
+    size_t publisher_len;
+};
+
+struct rx_partition_opts {
+    const char *capture_dir;
+    const char *ns;
+    const char *hub;
+    int pid;
+    int64_t window_ms;
+    uint64_t window_bytes;
+    int skip_empty;
+    enum rx_codec codec;
+    size_t block_size; /* must hold the largest record */
+    struct rx_metrics *metrics;
+};
+
+struct rx_partition;
+
+/*
+ * Recover the partition's folder (note gets what recovery did; may be NULL), then start its
+ * writer thread. *rec (when not NULL) gets the recovery's figures. Returns 0 and sets *out, or
+ * -errno / -ENOMEM (nothing is left running).
+ */
+int rx_partition_open(const struct rx_partition_opts *o, rx_recover_note_fn note, void *ctx,
+                      struct rx_partition **out, struct rx_recovery *rec);
+
+/* Queue a job. Thread-safe; never blocks on I/O. */
+void rx_partition_submit(struct rx_partition *p, struct rx_job *job);
+
+/* Finish the queued jobs, close the capture file (renamed), stop the thread, free. NULL is ok. */
+void rx_partition_close(struct rx_partition *p);
+
+/* The sequence number the next event will get. */
+int64_t rx_partition_next_seq(struct rx_partition *p);
+
+/* Finish one job of a request: d->fn runs when it was the last. status 0 or -errno. */
+void rx_done_finish(struct rx_done *d, int status);
+
+#endif

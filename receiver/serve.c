@@ -1,0 +1,284 @@
+#include "receiver/serve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/hctime.h"
+#include "common/log.h"
+#include "receiver/capture/avro_writer.h"
+#include "receiver/conf.h"
+#include "receiver/ingest/http.h"
+#include "receiver/metrics.h"
+#include "receiver/partition/hubs.h"
+
+#define RX_DRAIN_MS 15000
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: hubcap-receiver serve [-c receiver.conf] [OPTIONS]\n\n"
+            "Event Hubs-compatible REST ingest writing Event Hubs Capture Avro files.\n"
+            "Without -c: development mode on loopback (hub 'events', 4 partitions, policy\n"
+            "RootManageSharedAccessKey with key $" RX_DEV_KEY_ENV " or " RX_DEV_KEY ").\n\n"
+            "  -c, --config FILE     INI settings (see receiver/hubcap-receiver.conf)\n"
+            "  -l, --listen ADDR:PORT  listen address (dev default 127.0.0.1:8080; port 0 = any)\n"
+            "  -C, --capture DIR     capture folder (default ./capture)\n"
+            "      --codec deflate|null\n"
+            "      --window DURATION      close a capture file this long after opening (5m)\n"
+            "      --window-bytes SIZE    ... or once it is this big (300M)\n"
+            "      --http-threads N\n"
+            "  -h, --help\n");
+}
+
+struct serve_args {
+    const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads;
+};
+
+static int parse_args(int argc, char **argv, struct serve_args *a)
+{
+    static const struct option longs[] = {{"config", required_argument, NULL, 'c'},
+                                          {"listen", required_argument, NULL, 'l'},
+                                          {"capture", required_argument, NULL, 'C'},
+                                          {"codec", required_argument, NULL, 1},
+                                          {"window", required_argument, NULL, 2},
+                                          {"window-bytes", required_argument, NULL, 3},
+                                          {"http-threads", required_argument, NULL, 4},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {NULL, 0, NULL, 0}};
+    int opt;
+    memset(a, 0, sizeof *a);
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:l:C:h", longs, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            a->config = optarg;
+            break;
+        case 'l':
+            a->listen = optarg;
+            break;
+        case 'C':
+            a->capture = optarg;
+            break;
+        case 1:
+            a->codec = optarg;
+            break;
+        case 2:
+            a->window = optarg;
+            break;
+        case 3:
+            a->window_bytes = optarg;
+            break;
+        case 4:
+            a->threads = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "hubcap-receiver serve: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+static int bad(const char *what, const char *v, const char *hint)
+{
+    fprintf(stderr, "hubcap-receiver: %s '%s': %s\n", what, v, hint);
+    return -1;
+}
+
+/* Command-line settings over the file's (or the development defaults). */
+static int apply_args(struct rx_conf *c, const struct serve_args *a)
+{
+    uint64_t bytes;
+    if (a->listen && rx_conf_listen(c, a->listen))
+        return bad("--listen", a->listen, "give ADDR:PORT, e.g. 127.0.0.1:8080 or [::1]:0");
+    if (a->capture && (!*a->capture || strlen(a->capture) >= sizeof c->capture_dir))
+        return bad("--capture", a->capture, "give a folder");
+    if (a->capture)
+        strcpy(c->capture_dir, a->capture);
+    if (a->codec && strcmp(a->codec, "deflate") && strcmp(a->codec, "null"))
+        return bad("--codec", a->codec, "use deflate or null");
+    if (a->codec)
+        c->codec = strcmp(a->codec, "null") ? RX_CODEC_DEFLATE : RX_CODEC_NULL;
+    if (a->window && (hc_duration_parse(a->window, &c->window_ms) || c->window_ms < 1000))
+        return bad("--window", a->window, "a duration of at least 1s, e.g. 5m");
+    if (a->window_bytes && (hc_size_parse(a->window_bytes, &bytes) || bytes < 1024))
+        return bad("--window-bytes", a->window_bytes, "a size of at least 1K, e.g. 300M");
+    if (a->window_bytes)
+        c->window_bytes = bytes;
+    if (a->threads && ((c->http_threads = atoi(a->threads)) < 1 || c->http_threads > 256))
+        return bad("--http-threads", a->threads, "a whole number from 1 to 256");
+    if (c->dev && !rx_conf_is_loopback(c))
+        return bad("--listen", c->listen_addr,
+                   "development mode (no -c config) listens on loopback only; use a config "
+                   "file to listen elsewhere");
+    return 0;
+}
+
+static void set_log_level(const struct rx_conf *c)
+{
+    const char *v = getenv("HUBCAP_LOG");
+    if (!v || !*v)
+        v = c->log_level;
+    if (!strcmp(v, "debug"))
+        hc_log_set_level(HC_LOG_DEBUG);
+    else if (!strcmp(v, "warn"))
+        hc_log_set_level(HC_LOG_WARN);
+    else if (!strcmp(v, "error"))
+        hc_log_set_level(HC_LOG_ERROR);
+    else
+        hc_log_set_level(HC_LOG_INFO);
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void note_recovery(void *ctx, const char *msg)
+{
+    (void)ctx;
+    hc_warn("recovery: %s", msg);
+}
+
+static void banner(const struct rx_conf *c, int port)
+{
+    char cs[2048];
+    printf("hubcap-receiver: %s on %s://%s%s%s:%d, namespace %s\n",
+           c->dev ? "development mode (no config file), loopback only," : "listening",
+           c->tls_cert[0] ? "https" : "http", strchr(c->listen_addr, ':') ? "[" : "",
+           c->listen_addr, strchr(c->listen_addr, ':') ? "]" : "", port, c->ns);
+    printf("capture: %s (codec %s, a file per %llds or %lluB, %s)\n", c->capture_dir,
+           rx_codec_name(c->codec), (long long)(c->window_ms / 1000),
+           (unsigned long long)c->window_bytes, c->skip_empty ? "skip empty" : "empty files too");
+    for (int i = 0; i < c->nhubs; i++)
+        printf("hub %s: %d partitions\n", c->hubs[i].name, c->hubs[i].partitions);
+    if (rx_conf_connstr(c, port, c->dev, cs, sizeof cs) > 0)
+        printf("connection string for the agent:\n%s\n", cs);
+    fflush(stdout);
+}
+
+/*
+ * Take the capture folder for this process: two receivers numbering the same partitions would
+ * write the same sequence numbers twice. Returns the lock's descriptor (held until exit) or -1.
+ */
+static int lock_capture(const struct rx_conf *c)
+{
+    char path[RX_PATH_MAX + 32];
+    int fd, rc = rx_mkdirs(c->capture_dir);
+    if (rc) {
+        hc_error("cannot create the capture folder %s: %s", c->capture_dir, hc_strerror(rc));
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/.hubcap-receiver.lock", c->capture_dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        hc_error("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        hc_error("another hubcap-receiver uses the capture folder %s", c->capture_dir);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Block the stop signals in every thread; the main thread waits for them with sigwait. */
+static void block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int run(struct rx_conf *c)
+{
+    struct rx_metrics m;
+    struct rx_hubs *hubs = NULL;
+    struct rx_http *http = NULL;
+    char why_buf[512];
+    const char *why = NULL;
+    sigset_t set;
+    int sig = 0, rc, lock = lock_capture(c);
+    if (lock < 0)
+        return RX_EXIT_FAIL;
+    block_signals(&set);
+    rx_metrics_init(&m);
+    if ((rc = rx_hubs_open(c, &m, note_recovery, NULL, &hubs, why_buf, sizeof why_buf))) {
+        hc_error("cannot open the capture folder %s: %s", c->capture_dir, why_buf);
+        close(lock);
+        return RX_EXIT_FAIL;
+    }
+    if ((rc = rx_http_start(c, hubs, &m, &http, &why))) {
+        hc_error("cannot listen on %s:%d: %s", c->listen_addr, c->port, why);
+        goto out_close_hubs;
+    }
+    banner(c, rx_http_port(http));
+    hc_info("ready: port %d", rx_http_port(http));
+    sigwait(&set, &sig);
+    hc_info("%s: answering what is being written, closing capture files",
+            sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rx_http_stop(http, RX_DRAIN_MS);
+out_close_hubs:
+    rx_hubs_close(hubs);
+    close(lock);
+    if (!rc)
+        hc_info("stopped: %llu events in, %llu capture files closed",
+                (unsigned long long)atomic_load(&m.events_in),
+                (unsigned long long)atomic_load(&m.files_closed));
+    return rc ? RX_EXIT_FAIL : RX_EXIT_OK;
+}
+
+int rx_cmd_serve(int argc, char **argv)
+{
+    struct serve_args a;
+    struct rx_conf *c;
+    int rc = parse_args(argc, argv, &a);
+    if (rc)
+        return rc > 0 ? RX_EXIT_OK : RX_EXIT_USAGE;
+    c = malloc(sizeof *c);
+    if (!c) {
+        fprintf(stderr, "hubcap-receiver: out of memory\n");
+        return RX_EXIT_FAIL;
+    }
+    if (a.config) {
+        if (rx_conf_load(c, a.config)) {
+            fprintf(stderr, "hubcap-receiver: %s\n", c->err);
+            free(c);
+            return RX_EXIT_FAIL;
+        }
+    } else {
+        rx_conf_dev(c);
+    }
+    if (apply_args(c, &a)) {
+        free(c);
+        return RX_EXIT_USAGE;
+    }
+    set_log_level(c);
+    raise_fd_limit();
+    rc = run(c);
+    free(c);
+    return rc;
+}

@@ -1,0 +1,392 @@
+/*
+ * test_capture.c - capture files: what libavro writes through rx_avro_file decodes back to the
+ * records given (both codecs); a file cut at any byte is recovered to its last complete block;
+ * a partition folder resumes numbering after its last event, whatever state it was left in.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "receiver/capture/avro_enc.h"
+#include "receiver/capture/avro_writer.h"
+#include "receiver/capture/layout.h"
+#include "receiver/capture/record.h"
+#include "receiver/capture/recover.h"
+#include "receiver/capture/scan.h"
+
+#define BLOCK (64 * 1024)
+
+static char root[512];
+
+static int setup(void **state)
+{
+    const char *base = getenv("HC_TEST_TMP");
+    (void)state;
+    if (base)
+        mkdir(base, 0755);
+    snprintf(root, sizeof root, "%s/rx_capture_XXXXXX", base ? base : "/tmp");
+    return mkdtemp(root) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+    (void)state;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd);
+}
+
+/* Event i: body "event-i" (null every 7th), key "dev-(i%3)" (none every 5th). */
+static void make_event(int i, struct rx_event *ev, char *body, char *key)
+{
+    static const uint8_t empty_map[] = {0};
+    memset(ev, 0, sizeof *ev);
+    sprintf(body, "event-%d", i);
+    sprintf(key, "dev-%d", i % 3);
+    ev->body = i % 7 == 6 ? NULL : (const uint8_t *)body;
+    ev->body_len = ev->body ? strlen(body) : 0;
+    ev->pkey = i % 5 == 4 ? NULL : key;
+    ev->pkey_len = ev->pkey ? strlen(key) : 0;
+    ev->props = empty_map;
+    ev->props_len = 1;
+}
+
+static int64_t offset_of(int i)
+{
+    int64_t off = 0;
+    char b[32];
+    for (int k = 0; k < i; k++)
+        if (k % 7 != 6)
+            off += sprintf(b, "event-%d", k);
+    return off;
+}
+
+/* Append events from..to-1 numbered from `from`. */
+static void append_events(struct rx_avro_file *f, int from, int to)
+{
+    struct hc_buf rec = HC_BUF_INIT;
+    char text[RX_ENQ_TEXT_MAX];
+    for (int i = from; i < to; i++) {
+        struct rx_event ev;
+        char body[32], key[32];
+        struct rx_record_meta m = {i, offset_of(i), 1591986754000LL + i, text, 0, NULL, 0};
+        m.enq_text_len = rx_record_time_text(m.enq_ms, text);
+        if (i % 4 == 0) {
+            m.publisher = "pub-1";
+            m.publisher_len = 5;
+        }
+        make_event(i, &ev, body, key);
+        hc_buf_reset(&rec);
+        assert_int_equal(rx_record_encode(&rec, &m, &ev), 0);
+        assert_int_equal(rx_avro_file_append(f, rec.p, rec.len), 0);
+    }
+    hc_buf_free(&rec);
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *p;
+    long n;
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    p = malloc((size_t)n + 1);
+    assert_int_equal(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static void spit(const char *path, const uint8_t *p, size_t len)
+{
+    char dir[600];
+    FILE *f;
+    strcpy(dir, path);
+    *strrchr(dir, '/') = '\0';
+    assert_int_equal(rx_mkdirs(dir), 0);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, len, f), len);
+    fclose(f);
+}
+
+struct expect {
+    int next;
+};
+
+static int check_record(void *arg, const struct rx_record *r)
+{
+    struct expect *e = arg;
+    char body[32], key[32], off[32], text[RX_ENQ_TEXT_MAX];
+    struct rx_event ev;
+    const uint8_t *v;
+    size_t len;
+    int64_t ms;
+    int i = e->next++;
+    make_event(i, &ev, body, key);
+    assert_int_equal(r->seq, i);
+    sprintf(off, "%lld", (long long)offset_of(i));
+    assert_int_equal(r->offset_len, strlen(off));
+    assert_memory_equal(r->offset, off, r->offset_len);
+    rx_record_time_text(1591986754000LL + i, text);
+    assert_int_equal(r->enq_len, strlen(text));
+    assert_memory_equal(r->enq, text, r->enq_len);
+    assert_int_equal(r->has_body, ev.body != NULL);
+    if (ev.body) {
+        assert_int_equal(r->body_len, ev.body_len);
+        assert_memory_equal(r->body, ev.body, ev.body_len);
+    }
+    assert_int_equal(
+        rx_record_map_get(r->sysprops, r->sysprops_len, "x-opt-enqueued-time", &v, &len),
+        RX_AVRO_LONG);
+    assert_int_equal(rx_avro_get_long(&v, v + len, &ms), 0);
+    assert_int_equal(ms, 1591986754000LL + i);
+    if (ev.pkey) {
+        assert_int_equal(
+            rx_record_map_get(r->sysprops, r->sysprops_len, "x-opt-partition-key", &v, &len),
+            RX_AVRO_STRING);
+        assert_memory_equal(v, key, len);
+    } else {
+        assert_int_equal(
+            rx_record_map_get(r->sysprops, r->sysprops_len, "x-opt-partition-key", &v, &len), -1);
+    }
+    assert_int_equal(rx_record_map_get(r->sysprops, r->sysprops_len, "x-opt-publisher", &v, &len),
+                     i % 4 == 0 ? RX_AVRO_STRING : -1);
+    assert_int_equal(r->props_len, 1);
+    return 0;
+}
+
+/* Every record of the file at path, checked; returns how many. */
+static int check_file_from(const char *path, enum rx_codec codec, int first)
+{
+    size_t len;
+    uint8_t *p = slurp(path, &len);
+    struct rx_avro_scan s;
+    struct expect e = {first};
+    assert_int_equal(rx_avro_scan(p, len, &s), 0);
+    assert_int_equal(s.good_len, len);
+    assert_int_equal(s.codec, codec);
+    assert_non_null(strstr((const char *)s.schema, "Microsoft.ServiceBus.Messaging"));
+    assert_int_equal(rx_avro_scan_records(p, &s, 0, check_record, &e), 0);
+    assert_int_equal(e.next - first, s.records);
+    free(p);
+    return e.next - first;
+}
+
+static int check_file(const char *path, enum rx_codec codec)
+{
+    return check_file_from(path, codec, 0);
+}
+
+static void write_and_read(enum rx_codec codec)
+{
+    char tmp[600], final[600];
+    struct rx_avro_file *f;
+    snprintf(tmp, sizeof tmp, "%s/%s/a/b/x.avro.tmp", root, rx_codec_name(codec));
+    snprintf(final, sizeof final, "%s/%s/a/b/x.avro", root, rx_codec_name(codec));
+    assert_int_equal(rx_avro_file_create(tmp, codec, BLOCK, &f, NULL), 0);
+    assert_int_equal(rx_avro_file_create(tmp, codec, BLOCK, &f, NULL), -EEXIST);
+    append_events(f, 0, 10);
+    assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+    assert_int_equal(rx_avro_file_records(f), 10);
+    append_events(f, 10, 1000); /* more than a block: libavro starts new ones by itself */
+    assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+    append_events(f, 1000, 1001);
+    assert_int_equal(rx_avro_file_close(f, final), 0);
+    assert_int_equal(access(tmp, F_OK), -1);
+    assert_int_equal(check_file(final, codec), 1001);
+}
+
+static void test_write_read_deflate(void **state)
+{
+    (void)state;
+    write_and_read(RX_CODEC_DEFLATE);
+}
+
+static void test_write_read_null(void **state)
+{
+    (void)state;
+    write_and_read(RX_CODEC_NULL);
+}
+
+static void test_too_big_record(void **state)
+{
+    char tmp[600], final[600];
+    struct rx_avro_file *f;
+    static char big[BLOCK];
+    (void)state;
+    snprintf(tmp, sizeof tmp, "%s/big.avro.tmp", root);
+    snprintf(final, sizeof final, "%s/big.avro", root);
+    assert_int_equal(rx_avro_file_create(tmp, RX_CODEC_NULL, BLOCK, &f, NULL), 0);
+    assert_int_equal(rx_avro_file_append(f, big, sizeof big), HC_E_TOOBIG);
+    assert_int_equal(rx_avro_file_close(f, final), 0);
+}
+
+/*
+ * A file whose blocks end at known sizes, cut at every byte: recovery keeps exactly the complete
+ * blocks, and removes the file when none is complete.
+ */
+static void test_recover_every_cut(void **state)
+{
+    char tmp[600], cut[600], final[600];
+    struct rx_avro_file *f;
+    uint64_t ends[6];
+    int nrec[6] = {0, 3, 4, 9, 10, 12};
+    uint8_t *p;
+    size_t len;
+    (void)state;
+    snprintf(tmp, sizeof tmp, "%s/cut/full.avro.tmp", root);
+    snprintf(cut, sizeof cut, "%s/cut/c.avro.tmp", root);
+    snprintf(final, sizeof final, "%s/cut/c.avro", root);
+    assert_int_equal(rx_avro_file_create(tmp, RX_CODEC_DEFLATE, BLOCK, &f, NULL), 0);
+    assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+    ends[0] = rx_avro_file_synced_size(f);
+    for (int b = 1; b < 6; b++) {
+        append_events(f, nrec[b - 1], nrec[b]);
+        assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+        ends[b] = rx_avro_file_synced_size(f);
+    }
+    rx_avro_file_abandon(f, tmp); /* leaves the complete file under tmp */
+    p = slurp(tmp, &len);
+    assert_int_equal(len, ends[5]);
+    for (size_t n = 0; n <= len; n++) {
+        int64_t kept;
+        int b = 0;
+        spit(cut, p, n);
+        assert_int_equal(rx_recover_tmp(cut, 1, &kept), 0);
+        while (b < 5 && ends[b + 1] <= n)
+            b++;
+        if (n < ends[0] || b == 0) {
+            assert_int_equal(kept, -1); /* no complete block: removed (skip_empty) */
+            assert_int_equal(access(cut, F_OK), -1);
+            assert_int_equal(access(final, F_OK), -1);
+            continue;
+        }
+        assert_int_equal(kept, (int64_t)ends[b]);
+        assert_int_equal(access(cut, F_OK), -1);
+        assert_int_equal(check_file(final, RX_CODEC_DEFLATE), nrec[b]);
+        unlink(final);
+    }
+    /* skip_empty off: a header-only file is kept as an empty capture file */
+    spit(cut, p, ends[0] + 5);
+    int64_t kept;
+    assert_int_equal(rx_recover_tmp(cut, 0, &kept), 0);
+    assert_int_equal(kept, (int64_t)ends[0]);
+    assert_int_equal(check_file(final, RX_CODEC_DEFLATE), 0);
+    unlink(final);
+    free(p);
+}
+
+static void test_abandon_keeps_synced(void **state)
+{
+    char tmp[600], final[600];
+    struct rx_avro_file *f;
+    (void)state;
+    snprintf(tmp, sizeof tmp, "%s/ab/x.avro.tmp", root);
+    snprintf(final, sizeof final, "%s/ab/x.avro", root);
+    assert_int_equal(rx_avro_file_create(tmp, RX_CODEC_NULL, BLOCK, &f, NULL), 0);
+    append_events(f, 0, 5);
+    assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+    append_events(f, 5, 9); /* not synced: must not survive */
+    assert_int_equal(rx_avro_file_abandon(f, final), 0);
+    assert_int_equal(check_file(final, RX_CODEC_NULL), 5);
+    /* nothing synced: the file goes */
+    assert_int_equal(rx_avro_file_create(tmp, RX_CODEC_NULL, BLOCK, &f, NULL), 0);
+    append_events(f, 0, 3);
+    assert_int_equal(rx_avro_file_abandon(f, final), 0);
+    assert_int_equal(access(tmp, F_OK), -1);
+}
+
+/* Write events from..to-1 into the partition folder as the file of second t (tmp or final). */
+static void partition_file(const char *pdir, int64_t t, int from, int to, int tmp)
+{
+    char tpath[600], fpath[600];
+    struct rx_avro_file *f;
+    assert_true(rx_layout_file(tpath, sizeof tpath, pdir, t, 1) > 0);
+    assert_true(rx_layout_file(fpath, sizeof fpath, pdir, t, 0) > 0);
+    assert_int_equal(rx_avro_file_create(tpath, RX_CODEC_DEFLATE, BLOCK, &f, NULL), 0);
+    append_events(f, from, to);
+    if (tmp) {
+        assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+        append_events(f, to, to + 3);
+        assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+        assert_int_equal(rx_avro_file_abandon(f, tpath), 0);
+        /* a crash in the middle of writing the second block: cut its end off */
+        struct stat st;
+        assert_int_equal(stat(tpath, &st), 0);
+        assert_int_equal(truncate(tpath, st.st_size - 7), 0);
+    } else {
+        assert_int_equal(rx_avro_file_close(f, fpath), 0);
+    }
+}
+
+static void test_recover_partition(void **state)
+{
+    char pdir[600], path[600];
+    struct rx_recovery r;
+    int64_t t0 = 1771252205;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/ns/hub/0", root);
+    /* nothing yet */
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.next_seq, 0);
+    assert_int_equal(r.next_offset, 0);
+    assert_int_equal(r.last_name_s, -1);
+    /* two finished files */
+    partition_file(pdir, t0, 0, 10, 0);
+    partition_file(pdir, t0 + 3600 + 61, 10, 20, 0);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.next_seq, 20);
+    assert_int_equal(r.next_offset, offset_of(20));
+    assert_int_equal(r.last_name_s, t0 + 3600 + 61);
+    /* a file left mid-write (its last block cut): recovered to the synced events */
+    partition_file(pdir, t0 + 7200, 20, 26, 1);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.recovered, 1);
+    assert_true(r.cut_bytes > 0);
+    assert_int_equal(r.next_seq, 26);
+    assert_int_equal(r.next_offset, offset_of(26));
+    assert_int_equal(r.last_name_s, t0 + 7200);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t0 + 7200, 0) > 0);
+    assert_int_equal(check_file_from(path, RX_CODEC_DEFLATE, 20), 6);
+    /* a newer file that is not Avro: set aside, numbering from the one before */
+    assert_true(rx_layout_file(path, sizeof path, pdir, t0 + 9000, 0) > 0);
+    spit(path, (const uint8_t *)"garbage", 7);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.quarantined, 1);
+    assert_int_equal(r.next_seq, 26);
+    assert_int_equal(r.last_name_s, t0 + 9000); /* its name stays taken */
+    strcat(path, ".corrupt");
+    assert_int_equal(access(path, F_OK), 0);
+    /* a temporary file with nothing complete in it: removed */
+    assert_true(rx_layout_file(path, sizeof path, pdir, t0 + 9500, 1) > 0);
+    spit(path, (const uint8_t *)"Obj\x01", 4);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.removed, 1);
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(r.next_seq, 26);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_write_read_deflate),   cmocka_unit_test(test_write_read_null),
+        cmocka_unit_test(test_too_big_record),       cmocka_unit_test(test_recover_every_cut),
+        cmocka_unit_test(test_abandon_keeps_synced), cmocka_unit_test(test_recover_partition),
+    };
+    return cmocka_run_group_tests(tests, setup, getenv("RX_KEEP") ? NULL : teardown);
+}
