@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# tools/demo.sh - the hubcap agent in one command: install what is missing, build, then
-# generate realistic events into a durable buffer, enqueue a CSV with a bad row, watch an
-# arrival folder, and show what the buffer holds. Everything lives in a temp folder that is
-# removed at the end (set HUBCAP_DEMO_KEEP=1 to keep it).
+# tools/demo.sh - hubcap in one command: install what is missing, build, then generate
+# realistic events into a durable buffer, enqueue a CSV with a bad row, watch an arrival folder,
+# start a local hubcap-receiver (an Event Hubs stand-in), ship everything to it, and show the
+# buffer's status, the receiver's metrics and its Capture Avro files. Everything lives in a temp
+# folder that is removed at the end (set HUBCAP_DEMO_KEEP=1 to keep it); nothing it started is
+# left running.
 #   tools/demo.sh
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,11 +15,14 @@ echo "== building into $build"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" -j "$(nproc 2>/dev/null || echo 2)" >/dev/null
 agent="$build/bin/hubcap-agent"
+receiver="$build/bin/hubcap-receiver"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hubcap-demo.XXXXXX")
 watcher=
+rx=
 cleanup() {
   [ -n "$watcher" ] && kill "$watcher" 2>/dev/null && wait "$watcher" 2>/dev/null
+  [ -n "$rx" ] && kill "$rx" 2>/dev/null && wait "$rx" 2>/dev/null
   if [ "${HUBCAP_DEMO_KEEP:-0}" = 1 ]; then echo "kept $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -60,13 +65,27 @@ kill "$watcher"; wait "$watcher" 2>/dev/null || true; watcher=
 ls "$work/inbox/archive" | sed 's/^/  archived: /'
 
 echo
-echo "== 5. status"
+echo "== 5. status before shipping"
 "$agent" status -b "$buf"
-echo
-"$agent" status -b "$buf" --json
 
 echo
-echo "== 6. the oldest queued event"
-"$agent" dump -b "$buf" --limit 1
+echo "== 6. start hubcap-receiver (Event Hubs stand-in, loopback only) and ship everything to it"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$receiver" serve --listen "127.0.0.1:$port" --capture "$work/capture" > "$work/rx.out" 2> "$work/rx.err" &
+rx=$!
+for _ in $(seq 1 100); do grep -q '^Endpoint=' "$work/rx.out" 2>/dev/null && break; sleep 0.1; done
+cs=$(grep '^Endpoint=' "$work/rx.out")
+echo "connection string: $cs"
+"$agent" ship -b "$buf" --once -s "$cs"
+
 echo
-echo "Done. Shipping to Event Hubs and the receiver come with the next issues."
+echo "== 7. status after shipping"
+"$agent" status -b "$buf" --json
+echo
+echo "receiver metrics:"
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^hubcap_receiver_(requests_total\{code="201"\}|events_total|open_capture_files)' | sed 's/^/  /'
+kill -TERM "$rx"; wait "$rx" 2>/dev/null || true; rx=
+echo "capture files (Event Hubs Capture Avro, closed on SIGTERM):"
+(cd "$work/capture" && find . -name '*.avro' | sort | sed 's/^/  /')
+echo
+echo "Done."
