@@ -127,14 +127,16 @@ int cmd_status(int argc, char **argv)
 
     cli_buffer_init(&b);
     while ((c = getopt_long(argc, argv, "b:jh", opts, NULL)) != -1) {
-        if (c == 'b')
+        if (c == 'b') {
             b.dir = optarg;
-        else if (c == 'j')
+        } else if (c == 'j') {
             json = 1;
-        else if (c == 'h')
-            return fputs(status_help, stdout), CLI_OK;
-        else
+        } else if (c == 'h') {
+            fputs(status_help, stdout);
+            return CLI_OK;
+        } else {
             return cli_usage_error("status", "bad option");
+        }
     }
     if (optind < argc)
         return cli_usage_error("status", "unexpected argument '%s'", argv[optind]);
