@@ -208,3 +208,14 @@ int hc_utf8_valid(const char *str, size_t len)
     }
     return 1;
 }
+
+int hc_hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

@@ -47,6 +47,9 @@ void hc_buf_reset(struct hc_buf *b);
 /* Release the memory; b may be reused after. Accepts a zeroed struct. */
 void hc_buf_free(struct hc_buf *b);
 
+/* The value 0-15 of the hex digit c (either case), or -1 when c is not one. */
+int hc_hex_val(char c);
+
 /* 1 when s[0..len) is valid UTF-8 (no overlongs, no surrogates, at most U+10FFFF). */
 int hc_utf8_valid(const char *s, size_t len);
 

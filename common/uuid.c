@@ -1,4 +1,5 @@
 #include "common/uuid.h"
+#include "common/buf.h"
 #include "common/error.h"
 
 #include <string.h>
@@ -94,17 +95,6 @@ void hc_uuid_format(const uint8_t id[16], char out[HC_UUID_STRLEN])
     out[36] = '\0';
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int hc_uuid_parse(const char *s, size_t len, uint8_t out[16])
 {
     uint8_t id[16];
@@ -117,7 +107,7 @@ int hc_uuid_parse(const char *s, size_t len, uint8_t out[16])
                 return HC_E_PARSE;
             continue;
         }
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        int hi = hc_hex_val(s[i]), lo = hc_hex_val(s[i + 1]);
         if (hi < 0 || lo < 0)
             return HC_E_PARSE;
         id[j++] = (uint8_t)(hi << 4 | lo);

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ini.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/hctime.h"
+#include "common/ini.h"
 
 #define RX_DEFAULT_WINDOW_MS    (5 * 60 * 1000)
 #define RX_DEFAULT_WINDOW_BYTES (300u * 1024 * 1024)
@@ -402,34 +402,16 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
                 section);
 }
 
-struct line_reader {
-    FILE *f;
-    struct load *l;
-};
-
-static char *read_line(char *str, int num, void *stream)
-{
-    struct line_reader *r = stream;
-    char *p = fgets(str, num, r->f);
-    if (p)
-        r->l->line++;
-    return p;
-}
-
 int rx_conf_load(struct rx_conf *c, const char *path)
 {
     struct load l = {c, path, 0};
-    struct line_reader r = {NULL, &l};
     int rc;
     conf_common(c);
-    r.f = fopen(path, "r");
-    if (!r.f) {
-        rc = -errno;
-        snprintf(c->err, sizeof c->err, "%s: %s", path, strerror(errno));
+    rc = hc_ini_load(path, on_key, &l, &l.line);
+    if (rc < 0) {
+        snprintf(c->err, sizeof c->err, "%s: %s", path, strerror(-rc));
         return rc;
     }
-    rc = ini_parse_stream(read_line, &r, on_key, &l);
-    fclose(r.f);
     if (c->err[0])
         return HC_E_PARSE;
     if (rc) {

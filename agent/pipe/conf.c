@@ -1,7 +1,6 @@
 #include "agent/pipe/conf.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/hctime.h"
+#include "common/ini.h"
 
 struct load {
     struct ag_conf *c;
@@ -268,21 +268,6 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
                 "");
 }
 
-/* Reads lines for inih and counts them, so messages can name the line. */
-struct line_reader {
-    FILE *f;
-    struct load *l;
-};
-
-static char *read_line(char *str, int num, void *stream)
-{
-    struct line_reader *r = stream;
-    char *p = fgets(str, num, r->f);
-    if (p)
-        r->l->line++;
-    return p;
-}
-
 static int check(struct ag_conf *c, const char *path)
 {
     if (!c->buffer_path[0]) {
@@ -311,7 +296,6 @@ static int check(struct ag_conf *c, const char *path)
 int ag_conf_load(const char *path, struct ag_conf *c)
 {
     struct load l = {c, path, 0};
-    FILE *f;
     int rc;
 
     memset(c, 0, sizeof *c);
@@ -321,15 +305,10 @@ int ag_conf_load(const char *path, struct ag_conf *c)
     strcpy(c->transport, "https");
     if (gethostname(c->device_id, sizeof c->device_id - 1) || !c->device_id[0])
         strcpy(c->device_id, "device");
-    f = fopen(path, "r");
-    if (!f)
-        return -errno;
-    {
-        struct line_reader r = {f, &l};
-        rc = ini_parse_stream(read_line, &r, on_key, &l);
-    }
-    fclose(f);
-    if (rc != 0) {
+    rc = hc_ini_load(path, on_key, &l, &l.line);
+    if (rc < 0)
+        return rc;
+    if (rc > 0) {
         if (!c->err[0])
             snprintf(c->err, sizeof c->err, "%s:%d: not INI syntax ([section] or key = value)",
                      path, rc);

@@ -84,3 +84,19 @@ int rx_avro_get_double(const uint8_t **p, const uint8_t *end, double *v)
     *p += 8;
     return 0;
 }
+
+int rx_avro_map_next(const uint8_t **p, const uint8_t *end, int64_t *left)
+{
+    if (*left == 0) {
+        int64_t count, size;
+        if (rx_avro_get_long(p, end, &count) || count == INT64_MIN)
+            return HC_E_PARSE;
+        if (count == 0)
+            return 0;
+        if (count < 0 && rx_avro_get_long(p, end, &size))
+            return HC_E_PARSE;
+        *left = count < 0 ? -count : count;
+    }
+    (*left)--;
+    return 1;
+}

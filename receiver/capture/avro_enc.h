@@ -37,4 +37,12 @@ int rx_avro_get_long(const uint8_t **p, const uint8_t *end, int64_t *v);
 int rx_avro_get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **s, size_t *len);
 int rx_avro_get_double(const uint8_t **p, const uint8_t *end, double *v);
 
+/*
+ * Step through a map (or array): blocks of a long count, then that many entries, ended by a count
+ * of 0; a negative count is followed by the block's size in bytes, which is read and ignored.
+ * Start with *left = 0 and call before each entry; the caller then reads the entry's key and
+ * value. Returns 1 with *p at the next entry, 0 with *p past the map's end, or HC_E_PARSE.
+ */
+int rx_avro_map_next(const uint8_t **p, const uint8_t *end, int64_t *left);
+
 #endif

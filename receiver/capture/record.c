@@ -121,27 +121,21 @@ static int walk_map(const uint8_t **p, const uint8_t *end, const char *key, cons
                     size_t *len)
 {
     size_t klen = key ? strlen(key) : 0;
-    for (;;) {
-        int64_t count, size;
-        if (rx_avro_get_long(p, end, &count) || count == INT64_MIN)
+    int64_t left = 0;
+    int rc;
+    while ((rc = rx_avro_map_next(p, end, &left)) > 0) {
+        const uint8_t *k, *val;
+        size_t kn, vn;
+        int64_t branch;
+        if (rx_avro_get_bytes(p, end, &k, &kn) || union_value(p, end, &branch, &val, &vn))
             return HC_E_PARSE;
-        if (count == 0)
-            return 0;
-        if (count < 0 && rx_avro_get_long(p, end, &size))
-            return HC_E_PARSE;
-        for (int64_t i = 0; i < (count < 0 ? -count : count); i++) {
-            const uint8_t *k, *val;
-            size_t kn, vn;
-            int64_t branch;
-            if (rx_avro_get_bytes(p, end, &k, &kn) || union_value(p, end, &branch, &val, &vn))
-                return HC_E_PARSE;
-            if (key && kn == klen && !memcmp(k, key, klen)) {
-                *v = val;
-                *len = vn;
-                return (int)branch + 1;
-            }
+        if (key && kn == klen && !memcmp(k, key, klen)) {
+            *v = val;
+            *len = vn;
+            return (int)branch + 1;
         }
     }
+    return rc;
 }
 
 int rx_record_decode(const uint8_t **p, const uint8_t *end, struct rx_record *r)

@@ -13,28 +13,22 @@
 static int scan_meta(const uint8_t **p, const uint8_t *end, struct rx_avro_scan *s,
                      const uint8_t **codec, size_t *codec_len)
 {
-    for (;;) {
-        int64_t count, size;
-        if (rx_avro_get_long(p, end, &count) || count == INT64_MIN)
+    int64_t left = 0;
+    int rc;
+    while ((rc = rx_avro_map_next(p, end, &left)) > 0) {
+        const uint8_t *k, *v;
+        size_t kn, vn;
+        if (rx_avro_get_bytes(p, end, &k, &kn) || rx_avro_get_bytes(p, end, &v, &vn))
             return HC_E_PARSE;
-        if (count == 0)
-            return 0;
-        if (count < 0 && rx_avro_get_long(p, end, &size))
-            return HC_E_PARSE;
-        for (int64_t i = 0; i < (count < 0 ? -count : count); i++) {
-            const uint8_t *k, *v;
-            size_t kn, vn;
-            if (rx_avro_get_bytes(p, end, &k, &kn) || rx_avro_get_bytes(p, end, &v, &vn))
-                return HC_E_PARSE;
-            if (kn == 10 && !memcmp(k, "avro.codec", 10)) {
-                *codec = v;
-                *codec_len = vn;
-            } else if (kn == 11 && !memcmp(k, "avro.schema", 11)) {
-                s->schema = v;
-                s->schema_len = vn;
-            }
+        if (kn == 10 && !memcmp(k, "avro.codec", 10)) {
+            *codec = v;
+            *codec_len = vn;
+        } else if (kn == 11 && !memcmp(k, "avro.schema", 11)) {
+            s->schema = v;
+            s->schema_len = vn;
         }
     }
+    return rc;
 }
 
 static int scan_header(const uint8_t *p, size_t len, struct rx_avro_scan *s)

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/buf.h"
 #include "common/error.h"
 #include "receiver/capture/avro_enc.h"
 
@@ -46,22 +47,11 @@ static int expect(struct jp *j, char c, const char *why)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int hex4(const char *p, unsigned *out)
 {
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p[i]);
+        int h = hc_hex_val(p[i]);
         if (h < 0)
             return -1;
         v = v << 4 | (unsigned)h;

@@ -1,4 +1,5 @@
 #include "agent/transport/https/http_parse.h"
+#include "common/buf.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -221,17 +222,6 @@ static void keep_body(struct ag_http_response *rs, const char *p, size_t n)
     rs->body_total += n;
 }
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* c in a chunk-size line after the size: the LF ends it. */
 static int chunk_ext(struct ag_http__body *b, char c)
 {
@@ -266,7 +256,7 @@ static int chunk_byte(struct ag_http__body *b, char c, struct ag_http_response *
     }
     switch (b->state) {
     case CK_SIZE:
-        if ((v = hex_value(c)) >= 0) {
+        if ((v = hc_hex_val(c)) >= 0) {
             if (b->left > (UINT64_MAX >> 4)) {
                 parse_fail(rs, "a chunk size too large");
                 return -1;

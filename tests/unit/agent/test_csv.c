@@ -15,54 +15,11 @@
 
 #include "agent/source/csv.h"
 #include "common/error.h"
-
-static char tmp_path[512];
-static char *tmp_files[64]; /* removed by the group teardown */
-static size_t tmp_count;
-
-static int remove_tmp_files(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < tmp_count; i++) {
-        unlink(tmp_files[i]);
-        free(tmp_files[i]);
-    }
-    tmp_count = 0;
-    return 0;
-}
-
-static void remember_tmp(const char *path)
-{
-    for (size_t i = 0; i < tmp_count; i++)
-        if (!strcmp(tmp_files[i], path))
-            return;
-    assert_true(tmp_count < sizeof tmp_files / sizeof tmp_files[0]);
-    tmp_files[tmp_count] = strdup(path);
-    assert_non_null(tmp_files[tmp_count]);
-    tmp_count++;
-}
-
-/* Write content to a temp file; returns its path (static, overwritten by the next call). */
-static const char *write_tmp(const char *name, const char *content, size_t len)
-{
-    const char *dir = getenv("HC_TEST_TMP");
-    FILE *f;
-
-    if (!dir || !*dir)
-        dir = "/tmp";
-    mkdir(dir, 0755);
-    snprintf(tmp_path, sizeof tmp_path, "%s/test_csv_%d_%s", dir, (int)getpid(), name);
-    f = fopen(tmp_path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(content, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    remember_tmp(tmp_path);
-    return tmp_path;
-}
+#include "tests/unit/testutil.h"
 
 static struct ag_csv *open_str(const char *content, size_t len, unsigned flags, size_t max_row)
 {
-    const char *path = write_tmp("in.csv", content, len);
+    const char *path = tu_write_tmp("test_csv", "in.csv", content, len);
     int fd = open(path, O_RDONLY), err = 0;
     struct ag_csv *c;
 
@@ -541,5 +498,5 @@ int main(void)
         cmocka_unit_test(test_lines_mode),
         cmocka_unit_test(test_generated_file_offsets_and_seek),
     };
-    return cmocka_run_group_tests(tests, NULL, remove_tmp_files);
+    return cmocka_run_group_tests(tests, NULL, tu_remove_tmp_files);
 }

@@ -36,6 +36,7 @@
 
 #include "agent/transport/https/http_client.h"
 #include "agent/transport/https/http_parse.h"
+#include "tests/unit/testutil.h"
 
 /* ---- a scripted server ------------------------------------------------------------------- */
 
@@ -727,14 +728,6 @@ static void test_parse_every_split(void **state)
 static char tls_dir[512];
 static int have_openssl;
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
 {
@@ -749,15 +742,10 @@ static int sh(const char *fmt, ...)
 /* A CA and two server certificates (localhost + 127.0.0.1; localhost only), and another CA. */
 static int tls_setup(void **state)
 {
-    const char *base = getenv("HC_TEST_TMP");
     (void)state;
     if (access("/usr/bin/openssl", X_OK) != 0)
         return 0;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(tls_dir, sizeof tls_dir, "%s/test_http_client.XXXXXX", base);
-    if (!mkdtemp(tls_dir))
+    if (!tu_mkdtemp(tls_dir, sizeof tls_dir, "test_http_client.XXXXXX"))
         return -1;
     if (sh("(cd %s && K='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
            "openssl req -x509 $K -keyout ca.key -out ca.pem -days 2 -subj /CN=hubcap-test-ca && "
@@ -778,7 +766,7 @@ static int tls_teardown(void **state)
 {
     (void)state;
     if (tls_dir[0])
-        nftw(tls_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        tu_rm_tree(tls_dir);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "agent/buffer/queue.h"
 #include "agent/pipe/ingest.h"
 #include "common/error.h"
+#include "tests/unit/testutil.h"
 
 struct fx {
     char dir[256];
@@ -43,13 +44,8 @@ static void write_csv(const char *path, int from, int to, int append)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *base = getenv("HC_TEST_TMP");
-    char tmpl[256];
-    if (base)
-        mkdir(base, 0755);
-    snprintf(tmpl, sizeof tmpl, "%s/ingest.XXXXXX", base ? base : "/tmp");
-    assert_non_null(mkdtemp(tmpl));
-    strcpy(f->dir, tmpl);
+    assert_non_null(f);
+    assert_non_null(tu_mkdtemp(f->dir, sizeof f->dir, "ingest.XXXXXX"));
     snprintf(f->buf, sizeof f->buf, "%s/buf", f->dir);
     snprintf(f->csv, sizeof f->csv, "%s/in.csv", f->dir);
     snprintf(f->rej, sizeof f->rej, "%s/in.csv.rejects", f->dir);
@@ -61,11 +57,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[300];
     ag_queue_close(f->q);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd)) {
-    }
+    tu_rm_tree(f->dir);
     free(f);
     return 0;
 }

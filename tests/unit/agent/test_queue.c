@@ -29,35 +29,23 @@
 #include "common/hctime.h"
 #include "common/rng.h"
 #include "common/uuid.h"
+#include "tests/unit/testutil.h"
 
 static char root[PATH_MAX];
 static int ndirs;
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 static int group_setup(void **state)
 {
-    const char *base = getenv("HC_TEST_TMP");
     (void)state;
-    if (!base || !*base)
-        base = "/tmp";
-    mkdir(base, 0755);
-    snprintf(root, sizeof root, "%s/test_queue.XXXXXX", base);
-    return mkdtemp(root) ? 0 : -1;
+    return tu_mkdtemp(root, sizeof root, "test_queue.XXXXXX") ? 0 : -1;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    return nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    return tu_rm_tree(root);
 }
 
 /* A fresh folder name under the test root (not created). */

@@ -17,6 +17,7 @@
 #include "agent/source/reader.h"
 #include "common/error.h"
 #include "common/uuid.h"
+#include "tests/unit/testutil.h"
 
 #define UCI_HEADER                                                                                 \
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -47,48 +48,10 @@
     "\\\"PINK\\\", RED\",\"quantity\":24,\"unit_price\":3.75,\"invoice_date\":\"2010-12-01T08:45:" \
     "00.000Z\",\"customer_id\":\"12583\",\"country\":\"France\"}"
 
-static char tmp_path[512];
-static char *tmp_files[64]; /* removed by the group teardown */
-static size_t tmp_count;
-
-static int remove_tmp_files(void **state)
-{
-    (void)state;
-    for (size_t i = 0; i < tmp_count; i++) {
-        unlink(tmp_files[i]);
-        free(tmp_files[i]);
-    }
-    tmp_count = 0;
-    return 0;
-}
-
-static void remember_tmp(const char *path)
-{
-    for (size_t i = 0; i < tmp_count; i++)
-        if (!strcmp(tmp_files[i], path))
-            return;
-    assert_true(tmp_count < sizeof tmp_files / sizeof tmp_files[0]);
-    tmp_files[tmp_count] = strdup(path);
-    assert_non_null(tmp_files[tmp_count]);
-    tmp_count++;
-}
-
 /* Write content to a temp file named name; returns its path (static, until the next call). */
 static const char *write_tmp(const char *name, const char *content, size_t len)
 {
-    const char *dir = getenv("HC_TEST_TMP");
-    FILE *f;
-
-    if (!dir || !*dir)
-        dir = "/tmp";
-    mkdir(dir, 0755);
-    snprintf(tmp_path, sizeof tmp_path, "%s/test_reader_%d_%s", dir, (int)getpid(), name);
-    f = fopen(tmp_path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(content, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-    remember_tmp(tmp_path);
-    return tmp_path;
+    return tu_write_tmp("test_reader", name, content, len);
 }
 
 #define WRITE(name, s) write_tmp((name), (s), sizeof(s) - 1)
@@ -795,5 +758,5 @@ int main(void)
         cmocka_unit_test(test_format_detection),
         cmocka_unit_test(test_resume_every_item),
     };
-    return cmocka_run_group_tests(tests, NULL, remove_tmp_files);
+    return cmocka_run_group_tests(tests, NULL, tu_remove_tmp_files);
 }

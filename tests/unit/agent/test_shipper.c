@@ -19,6 +19,7 @@
 #include "agent/buffer/queue.h"
 #include "agent/ship/shipper.h"
 #include "common/error.h"
+#include "tests/unit/testutil.h"
 
 /* ---- a scripted transport: format is "n:seq,seq,…", send answers by rule ----------------- */
 
@@ -182,11 +183,8 @@ static void fill(struct ag_queue *q, int from, int to, size_t pad)
 static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
-    const char *base = getenv("HC_TEST_TMP");
-    if (base)
-        mkdir(base, 0755);
-    snprintf(f->dir, sizeof f->dir, "%s/shipper.XXXXXX", base ? base : "/tmp");
-    assert_non_null(mkdtemp(f->dir));
+    assert_non_null(f);
+    assert_non_null(tu_mkdtemp(f->dir, sizeof f->dir, "shipper.XXXXXX"));
     assert_int_equal(ag_queue_open(f->dir, NULL, &f->q), 0);
     memset(&sc, 0, sizeof sc);
     sc.poison = -1;
@@ -197,11 +195,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fx *f = *state;
-    char cmd[300];
     ag_queue_close(f->q);
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
-    if (system(cmd)) {
-    }
+    tu_rm_tree(f->dir);
     free(f);
     return 0;
 }

@@ -25,6 +25,7 @@
 #include "receiver/capture/record.h"
 #include "receiver/capture/recover.h"
 #include "receiver/capture/scan.h"
+#include "tests/unit/testutil.h"
 
 #define BLOCK (64 * 1024)
 
@@ -32,20 +33,14 @@ static char root[512];
 
 static int setup(void **state)
 {
-    const char *base = getenv("HC_TEST_TMP");
     (void)state;
-    if (base)
-        mkdir(base, 0755);
-    snprintf(root, sizeof root, "%s/rx_capture_XXXXXX", base ? base : "/tmp");
-    return mkdtemp(root) ? 0 : -1;
+    return tu_mkdtemp(root, sizeof root, "rx_capture_XXXXXX") ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    char cmd[600];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return tu_rm_tree(root);
 }
 
 /* Event i: body "event-i" (null every 7th), key "dev-(i%3)" (none every 5th). */
@@ -381,12 +376,65 @@ static void test_recover_partition(void **state)
     assert_int_equal(r.next_seq, 26);
 }
 
+/* A map in two blocks, the first with a negative count and its size: every entry, then the end. */
+static void test_map_blocks(void **state)
+{
+    struct hc_buf b = HC_BUF_INIT;
+    const char *keys[] = {"a", "bb", "ccc"};
+    const uint8_t *p, *end, *k, *v;
+    size_t kn, vn, block;
+    int64_t left = 0;
+    int n = 0, rc;
+    (void)state;
+    assert_int_equal(rx_avro_put_long(&b, -2), 0);
+    assert_int_equal(rx_avro_put_long(&b, 10),
+                     0); /* bytes of the block: (1+1 + 1+1) + (1+2 + 1+2) */
+    block = b.len;
+    assert_int_equal(rx_avro_put_bytes(&b, "a", 1), 0);
+    assert_int_equal(rx_avro_put_bytes(&b, "1", 1), 0);
+    assert_int_equal(rx_avro_put_bytes(&b, "bb", 2), 0);
+    assert_int_equal(rx_avro_put_bytes(&b, "22", 2), 0);
+    assert_int_equal(b.len - block, 10);
+    assert_int_equal(rx_avro_put_long(&b, 1), 0);
+    assert_int_equal(rx_avro_put_bytes(&b, "ccc", 3), 0);
+    assert_int_equal(rx_avro_put_bytes(&b, "333", 3), 0);
+    assert_int_equal(rx_avro_put_long(&b, 0), 0);
+    assert_int_equal(rx_avro_put_long(&b, 7), 0); /* what follows the map: one byte */
+
+    p = (const uint8_t *)b.p;
+    end = p + b.len;
+    while ((rc = rx_avro_map_next(&p, end, &left)) > 0) {
+        assert_true(n < 3);
+        assert_int_equal(rx_avro_get_bytes(&p, end, &k, &kn), 0);
+        assert_int_equal(rx_avro_get_bytes(&p, end, &v, &vn), 0);
+        assert_int_equal(kn, strlen(keys[n]));
+        assert_memory_equal(k, keys[n], kn);
+        assert_int_equal(vn, kn);
+        n++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(n, 3);
+    assert_int_equal(end - p, 1);
+
+    /* cut before the end marker: an error, not the end */
+    p = (const uint8_t *)b.p;
+    end = p + b.len - 2;
+    left = 0;
+    while ((rc = rx_avro_map_next(&p, end, &left)) > 0) {
+        assert_int_equal(rx_avro_get_bytes(&p, end, &k, &kn), 0);
+        assert_int_equal(rx_avro_get_bytes(&p, end, &v, &vn), 0);
+    }
+    assert_int_equal(rc, HC_E_PARSE);
+    hc_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_read_deflate),   cmocka_unit_test(test_write_read_null),
         cmocka_unit_test(test_too_big_record),       cmocka_unit_test(test_recover_every_cut),
         cmocka_unit_test(test_abandon_keeps_synced), cmocka_unit_test(test_recover_partition),
+        cmocka_unit_test(test_map_blocks),
     };
     return cmocka_run_group_tests(tests, setup, getenv("RX_KEEP") ? NULL : teardown);
 }

@@ -22,6 +22,7 @@
 #include "receiver/capture/scan.h"
 #include "receiver/metrics.h"
 #include "receiver/partition/partition.h"
+#include "tests/unit/testutil.h"
 
 #define SENDERS 4
 #define JOBS    150
@@ -32,20 +33,14 @@ static struct rx_metrics metrics;
 
 static int setup(void **state)
 {
-    const char *base = getenv("HC_TEST_TMP");
     (void)state;
-    if (base)
-        mkdir(base, 0755);
-    snprintf(root, sizeof root, "%s/rx_partition_XXXXXX", base ? base : "/tmp");
-    return mkdtemp(root) ? 0 : -1;
+    return tu_mkdtemp(root, sizeof root, "rx_partition_XXXXXX") ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-    char cmd[600];
     (void)state;
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
-    return system(cmd);
+    return tu_rm_tree(root);
 }
 
 static struct rx_partition_opts opts(const char *hub, int64_t window_ms, uint64_t window_bytes,
