@@ -1,0 +1,403 @@
+#include "receiver/lake/land.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <mbedtls/md.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/error.h"
+#include "receiver/lake/capture_read.h"
+#include "receiver/lake/db.h"
+#include "receiver/lake/enqtime.h"
+
+#define LAND_COPY_CHUNK (256 * 1024) /* bytes gathered before each PQputCopyData */
+
+/* SHA-256 of the file (lowercase hex into hex[65]) and its size. Returns 0 or -errno. */
+static int file_digest(const char *path, char hex[65], int64_t *size)
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    mbedtls_md_context_t ctx;
+    unsigned char buf[65536], sum[32];
+    ssize_t n;
+    int fd, rc = 0, i;
+
+    *size = 0;
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -errno;
+    mbedtls_md_init(&ctx);
+    if (!md || mbedtls_md_setup(&ctx, md, 0) || mbedtls_md_starts(&ctx)) {
+        rc = -ENOMEM;
+        goto out_close;
+    }
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        mbedtls_md_update(&ctx, buf, (size_t)n);
+        *size += n;
+    }
+    if (n < 0) {
+        rc = -errno;
+        goto out_close;
+    }
+    mbedtls_md_finish(&ctx, sum);
+    for (i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", sum[i]);
+out_close:
+    mbedtls_md_free(&ctx);
+    close(fd);
+    return rc;
+}
+
+/* The {PartitionId} component of "{ns}/{hub}/{pid}/YYYY/MM/DD/hh/mm/ss.avro" into out. */
+static void partition_of(const char *rel, char *out, size_t cap)
+{
+    const char *comp[16];
+    int n = 0;
+    const char *p = rel;
+
+    comp[n++] = p;
+    while ((p = strchr(p, '/')) && n < 16)
+        comp[n++] = ++p;
+    if (n >= 7) {
+        size_t len = (size_t)(comp[n - 6] - comp[n - 7] - 1);
+        snprintf(out, cap, "%.*s", (int)len, comp[n - 7]);
+    } else {
+        snprintf(out, cap, "unknown");
+    }
+}
+
+/* Append s as a COPY text field (backslash escapes). */
+static int copy_text(struct hc_buf *b, const char *s, size_t len)
+{
+    size_t i;
+    if (hc_buf_reserve(b, len + 16))
+        return -ENOMEM;
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        const char *e = c == '\\'   ? "\\\\"
+                        : c == '\t' ? "\\t"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                                    : NULL;
+        if (e ? hc_buf_adds(b, e) : hc_buf_addc(b, c))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Append bytes as a COPY text bytea field: "\\x" and hex. */
+static int copy_bytea(struct hc_buf *b, const unsigned char *p, size_t len)
+{
+    static const char hx[] = "0123456789abcdef";
+    size_t i;
+    char *o;
+    if (hc_buf_reserve(b, 2 * len + 4) || hc_buf_adds(b, "\\\\x"))
+        return -ENOMEM;
+    o = b->p + b->len;
+    for (i = 0; i < len; i++) {
+        *o++ = hx[p[i] >> 4];
+        *o++ = hx[p[i] & 15];
+    }
+    b->len += 2 * len;
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+/* State of one file's COPY. */
+struct land_copy {
+    PGconn *c;
+    const char *file_id, *partition;
+    struct hc_buf line;
+    int64_t n, first_seq, last_seq;
+    const char *why;
+};
+
+static int copy_flush(struct land_copy *lc)
+{
+    if (lc->line.len && PQputCopyData(lc->c, lc->line.p, (int)lc->line.len) != 1) {
+        lc->why = "COPY failed";
+        return HC_E_RETRY;
+    }
+    hc_buf_reset(&lc->line);
+    return 0;
+}
+
+static int copy_record(void *ctx, const struct rx_land_rec *r)
+{
+    struct land_copy *lc = ctx;
+    struct hc_buf *b = &lc->line;
+    char enq[40];
+
+    if (!r->enq_ok) {
+        lc->why = "a record without an enqueued time (x-opt-enqueued-time or EnqueuedTimeUtc)";
+        return HC_E_PARSE;
+    }
+    rx_land_iso_ms(r->enq_ms, enq, sizeof enq);
+    if (hc_buf_addf(b, "%s\t%" PRId64 "\t", lc->file_id, lc->n) ||
+        copy_text(b, lc->partition, strlen(lc->partition)) ||
+        hc_buf_addf(b, "\t%" PRId64 "\t", r->seq) || copy_text(b, r->offset, strlen(r->offset)) ||
+        hc_buf_addf(b, "\t%s\t", enq) || copy_text(b, r->sysprops, strlen(r->sysprops)) ||
+        hc_buf_addc(b, '\t') || copy_text(b, r->props, strlen(r->props)) || hc_buf_addc(b, '\t') ||
+        (r->body ? copy_bytea(b, r->body, r->body_len) : hc_buf_adds(b, "\\N")) ||
+        hc_buf_addc(b, '\n'))
+        return -ENOMEM;
+    if (lc->n == 0)
+        lc->first_seq = r->seq;
+    lc->last_seq = r->seq;
+    lc->n++;
+    return b->len >= LAND_COPY_CHUNK ? copy_flush(lc) : 0;
+}
+
+/* COPY the file's records (the transaction is open, the manifest row inserted). */
+static int copy_file(PGconn *c, const char *path, struct land_copy *lc, char *err, size_t cap)
+{
+    PGresult *r;
+    int rc;
+    const char *why = NULL;
+
+    r = PQexec(c, "COPY bronze.event (file_id, record_no, partition_id, sequence_number, "
+                  "event_offset, enqueued_time, system_properties, properties, body) FROM STDIN");
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        PQclear(r);
+        rx_lake_errf(c, "COPY into bronze.event", err, cap);
+        return rx_lake_failure(c);
+    }
+    PQclear(r);
+    rc = rx_land_read_capture(path, copy_record, lc, &why);
+    if (!rc)
+        rc = copy_flush(lc);
+    if (rc) {
+        if (rc == HC_E_RETRY)
+            rx_lake_errf(c, "COPY", err, cap);
+        else
+            snprintf(err, cap, "%s: %s (%s)", path, lc->why ? lc->why : why, hc_strerror(rc));
+        PQputCopyEnd(c, "the capture file could not be read");
+        PQclear(PQgetResult(c));
+        return rc;
+    }
+    if (PQputCopyEnd(c, NULL) != 1) {
+        rx_lake_errf(c, "COPY end", err, cap);
+        return rx_lake_failure(c);
+    }
+    r = PQgetResult(c);
+    rc = PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : -1;
+    PQclear(r);
+    while ((r = PQgetResult(c)))
+        PQclear(r);
+    if (rc) {
+        rx_lake_errf(c, "COPY into bronze.event", err, cap);
+        return rx_lake_failure(c);
+    }
+    return 0;
+}
+
+/* Inside the open transaction: check the manifest, insert the row, COPY, complete the row. */
+static int land_in_txn(PGconn *c, const char *path, const char *rel, const char *sum, int64_t size,
+                       int *landed, int64_t *events, char *err, size_t cap)
+{
+    char size_s[24], part[64], first[24], last[24], n_s[24], fid[24];
+    const char *p[5] = {rel, sum, size_s, part, NULL};
+    struct land_copy lc = {.c = c, .line = HC_BUF_INIT, .partition = part};
+    PGresult *r;
+    int rc;
+
+    snprintf(size_s, sizeof size_s, "%" PRId64, size);
+    partition_of(rel, part, sizeof part);
+    if ((rc = rx_lake_run(c, "SELECT pg_advisory_xact_lock(hashtext('hubcap.land'))", 0, NULL, err,
+                          cap)))
+        return rc;
+    if (!(r = rx_lake_exec(
+              c, "SELECT file_id FROM bronze.capture_file WHERE path = $1 AND checksum = $2", 2, p,
+              err, cap)))
+        return rx_lake_failure(c);
+    *landed = PQntuples(r) == 0;
+    PQclear(r);
+    if (!*landed)
+        return 0;
+    if (!(r = rx_lake_exec(c,
+                           "INSERT INTO bronze.capture_file (path, checksum, size, partition_id, "
+                           "events) VALUES ($1, $2, $3, $4, 0) RETURNING file_id",
+                           4, p, err, cap)))
+        return rx_lake_failure(c);
+    snprintf(fid, sizeof fid, "%s", PQgetvalue(r, 0, 0));
+    PQclear(r);
+    lc.file_id = fid;
+    rc = copy_file(c, path, &lc, err, cap);
+    hc_buf_free(&lc.line);
+    if (rc)
+        return rc;
+    snprintf(first, sizeof first, "%" PRId64, lc.first_seq);
+    snprintf(last, sizeof last, "%" PRId64, lc.last_seq);
+    snprintf(n_s, sizeof n_s, "%" PRId64, lc.n);
+    {
+        const char *q[4] = {fid, lc.n ? first : NULL, lc.n ? last : NULL, n_s};
+        if ((rc = rx_lake_run(c,
+                              "UPDATE bronze.capture_file SET first_seq = $2, last_seq = $3, "
+                              "events = $4 WHERE file_id = $1",
+                              4, q, err, cap)))
+            return rc;
+    }
+    *events = lc.n;
+    return 0;
+}
+
+int rx_land_file(PGconn *c, const char *dir, const char *rel, int *landed, int64_t *events,
+                 char *err, size_t cap)
+{
+    char sum[65];
+    int64_t size;
+    struct hc_buf path = HC_BUF_INIT;
+    int rc;
+
+    *landed = 0;
+    *events = 0;
+    if (hc_buf_addf(&path, "%s/%s", dir, rel))
+        return -ENOMEM;
+    if ((rc = file_digest(path.p, sum, &size))) {
+        snprintf(err, cap, "%s: cannot read: %s", path.p, hc_strerror(rc));
+        goto out_path;
+    }
+    if ((rc = rx_lake_run(c, "BEGIN", 0, NULL, err, cap)))
+        goto out_path;
+    rc = land_in_txn(c, path.p, rel, sum, size, landed, events, err, cap);
+    if (rc || !*landed) {
+        PQclear(PQexec(c, "ROLLBACK"));
+        *landed = 0;
+        goto out_path;
+    }
+    rc = rx_lake_run(c, "COMMIT", 0, NULL, err, cap);
+    if (rc)
+        *landed = 0;
+out_path:
+    hc_buf_free(&path);
+    return rc;
+}
+
+/* Relative paths of the closed capture files under a folder. */
+struct land_list {
+    char **v;
+    size_t n, cap;
+};
+
+static int list_add(struct land_list *l, const char *rel)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **v = realloc(l->v, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(rel)))
+        return -ENOMEM;
+    l->n++;
+    return 0;
+}
+
+static void list_free(struct land_list *l)
+{
+    size_t i;
+    for (i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Walk root/rel (rel "" at the top) and collect the "*.avro" files. Returns 0 or -errno. */
+static int walk(const char *root, const char *rel, struct land_list *l, int depth)
+{
+    struct hc_buf path = HC_BUF_INIT, sub = HC_BUF_INIT;
+    struct dirent *de;
+    struct stat st;
+    DIR *d;
+    int rc = 0;
+
+    if (depth > 16)
+        return 0;
+    if (hc_buf_addf(&path, "%s%s%s", root, *rel ? "/" : "", rel))
+        return -ENOMEM;
+    if (!(d = opendir(path.p))) {
+        rc = -errno;
+        goto out_path;
+    }
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        hc_buf_reset(&sub);
+        if (hc_buf_addf(&sub, "%s%s%s", rel, *rel ? "/" : "", de->d_name)) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (fstatat(dirfd(d), de->d_name, &st, 0))
+            continue; /* gone meanwhile (a .tmp renamed) */
+        if (S_ISDIR(st.st_mode))
+            rc = walk(root, sub.p, l, depth + 1);
+        else if (S_ISREG(st.st_mode) && ends_with(de->d_name, ".avro"))
+            rc = list_add(l, sub.p);
+        if (rc)
+            break;
+    }
+    closedir(d);
+out_path:
+    hc_buf_free(&path);
+    hc_buf_free(&sub);
+    return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int rx_land_dir(PGconn *c, const char *dir, FILE *progress, FILE *log, struct rx_land_stats *st,
+                char *err, size_t cap)
+{
+    struct land_list l = {0};
+    size_t i;
+    int rc, landed, failed = 0;
+    int64_t events;
+
+    memset(st, 0, sizeof *st);
+    if ((rc = walk(dir, "", &l, 0))) {
+        snprintf(err, cap, "%s: cannot list the capture folder: %s", dir, hc_strerror(rc));
+        goto out_list;
+    }
+    qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    st->files_seen = (int64_t)l.n;
+    for (i = 0; i < l.n; i++) {
+        rc = rx_land_file(c, dir, l.v[i], &landed, &events, err, cap);
+        if (rc == HC_E_RETRY || rc == -ENOMEM)
+            goto out_list;
+        if (rc) {
+            st->files_failed++;
+            failed = 1;
+            if (log)
+                fprintf(log, "hubcap-receiver: land: %s\n", err);
+            continue;
+        }
+        if (!landed) {
+            st->files_skipped++;
+            continue;
+        }
+        st->files_landed++;
+        st->events += events;
+        if (progress)
+            fprintf(progress, "landed %s: %" PRId64 " events\n", l.v[i], events);
+    }
+    rc = failed ? HC_E_PARSE : 0;
+    if (failed)
+        snprintf(err, cap, "%" PRId64 " capture files could not be landed", st->files_failed);
+out_list:
+    list_free(&l);
+    return rc;
+}

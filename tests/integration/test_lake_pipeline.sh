@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# The lake end to end: agents ship generated events (fixed seeds, with late, out-of-order,
+# duplicate and malformed ones) to a real hubcap-receiver, which writes Capture files with the
+# null codec, then (restarted) with deflate; `land` loads them into a private PostgreSQL,
+# `promote` fills silver and gold. The expected figures are computed here, in Python, from the
+# events the agents buffered (`hubcap-agent dump`), independently of the SQL; then `rebuild`
+# must give the same gold, and landing again must land nothing.
+source "$(dirname "$0")/../lib/common.sh"
+source "$HC_SRC/tests/lib/pg.sh"
+source "$HC_SRC/receiver/tools/testlib.sh"
+pg_start
+
+START=2026-11-22T00:00:00Z
+GEN=(--start "$START" --late 0.05 --duplicate 0.03 --malformed 0.05 --out-of-order 0.05 -q)
+CAP="$T/cap"
+
+# ship_device N SEED CODEC: generate into a buffer, ship to a receiver writing CODEC files
+ship_device() {
+  local n=$1 seed=$2 codec=$3
+  rx_start --capture "$CAP" --codec "$codec" --window-bytes 256K
+  "$AGENT" generate -b "$T/buf$n" --count 8000 --seed "$seed" --device-id "lake-pi-0$n" "${GEN[@]}"
+  local cs
+  cs=$(grep '^Endpoint=' "$RX_OUT")
+  "$AGENT" ship -b "$T/buf$n" --once -q -s "$cs" --max-batch-events 400 ||
+    fail "agent $n did not ship everything"
+  rx_stop
+  "$AGENT" dump -b "$T/buf$n" >> "$T/events.jsonl"
+}
+
+land() { "$RX" land --capture "$CAP" "$@"; }
+
+ship_device 1 11 null
+land > "$T/land1.out" || fail "land failed: $(cat "$T/land1.out")"
+"$RX" promote -q || fail "promote failed"
+ship_device 2 12 deflate
+land > "$T/land2.out" || fail "land failed: $(cat "$T/land2.out")"
+land > "$T/land3.out" || fail "land (again) failed"
+grep -q ' 0 landed' "$T/land3.out" || fail "landing again landed files: $(cat "$T/land3.out")"
+"$RX" promote -q || fail "promote failed"
+ok "two receivers' capture files (null and deflate codecs) landed and promoted in two rounds"
+
+nfiles=$(find "$CAP" -name '*.avro' | wc -l)
+[ "$(pg_sql 'SELECT count(*) FROM bronze.capture_file')" -eq "$nfiles" ] ||
+  fail "bronze.capture_file has not one row per capture file ($nfiles files)"
+[ "$(pg_sql 'SELECT count(*) FROM bronze.event')" -eq "$(wc -l < "$T/events.jsonl")" ] ||
+  fail "bronze.event does not hold every shipped event once"
+[ "$(pg_sql 'SELECT count(*) FROM (SELECT path FROM bronze.capture_file GROUP BY path HAVING count(*) > 1) d')" -eq 0 ] ||
+  fail "a capture file landed twice"
+ok "$nfiles capture files, each once in bronze; every shipped event in bronze"
+
+# what gold says, as JSON
+gold() {
+  pg_sql "SELECT json_build_object(
+    'silver', (SELECT json_build_object('order_line', (SELECT count(*) FROM silver.order_line),
+               'order_status', (SELECT count(*) FROM silver.order_status),
+               'car_listing', (SELECT count(*) FROM silver.car_listing))),
+    'silver_ids', (SELECT json_build_array(count(*), count(DISTINCT event_id)) FROM
+                   (SELECT event_id FROM silver.order_line UNION ALL SELECT event_id FROM silver.order_status
+                    UNION ALL SELECT event_id FROM silver.car_listing) u),
+    'quarantine', (SELECT coalesce(json_object_agg(rule, n ORDER BY rule), '{}') FROM
+                   (SELECT rule, count(*) n FROM silver.quarantine GROUP BY rule) q),
+    'total_sales', (SELECT sum(sales)::text FROM gold.sales_by_window WHERE grain = 'day'),
+    'hour_sales', (SELECT json_object_agg(to_char(window_start AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24'), sales::text ORDER BY window_start)
+                   FROM gold.sales_by_window WHERE grain = 'hour'),
+    'minute_windows', (SELECT count(*) FROM gold.sales_by_window WHERE grain = 'minute'),
+    'top', (SELECT json_agg(json_build_array(stock_code, revenue::text) ORDER BY rank) FROM gold.top_products),
+    'canc', (SELECT row_to_json(c) FROM (SELECT invoices, cancelled_invoices, cancelled_lines,
+             cancelled_value::text, returned_lines, returned_value::text FROM gold.cancellations_returns) c),
+    'tracking', (SELECT json_object_agg(tracking_num, status ORDER BY tracking_num) FROM gold.order_tracking),
+    'cars', (SELECT json_object_agg(make || '/' || model, json_build_array(listings, removed,
+             avg_days_listed, avg_price) ORDER BY make, model) FROM gold.car_turnover),
+    'customers', (SELECT json_build_array(count(*), count(*) FILTER (WHERE loyal), sum(spend)::text,
+                  sum(orders)) FROM gold.customer_summary))"
+}
+gold > "$T/gold.json"
+windows() { pg_sql "SELECT grain, window_start, sales, lines, invoices, revision, late_events FROM gold.sales_by_window ORDER BY 1, 2"; }
+windows > "$T/windows1"
+
+"$PY" - "$T/events.jsonl" "$T/gold.json" <<'PY'
+import datetime, json, re, sys
+from decimal import Decimal
+
+LATENESS = datetime.timedelta(minutes=5)      # lake.config defaults
+HORIZON = datetime.timedelta(hours=12)
+LOYAL_N, LOYAL_DAYS = 3, datetime.timedelta(days=30)
+NON_PRODUCT = {"POST", "DOT", "M", "m", "D", "C2", "S", "B", "BANK CHARGES", "CRUK", "PADS",
+               "AMAZONFEE", "ADJUST", "ADJUST2", "TEST001", "TEST002"}
+STATUSES = {"created", "approved", "invoiced", "processing", "shipped", "delivered", "canceled",
+            "unavailable", "returned"}
+ACTIONS = {"listed", "price_changed", "sold", "removed"}
+TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+
+
+def ts(v):
+    if not isinstance(v, str) or not TS.match(v):
+        return None
+    try:
+        return datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def absent(d, k):
+    return d.get(k) is None
+
+
+def num(v, integer=False):
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
+        return False
+    return isinstance(v, int) or not integer
+
+
+def ts_ok(d, k):
+    return absent(d, k) or ts(d[k]) is not None
+
+
+def rule(e):
+    if not isinstance(e, dict):
+        return "not_json"
+    if any(absent(e, k) for k in ("event_id", "kind", "event_time")) or not isinstance(e.get("data"), dict):
+        return "missing_field"
+    k, d = e["kind"], e["data"]
+    if k not in ("order_line", "order_status", "car_listing"):
+        return "unknown_kind"
+    if k == "order_line":
+        if any(absent(d, f) for f in ("invoice_no", "stock_code", "quantity", "unit_price", "invoice_date", "country")):
+            return "missing_field"
+        if not num(d["quantity"], True) or not num(d["unit_price"]):
+            return "bad_number"
+        if not ts_ok(e, "event_time") or not ts_ok(d, "invoice_date"):
+            return "bad_timestamp"
+        if d["unit_price"] < 0:
+            return "negative_price"
+    elif k == "order_status":
+        if any(absent(d, f) for f in ("tracking_num", "order_id", "status", "status_time")):
+            return "missing_field"
+        if not ts_ok(e, "event_time") or not ts_ok(d, "status_time") or not ts_ok(d, "estimated_delivery"):
+            return "bad_timestamp"
+        if d["status"] not in STATUSES:
+            return "unknown_status"
+    else:
+        if any(absent(d, f) for f in ("listing_id", "vin", "make", "model", "price", "action", "date_listed")):
+            return "missing_field"
+        if not num(d["price"]) or not (absent(d, "year") or num(d["year"], True)) or \
+                not (absent(d, "mileage_km") or num(d["mileage_km"])):
+            return "bad_number"
+        if not ts_ok(e, "event_time") or not ts_ok(d, "date_listed") or not ts_ok(d, "date_removed"):
+            return "bad_timestamp"
+        if d["price"] < 0:
+            return "negative_price"
+        if d["action"] not in ACTIONS:
+            return "unknown_action"
+        if not re.match(r"^[A-HJ-NPR-Z0-9]{17}$", str(d["vin"])):
+            return "bad_vin"
+    return None
+
+
+events, seen = [], set()
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line, parse_float=Decimal)
+    except ValueError:
+        e = None
+    eid = e.get("event_id") if isinstance(e, dict) else None
+    if eid is not None:
+        if eid in seen:
+            continue                       # a duplicate: silver and quarantine keep one
+        seen.add(eid)
+    events.append((e, rule(e)))
+valid_times = [ts(e["event_time"]) for e, r in events if r is None]
+limit = max(valid_times) - LATENESS - HORIZON
+quarantine, silver = {}, {"order_line": [], "order_status": [], "car_listing": []}
+for e, r in events:
+    if r is None and ts(e["event_time"]) < limit:
+        r = "too_late"
+    if r:
+        quarantine[r] = quarantine.get(r, 0) + 1
+    else:
+        silver[e["kind"]].append(e)
+
+gold = json.loads(open(sys.argv[2]).read())
+bad = []
+
+
+def check(name, want, got):
+    if want != got:
+        bad.append(f"{name}: expected {want!r}, gold has {got!r}")
+
+
+check("silver counts", {k: len(v) for k, v in silver.items()}, gold["silver"])
+n = sum(len(v) for v in silver.values())
+check("silver event_ids once", [n, n], gold["silver_ids"])
+check("quarantine by rule", quarantine, gold["quarantine"])
+assert quarantine.get("too_late", 0) > 0 and len(quarantine) >= 6, quarantine
+
+lines = [(e, e["data"]) for e in silver["order_line"]]
+val = lambda d: d["quantity"] * d["unit_price"]
+check("total sales", sum(val(d) for e, d in lines), Decimal(gold["total_sales"]))
+hours = {}
+for e, d in lines:
+    h = ts(e["event_time"]).astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H")
+    hours[h] = hours.get(h, Decimal(0)) + val(d)
+check("sales by hour", hours, {k: Decimal(v) for k, v in gold["hour_sales"].items()})
+
+prod = {}
+for e, d in lines:
+    if d["invoice_no"].startswith("C") or d["stock_code"] in NON_PRODUCT or d["stock_code"].lower().startswith("gift_"):
+        continue
+    prod[d["stock_code"]] = prod.get(d["stock_code"], Decimal(0)) + val(d)
+top = sorted(prod.items(), key=lambda kv: (-kv[1], kv[0]))[:10]
+check("top products", top, [(c, Decimal(r)) for c, r in gold["top"]])
+
+canc = [d for e, d in lines if d["invoice_no"].startswith("C")]
+rets = [d for e, d in lines if not d["invoice_no"].startswith("C") and d["quantity"] < 0]
+check("cancellations and returns", {
+    "invoices": len({d["invoice_no"] for e, d in lines if not d["invoice_no"].startswith("C")}),
+    "cancelled_invoices": len({d["invoice_no"] for d in canc}), "cancelled_lines": len(canc),
+    "cancelled_value": -sum((val(d) for d in canc), Decimal(0)),
+    "returned_lines": len(rets), "returned_value": -sum((val(d) for d in rets), Decimal(0))},
+    {k: (Decimal(v) if k.endswith("value") else v) for k, v in gold["canc"].items()})
+assert canc and rets, "the data set has no cancellations or returns"
+
+track = {}
+for e in silver["order_status"]:
+    d = e["data"]
+    key = (ts(d["status_time"]), e["event_id"])
+    if d["tracking_num"] not in track or key > track[d["tracking_num"]][0]:
+        track[d["tracking_num"]] = (key, d["status"])
+check("order tracking", {k: v[1] for k, v in track.items()}, gold["tracking"])
+
+latest = {}
+for e in silver["car_listing"]:
+    d = e["data"]
+    key = (ts(e["event_time"]), e["event_id"])
+    if d["listing_id"] not in latest or key > latest[d["listing_id"]][0]:
+        latest[d["listing_id"]] = (key, d)
+cars = {}
+for key, d in latest.values():
+    c = cars.setdefault(d["make"] + "/" + d["model"], [0, 0, [], []])
+    c[0] += 1
+    c[3].append(d["price"])
+    if d["action"] in ("sold", "removed") and d.get("date_removed"):
+        c[1] += 1
+        c[2].append((ts(d["date_removed"]) - ts(d["date_listed"])).total_seconds() / 86400)
+for k, (listings, removed, days, prices) in cars.items():
+    g = gold["cars"].get(k)
+    if g is None or g[0] != listings or g[1] != removed or \
+            abs(Decimal(g[3]) - sum(prices) / len(prices)) > Decimal("0.001") or \
+            (days and abs(g[2] - sum(days) / len(days)) > 1e-6) or (not days and g[2] is not None):
+        bad.append(f"car turnover {k}: expected {[listings, removed, days and sum(days) / len(days), sum(prices) / len(prices)]}, gold has {g}")
+check("car models", len(cars), len(gold["cars"]))
+assert any(c[1] for c in cars.values()), "no car was sold or removed"
+
+inv = {}
+spend = Decimal(0)
+for e, d in lines:
+    if d.get("customer_id") is None:
+        continue
+    spend += val(d)
+    if not d["invoice_no"].startswith("C"):
+        t = ts(d["invoice_date"])
+        per = inv.setdefault(d["customer_id"], {})
+        per[d["invoice_no"]] = min(per.get(d["invoice_no"], t), t)
+customers = {d["customer_id"] for e, d in lines if d.get("customer_id") is not None}
+loyal = 0
+for c, per in inv.items():
+    t = sorted(per.values())
+    loyal += any(t[i + LOYAL_N - 1] - t[i] <= LOYAL_DAYS for i in range(len(t) - LOYAL_N + 1))
+check("customers", [len(customers), loyal, spend, sum(len(p) for p in inv.values())],
+      [gold["customers"][0], gold["customers"][1], Decimal(gold["customers"][2]), gold["customers"][3]])
+
+if bad:
+    print("\n".join(bad), file=sys.stderr)
+    sys.exit(1)
+print(f"{len(events)} distinct events: silver {gold['silver']}, quarantine {quarantine}, "
+      f"total sales {gold['total_sales']}, {len(track)} parcels, {len(cars)} car models")
+PY
+[ $? -eq 0 ] || fail "gold differs from the figures computed from the generated events"
+ok "silver and gold match the figures computed independently from the generated events"
+
+"$RX" rebuild -q || fail "rebuild failed"
+gold > "$T/gold2.json"
+"$PY" -c 'import json,sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+d = [k for k in a if a[k] != b[k]]
+sys.exit("gold after rebuild differs in " + ", ".join(d) if d else 0)' "$T/gold.json" "$T/gold2.json" ||
+  fail "rebuild did not reproduce gold"
+cmp -s "$T/windows1" <(windows) || fail "rebuild did not reproduce the sales windows and their revisions"
+[ "$(pg_sql 'SELECT count(*) FROM gold.sales_by_window WHERE late_events > 0')" -gt 0 ] ||
+  fail "no window took a late event"
+ok "rebuild recomputes the same gold from bronze"
