@@ -7,7 +7,7 @@ source "$(dirname "$0")/../lib/common.sh"
 RECEIVER="$HC_BIN/hubcap-receiver"
 RXTOOL="$HC_SRC/receiver/tools/rxtool.py"
 [ -x "$RECEIVER" ] || fail "no $RECEIVER"
-port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 "$RECEIVER" serve --listen "127.0.0.1:$port" --capture "$T/cap" > "$T/rx.out" 2> "$T/rx.err" &
 rx=$!

@@ -5,29 +5,9 @@
 # 401, an unreachable hub, and `run -c` with a [hub] section. Nothing is lost, an event is sent
 # again only after a send that was not acknowledged, and the agent's counters match the hub's log.
 source "$(dirname "$0")/../lib/common.sh"
-HUB_PY="$HC_SRC/tests/lib/fake_hub.py"
 KEY="k3y-$RANDOM+/="
-unset HUBCAP_CONNECTION_STRING
-hub_pid=
-hub_port=
+source "$HC_SRC/tests/lib/hub.sh"
 
-# start_hub NAME [fake_hub args...]: a hub recording to $T/NAME.log and $T/NAME.acc
-start_hub() {
-  local name=$1 _
-  shift
-  rm -f "$T/$name.port"
-  "$PY" "$HUB_PY" --key "$KEY" --hub events --port-file "$T/$name.port" --log "$T/$name.log" \
-    --accepted "$T/$name.acc" "$@" 2> "$T/$name.hub.err" &
-  hub_pid=$!
-  hc_cleanup_hooks+=("kill $hub_pid 2>/dev/null")
-  for _ in $(seq 1 100); do
-    [ -s "$T/$name.port" ] && break
-    kill -0 "$hub_pid" 2> /dev/null || break
-    sleep 0.1
-  done
-  [ -s "$T/$name.port" ] || fail "fake hub $name did not start: $(cat "$T/$name.hub.err")"
-  hub_port=$(cat "$T/$name.port")
-}
 hub_stats() {
   "$PY" -c 'import sys, urllib.request
 print(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/_stats", timeout=5).read().decode())' "$hub_port"
@@ -43,34 +23,10 @@ hub_quiet() {
 }
 stop_hub() {
   hub_quiet
-  kill "$hub_pid" 2> /dev/null || true
-  wait "$hub_pid" 2> /dev/null || true
+  kill_hub
 }
 cs() { # PORT [KEY]
   echo "Endpoint=sb://127.0.0.1:$1/;SharedAccessKeyName=send;SharedAccessKey=${2:-$KEY};EntityPath=events;UseDevelopmentEmulator=true"
-}
-# ship BUF [ARGS...]: ship --once, bounded in time; sets rc, output in $T/ship.out and .err
-ship() {
-  local buf=$1
-  shift
-  set +e
-  timeout -k 5 100 "$AGENT" ship -b "$buf" --once "$@" > "$T/ship.out" 2> "$T/ship.err"
-  rc=$?
-  set -e
-  [ $rc -ne 124 ] && [ $rc -ne 137 ] || fail "ship did not finish in 100 s: $(tail -5 "$T/ship.err")"
-}
-st() { json_get "$("$AGENT" status -b "$1" --json)" "$2"; }
-# events NAME COUNT SEED: generated envelopes in $T/NAME.jsonl, enqueued into $T/NAME.buf
-events() {
-  "$AGENT" generate --count "$2" --seed "$3" -q > "$T/$1.jsonl"
-  "$AGENT" enqueue -b "$T/$1.buf" -q "$T/$1.jsonl"
-}
-# check NAME [ARGS...]: fake_hub.py check on NAME's records (fails the test on a problem)
-check() {
-  local name=$1
-  shift
-  "$PY" "$HUB_PY" check --log "$T/$name.log" --accepted "$T/$name.acc" "$@" > "$T/$name.check" ||
-    fail "$name: $(cat "$T/$name.check")"
 }
 # q NAME EXPR: evaluate a Python expression over the hub's request log L (sorted by req) and
 # accepted events A
@@ -299,7 +255,7 @@ ok "SharedAccessSignature connection strings: expired refused (exit 1), valid sh
 
 # --- unreachable, and a hub that is always busy: give up after --give-up-after, lose nothing
 events e10 300 19
-port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 t0=$(date +%s)
 ship "$T/e10.buf" --connection-string "$(cs "$port")" --give-up-after 3
 t1=$(date +%s)

@@ -3,20 +3,11 @@
 # comes back the backlog drains oldest first, no faster than catch_up_rate, and every event
 # reaches the hub (the fake hub checks tokens and format; tests/lib/fake_hub.py).
 source "$(dirname "$0")/../lib/common.sh"
-HUB_PY="$HC_SRC/tests/lib/fake_hub.py"
 KEY="offline-key"
+source "$HC_SRC/tests/lib/hub.sh"
 RATE=300
 CATCH_UP=600
-port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-hub_pid=
-start_hub() { # NAME
-  "$PY" "$HUB_PY" --key "$KEY" --hub events --port "$port" --port-file "$T/$1.port" \
-    --log "$T/$1.log" --accepted "$T/$1.acc" 2> "$T/$1.err" &
-  hub_pid=$!
-  hc_cleanup_hooks+=("kill $hub_pid 2>/dev/null")
-  for _ in $(seq 1 100); do [ -s "$T/$1.port" ] && return 0; sleep 0.1; done
-  fail "fake hub did not start: $(cat "$T/$1.err")"
-}
+port=$(free_port) # the same port after the outage
 queued() { json_get "$("$AGENT" status -b "$T/buf" --json)" queued_events; }
 cs="Endpoint=sb://127.0.0.1:$port/;SharedAccessKeyName=send;SharedAccessKey=$KEY;EntityPath=events;UseDevelopmentEmulator=true"
 
@@ -35,11 +26,11 @@ rate = $RATE
 seed = 11
 CONF
 
-start_hub up1
+start_hub up1 --port "$port"
 "$AGENT" run -c "$T/agent.conf" 2> "$T/run.err" & agent=$!
 hc_cleanup_hooks+=("kill $agent 2>/dev/null")
 sleep 2
-kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true
+kill_hub
 t_down=$(date +%s.%N)
 sleep 5
 q=$(queued)
@@ -48,7 +39,7 @@ st=$("$AGENT" status -b "$T/buf" --json)
 echo "$st" | grep -q 'refused' || fail "status does not report the refused connection: $st"
 ok "offline: generating goes on into the buffer ($q queued), status says why nothing ships"
 
-start_hub up2
+start_hub up2 --port "$port"
 t_up=$(date +%s.%N)
 for _ in $(seq 1 300); do [ "$(queued)" -le $((RATE / 2)) ] && break; sleep 0.1; done
 t_drained=$(date +%s.%N)

@@ -4,64 +4,25 @@
 # host name and by IP address (subjectAltName); with an unrelated CA, or the system's bundle, it
 # refuses the certificate with a message that says so, and nothing leaves the queue.
 source "$(dirname "$0")/../lib/common.sh"
-HUB_PY="$HC_SRC/tests/lib/fake_hub.py"
 KEY="tls-k3y-$RANDOM"
-unset HUBCAP_CONNECTION_STRING
+source "$HC_SRC/tests/lib/hub.sh"
 command -v openssl > /dev/null || fail "openssl is needed (tools/deps.sh installs it)"
 bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
 
-hub_pid=
-hub_port=
-start_hub() { # NAME [fake_hub args...]
-  local name=$1 _
-  shift
-  rm -f "$T/$name.port"
-  "$PY" "$HUB_PY" --key "$KEY" --hub events --port-file "$T/$name.port" --log "$T/$name.log" \
-    --accepted "$T/$name.acc" --tls-cert "$T/ca/server.pem" --tls-key "$T/ca/server.key" "$@" \
-    2> "$T/$name.hub.err" &
-  hub_pid=$!
-  hc_cleanup_hooks+=("kill $hub_pid 2>/dev/null")
-  for _ in $(seq 1 100); do
-    [ -s "$T/$name.port" ] && break
-    kill -0 "$hub_pid" 2> /dev/null || break
-    sleep 0.1
-  done
-  [ -s "$T/$name.port" ] || fail "fake hub $name did not start: $(cat "$T/$name.hub.err")"
-  hub_port=$(cat "$T/$name.port")
+# start_tls_hub NAME [fake_hub args...]: a hub serving HTTPS with the test CA's certificate
+start_tls_hub() {
+  start_hub "$1" --tls-cert "$T/ca/server.pem" --tls-key "$T/ca/server.key" "${@:2}"
 }
-stop_hub() {
-  kill "$hub_pid" 2> /dev/null || true
-  wait "$hub_pid" 2> /dev/null || true
-}
+stop_hub() { kill_hub; }
 # TLS: an sb:// Endpoint without UseDevelopmentEmulator; the port is the hub's
 cs() { # HOST PORT
   echo "Endpoint=sb://$1:$2/;SharedAccessKeyName=send;SharedAccessKey=$KEY;EntityPath=events"
-}
-ship() { # BUF [ARGS...]: sets rc; output in $T/ship.out, $T/ship.err
-  local buf=$1
-  shift
-  set +e
-  timeout -k 5 100 "$AGENT" ship -b "$buf" --once "$@" > "$T/ship.out" 2> "$T/ship.err"
-  rc=$?
-  set -e
-  [ $rc -ne 124 ] && [ $rc -ne 137 ] || fail "ship did not finish in 100 s: $(tail -5 "$T/ship.err")"
-}
-st() { json_get "$("$AGENT" status -b "$1" --json)" "$2"; }
-events() { # NAME COUNT SEED
-  "$AGENT" generate --count "$2" --seed "$3" -q > "$T/$1.jsonl"
-  "$AGENT" enqueue -b "$T/$1.buf" -q "$T/$1.jsonl"
-}
-check() { # NAME [ARGS...]
-  local name=$1
-  shift
-  "$PY" "$HUB_PY" check --log "$T/$name.log" --accepted "$T/$name.acc" "$@" > "$T/$name.check" ||
-    fail "$name: $(cat "$T/$name.check")"
 }
 nreq() { cat "$T/$1.log" 2> /dev/null | grep -c '"response"' || true; }
 
 # --- the right CA, by host name: ships; the hub saw the audience https://localhost/events
 events a 1500 21
-start_hub h1
+start_tls_hub h1
 ship "$T/a.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/ca.pem" \
   --max-batch-bytes 128K
 [ $rc -eq 0 ] || fail "ship over TLS with the right CA exited $rc: $(cat "$T/ship.err")"
@@ -80,7 +41,7 @@ ok "TLS with the right CA (localhost): 1500 events shipped once each, connection
 
 # --- by IP address: the certificate's IP subjectAltName matches
 events b 300 22
-start_hub h2
+start_tls_hub h2
 ship "$T/b.buf" --connection-string "$(cs 127.0.0.1 "$hub_port")" --ca-file "$T/ca/ca.pem"
 [ $rc -eq 0 ] || fail "ship over TLS to 127.0.0.1 exited $rc: $(cat "$T/ship.err")"
 stop_hub
@@ -90,7 +51,7 @@ ok "TLS with the right CA (127.0.0.1, IP subjectAltName): shipped"
 # --- an unrelated CA: refused with a message about the certificate; nothing lost or sent
 events c 400 23
 before=$(st "$T/c.buf" queued_events)
-start_hub h3
+start_tls_hub h3
 ship "$T/c.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/other-ca.pem" \
   --give-up-after 3
 [ $rc -eq 1 ] || fail "ship with the wrong CA exited $rc, want 1: $(cat "$T/ship.err")"
@@ -120,7 +81,7 @@ check h3 --expect "$T/c.jsonl"
 ok "wrong CA / system CAs: refused naming the certificate, exit 1, $before events still queued; then shipped with the right CA"
 
 # --- run -c with ca_file in [hub]
-start_hub h4
+start_tls_hub h4
 cat > "$T/run.conf" << EOF
 [agent]
 device_id = tls-run-01
