@@ -44,14 +44,15 @@ static int move_into(const char *src, const char *folder, const char *name)
     return -EEXIST;
 }
 
-static void move_with_rejects(const char *path, const char *folder, const char *name)
+/* Move a file and its .rejects into folder. Returns the move of the file itself: 0 or -errno. */
+static int move_with_rejects(const char *path, const char *folder, const char *name)
 {
     char rej[PATH_MAX + 16], rname[NAME_MAX + 16];
     if ((size_t)snprintf(rej, sizeof rej, "%s.rejects", path) < sizeof rej &&
         (size_t)snprintf(rname, sizeof rname, "%s.rejects", name) < sizeof rname &&
         access(rej, F_OK) == 0)
         move_into(rej, folder, rname);
-    move_into(path, folder, name);
+    return move_into(path, folder, name);
 }
 
 static void write_why(const char *path, const char *why)
@@ -94,9 +95,13 @@ static void take_file(struct watch *w, const char *name)
     rc = ag_ingest_file(w->q, path, &w->o->ingest, &res);
     if (rc == 0 || rc == HC_E_DONE) {
         /* Archive first, then forget: a crash between the two leaves a checkpoint for a path
-         * that no longer exists, never a file read twice. */
-        move_with_rejects(path, w->archive, name);
-        ag_ingest_forget(w->q, path);
+         * that no longer exists, never a file read twice. A file that cannot be moved keeps
+         * its checkpoint (done), so later scans skip its rows and only try the move again. */
+        int mv = move_with_rejects(path, w->archive, name);
+        if (mv == 0)
+            ag_ingest_forget(w->q, path);
+        else
+            rc = mv;
     } else if (rc == HC_E_PARSE) {
         mkdir(w->failed, 0755);
         write_why(path, res.why ? res.why : "unusable header");
