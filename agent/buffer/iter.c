@@ -158,6 +158,8 @@ int ag_queue_stats(struct ag_queue *q, struct ag_queue_stats *out)
         rc = db_entries(txn, q->db_corrupt, &out->corrupt_held);
     if (!rc && st.queued)
         rc = oldest_queued(q, txn, st.cursor, out);
+    if (!rc)
+        rc = ag_queue__disk_cap_get(q, txn, &out->disk_cap, &out->disk_full_since_ms);
     mdb_txn_abort(txn);
     if (rc)
         return rc;

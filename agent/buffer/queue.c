@@ -26,9 +26,11 @@
 #define DEFAULT_MAX    (1024 * MIB)
 #define DEFAULT_RET_MS (24 * 3600 * 1000ll)
 #define MAP_SLACK      (64 * MIB)
-#define TXN_SLACK      (1 * MIB) /* pages a txn needs besides its records (branches, meta) */
-#define TRIM_EVERY     4         /* commits between drops of the map's resident pages */
-#define TRIM_TOUCHED   (1 * MIB) /* ... or after this many record bytes were read or written */
+#define TXN_SLACK      (1 * MIB)    /* pages a txn needs besides its records (branches, meta) */
+#define TRIM_EVERY     4            /* commits between drops of the map's resident pages */
+#define TRIM_TOUCHED   (1 * MIB)    /* ... or after this many record bytes were read or written */
+#define DISK_CHECK_NS  1000000000ll /* a disk cap looks for free space at most once a second */
+#define DISK_TXN_MIN   (64 * 1024)  /* headroom for txns of at least this many record bytes */
 
 static const char *const ctr_names[AG_CTR_COUNT] = {
     [AG_CTR_ENQUEUED] = "enqueued", [AG_CTR_SHIPPED] = "shipped",   [AG_CTR_DROPPED] = "dropped",
@@ -133,6 +135,59 @@ static int store_state(struct ag_queue *q, MDB_txn *txn, const struct ag_state *
     MDB_val k = {sizeof AG_META_STATE - 1, (void *)AG_META_STATE}, v = {sizeof blob, blob};
     ag_queue__state_put(st, blob);
     return ag_queue__err(mdb_put(txn, q->db_meta, &k, &v, 0));
+}
+
+static void le64_put(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t le64_get(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A u64 (and more) stored under a reserved meta key: HC_E_NOTFOUND when absent or short. */
+static int meta_u64s(struct ag_queue *q, MDB_txn *txn, const char *key, uint64_t *out, int n)
+{
+    MDB_val k = {strlen(key), (void *)key}, v;
+    int rc = mdb_get(txn, q->db_meta, &k, &v);
+    if (rc)
+        return ag_queue__err(rc);
+    if (v.mv_size != 8 * (size_t)n)
+        return HC_E_NOTFOUND;
+    for (int i = 0; i < n; i++)
+        out[i] = le64_get((const uint8_t *)v.mv_data + 8 * i);
+    return 0;
+}
+
+/* Store n u64 under key; n == 0 deletes it. An LMDB error code. */
+static int meta_u64s_put(struct ag_queue *q, MDB_txn *txn, const char *key, const uint64_t *in,
+                         int n)
+{
+    uint8_t b[16];
+    MDB_val k = {strlen(key), (void *)key}, v = {8 * (size_t)n, b};
+    int rc;
+    if (!n) {
+        rc = mdb_del(txn, q->db_meta, &k, NULL);
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    }
+    for (int i = 0; i < n; i++)
+        le64_put(b + 8 * i, in[i]);
+    return mdb_put(txn, q->db_meta, &k, &v, 0);
+}
+
+int ag_queue__disk_cap_get(struct ag_queue *q, MDB_txn *txn, uint64_t *cap, int64_t *since_ms)
+{
+    uint64_t v[2] = {0, 0};
+    int rc = meta_u64s(q, txn, AG_META_DISK_CAP, v, 2);
+    *cap = rc ? 0 : v[0];
+    *since_ms = rc ? 0 : (int64_t)v[1];
+    return rc == HC_E_NOTFOUND ? 0 : rc;
 }
 
 /* ---- opening ---------------------------------------------------------------------------- */
@@ -290,6 +345,36 @@ static int main_entries(MDB_txn *txn, size_t *n)
     return ag_queue__err(rc);
 }
 
+/*
+ * The buffer's own cap: opened without one (max_bytes 0), take the one stored; opened with one,
+ * store it. A learned disk cap is taken up again (it relaxes by itself when space comes back).
+ */
+static int init_caps(struct ag_queue *q, MDB_txn *txn)
+{
+    uint64_t stored_max = 0;
+    int rc = meta_u64s(q, txn, AG_META_MAX_BYTES, &stored_max, 1);
+    if (rc && rc != HC_E_NOTFOUND)
+        return rc;
+    if (!rc && (!q->o.max_bytes || q->o.readonly)) /* a reader shows the buffer's own */
+        q->o.max_bytes = stored_max;
+    else if (!q->o.max_bytes)
+        q->o.max_bytes = DEFAULT_MAX;
+    if (!q->o.retention_bytes)
+        q->o.retention_bytes = q->o.max_bytes / 4;
+    if (!q->o.readonly && (rc || stored_max != q->o.max_bytes)) {
+        rc = ag_queue__err(meta_u64s_put(q, txn, AG_META_MAX_BYTES, &q->o.max_bytes, 1));
+        if (rc)
+            return rc;
+    }
+    {
+        uint64_t cap;
+        rc = ag_queue__disk_cap_get(q, txn, &cap, &q->disk_since_ms);
+        atomic_store(&q->disk_cap, cap);
+        q->disk_headroom = TXN_SLACK;
+    }
+    return rc;
+}
+
 static int init_rw(struct ag_queue *q)
 {
     struct ag_state st;
@@ -330,6 +415,8 @@ static int init_rw(struct ag_queue *q)
     }
     if (!rc && fixed)
         rc = store_state(q, txn, &st);
+    if (!rc)
+        rc = init_caps(q, txn);
     if (rc)
         goto out_abort_txn;
     return ag_queue__err(mdb_txn_commit(txn));
@@ -362,6 +449,8 @@ static int init_ro(struct ag_queue *q)
         rc = HC_E_VERSION;
     if (!rc)
         rc = ag_queue__load_state(q, txn, &st);
+    if (!rc)
+        rc = init_caps(q, txn);
     if (rc)
         goto out_abort_txn;
     /* Committing a read txn keeps the DB handles it opened. */
@@ -405,12 +494,9 @@ static int resolve_opts(const struct ag_queue_opts *in, struct ag_queue_opts *o)
         ag_queue_opts_default(o);
     if (o->policy != AG_FULL_BLOCK && o->policy != AG_FULL_DROP_OLDEST)
         return HC_E_INVAL;
-    if (!o->max_bytes)
-        o->max_bytes = DEFAULT_MAX;
+    /* max_bytes 0 (the buffer's own cap) and retention_bytes 0 are settled by init_caps. */
     if (o->retention_ms < 0)
         o->retention_ms = DEFAULT_RET_MS;
-    if (!o->retention_bytes)
-        o->retention_bytes = o->max_bytes / 4;
     return 0;
 }
 
@@ -437,7 +523,7 @@ int ag_queue_open(const char *dir, const struct ag_queue_opts *opts, struct ag_q
         flags |= MDB_NOSYNC;
     if (q->o.readonly)
         flags |= MDB_RDONLY;
-    q->mapsize = map_size(q->o.max_bytes);
+    q->mapsize = map_size(q->o.max_bytes ? q->o.max_bytes : DEFAULT_MAX);
     rc = ag_queue__err(mdb_env_create(&q->env));
     if (!rc)
         rc = ag_queue__err(mdb_env_set_maxdbs(q->env, 4));
@@ -450,6 +536,11 @@ int ag_queue_open(const char *dir, const struct ag_queue_opts *opts, struct ag_q
         rc = ag_queue__err(mdb_reader_check(q->env, &dead));
     if (!rc)
         rc = q->o.readonly ? init_ro(q) : init_rw(q);
+    /* The cap stored in the buffer may want another map (no txn is open: LMDB allows it). */
+    if (!rc && !q->o.readonly && map_size(q->o.max_bytes) != q->mapsize) {
+        q->mapsize = map_size(q->o.max_bytes);
+        rc = ag_queue__err(mdb_env_set_mapsize(q->env, q->mapsize));
+    }
     if (!rc)
         rc = locate(q);
     if (rc)
@@ -537,6 +628,13 @@ void ag_queue__trim(struct ag_queue *q)
 
 /* ---- write transactions ------------------------------------------------------------------ */
 
+static uint64_t stored(const struct ag_state *st)
+{
+    return st->queued_bytes + st->retained_bytes;
+}
+
+static void disk_watch(struct ag_txn *t);
+
 static int txn_fail(struct ag_txn *t, int mdb_rc)
 {
     t->failed = ag_queue__err(mdb_rc);
@@ -572,6 +670,7 @@ int ag_queue_begin(struct ag_queue *q, struct ag_txn **out)
     mdb_env_info(q->env, &info);
     t->map_used = ((uint64_t)info.me_last_pgno + 1) * q->psize;
     t->st0 = t->st;
+    disk_watch(t);
     *out = t;
     return 0;
 out_abort_txn:
@@ -579,11 +678,6 @@ out_abort_txn:
 out_free:
     free(t);
     return rc;
-}
-
-static uint64_t stored(const struct ag_state *st)
-{
-    return st->queued_bytes + st->retained_bytes;
 }
 
 static uint64_t sat_sub(uint64_t a, uint64_t b)
@@ -628,6 +722,17 @@ int ag_queue__move_aside(struct ag_txn *t, MDB_dbi db, uint64_t seq, const MDB_v
     return 0;
 }
 
+uint64_t ag_queue_disk_cap(struct ag_queue *q)
+{
+    return q ? atomic_load(&q->disk_cap) : 0;
+}
+
+uint64_t ag_queue__cap(struct ag_queue *q)
+{
+    uint64_t disk = atomic_load(&q->disk_cap);
+    return disk && disk < q->o.max_bytes ? disk : q->o.max_bytes;
+}
+
 /* Is the oldest retained record (value v, already known to be retained) due to go? */
 static int expired(struct ag_txn *t, uint64_t need, int64_t now, const MDB_val *v, int *corrupt)
 {
@@ -635,7 +740,8 @@ static int expired(struct ag_txn *t, uint64_t need, int64_t now, const MDB_val *
     struct ag_rec_view r;
 
     *corrupt = 0;
-    if ((need && stored(&t->st) + need > o->max_bytes) || !o->retention_ms ||
+    /* need 0: only over the cap (a disk cap learned below what is stored) */
+    if (stored(&t->st) + need > ag_queue__cap(t->q) || !o->retention_ms ||
         t->st.retained_bytes > o->retention_bytes)
         return 1;
     if (ag_queue__rec_read(v->mv_data, v->mv_size, &r)) {
@@ -690,7 +796,7 @@ static int drop_oldest(struct ag_txn *t, uint64_t need)
     rc = mdb_cursor_open(t->txn, t->q->db_events, &c);
     if (rc)
         return txn_fail(t, rc);
-    while (stored(st) + need > t->q->o.max_bytes) {
+    while (stored(st) + need > ag_queue__cap(t->q)) {
         uint64_t seq;
         ag_queue__key(st->cursor, key);
         k.mv_size = sizeof key;
@@ -713,20 +819,100 @@ static int drop_oldest(struct ag_txn *t, uint64_t need)
     return rc ? txn_fail(t, rc) : 0;
 }
 
+/* ---- the disk cap ------------------------------------------------------------------------
+ *
+ * A commit that fails because the file system is full (HC_E_DISKFULL) teaches the queue a cap
+ * for this disk: the bytes stored when it failed, less a headroom of four times what the failed
+ * txn put plus TXN_SLACK. make_room keeps to it like to max_bytes. Once under it, the data file
+ * need not grow: the pages of pruned and dropped records are reused by later txns (LMDB reuses
+ * a page two commits after the one that freed it, hence the headroom: the free pages in reserve
+ * cover the txns in flight). Right after learning, relieve() frees that headroom at once (one
+ * commit that prunes/drops down to the cap, one more so the next txn may reuse its pages), so
+ * the caller's retry of the failed batch fits. Failing again lowers the cap again.
+ * The cap is kept in meta (AG_META_DISK_CAP) for `status` and for the next process to open the
+ * buffer. At most once a second, make_room looks at the free space of the file system: when
+ * more than twice the headroom is free (files were deleted), half of it is given back to the
+ * cap, and the cap goes away once it reaches max_bytes. Too much given back is learned again.
+ */
+
+/* Bytes free for us on the buffer's file system; UINT64_MAX when unknown. */
+static uint64_t disk_avail(struct ag_queue *q)
+{
+    struct statvfs vfs;
+    mdb_filehandle_t fd;
+    if (mdb_env_get_fd(q->env, &fd) || fstatvfs(fd, &vfs))
+        return UINT64_MAX;
+    /* root may use the blocks reserved for it */
+    return (uint64_t)(geteuid() ? vfs.f_bavail : vfs.f_bfree) * vfs.f_frsize;
+}
+
+/* Headroom for txns of txn_bytes: what the free pages in reserve must cover. */
+static uint64_t disk_headroom(uint64_t txn_bytes)
+{
+    return (txn_bytes > DISK_TXN_MIN ? txn_bytes : DISK_TXN_MIN) * 4 + TXN_SLACK;
+}
+
+static void disk_learn(struct ag_queue *q, uint64_t cap, uint64_t headroom)
+{
+    atomic_store(&q->disk_cap, cap ? cap : 1); /* 1, not 0 (none): nothing fits */
+    if (!q->disk_since_ms)
+        q->disk_since_ms = hc_now_ms();
+    q->disk_headroom = headroom;
+    q->disk_checked_ns = hc_mono_ns();
+    q->disk_dirty = 1;
+}
+
+/*
+ * At the start of a write txn without a disk cap: when the free space left on the file system
+ * is under the headroom, learn the cap now (what is stored), while the disk still has room for
+ * the txns that prune and drop (a commit that found it full could not free anything).
+ */
+static void disk_watch(struct ag_txn *t)
+{
+    struct ag_queue *q = t->q;
+    uint64_t h = disk_headroom(q->last_txn_bytes), s = stored(&t->st);
+    if (atomic_load(&q->disk_cap) || disk_avail(q) >= h)
+        return;
+    disk_learn(q, s > q->last_txn_bytes ? s - q->last_txn_bytes : 0, h);
+}
+
+/* Relax the disk cap when the file system has room again (at most once a second). */
+static void disk_relax(struct ag_queue *q)
+{
+    uint64_t cap = atomic_load(&q->disk_cap), avail, want;
+    int64_t now = hc_mono_ns();
+
+    if (!cap || (q->disk_checked_ns && now - q->disk_checked_ns < DISK_CHECK_NS))
+        return;
+    q->disk_checked_ns = now;
+    avail = disk_avail(q);
+    if (avail == UINT64_MAX)
+        return;
+    want = 2 * (q->disk_headroom > TXN_SLACK ? q->disk_headroom : TXN_SLACK);
+    if (avail < want)
+        return;
+    cap += avail / 2;
+    atomic_store(&q->disk_cap, cap >= q->o.max_bytes ? 0 : cap);
+    q->disk_dirty = 1;
+}
+
 /* Room for size more bytes under the cap: retained events go first, then the policy applies. */
 static int make_room(struct ag_txn *t, uint64_t size)
 {
     const struct ag_queue_opts *o = &t->q->o;
+    uint64_t cap;
     int rc;
 
-    if (stored(&t->st) + size <= o->max_bytes)
+    disk_relax(t->q);
+    cap = ag_queue__cap(t->q);
+    if (stored(&t->st) + size <= cap)
         return 0;
     rc = ag_queue__prune(t, size, hc_now_ms());
-    if (rc || stored(&t->st) + size <= o->max_bytes)
+    if (rc || stored(&t->st) + size <= cap)
         return rc;
     if (o->policy == AG_FULL_DROP_OLDEST) {
         rc = drop_oldest(t, size);
-        if (rc || stored(&t->st) + size <= o->max_bytes)
+        if (rc || stored(&t->st) + size <= cap)
             return rc;
     }
     t->st.ctr[AG_CTR_FULL]++;
@@ -876,28 +1062,88 @@ int ag_txn_count(struct ag_txn *t, enum ag_counter c, uint64_t n)
  */
 static int commit_error(struct ag_queue *q, int mdb_rc, uint64_t txn_bytes)
 {
-    struct statvfs vfs;
-    mdb_filehandle_t fd;
     uint64_t avail;
 
     if (mdb_rc != EIO && mdb_rc != ENOSPC)
         return ag_queue__err(mdb_rc);
-    if (mdb_env_get_fd(q->env, &fd) || fstatvfs(fd, &vfs))
-        return ag_queue__err(mdb_rc);
-    /* root may use the blocks reserved for it */
-    avail = (uint64_t)(geteuid() ? vfs.f_bavail : vfs.f_bfree) * vfs.f_frsize;
+    avail = disk_avail(q);
     return avail < txn_bytes * 2 + TXN_SLACK ? HC_E_DISKFULL : ag_queue__err(mdb_rc);
+}
+
+/* In t: write the disk cap to meta when it changed (or delete it when it went away). */
+static int store_disk_cap(struct ag_txn *t)
+{
+    struct ag_queue *q = t->q;
+    uint64_t v[2] = {atomic_load(&q->disk_cap), (uint64_t)q->disk_since_ms};
+    int rc;
+    if (!q->disk_dirty)
+        return 0;
+    rc = meta_u64s_put(q, t->txn, AG_META_DISK_CAP, v, v[0] ? 2 : 0);
+    return rc ? txn_fail(t, rc) : 0;
+}
+
+static int txn_commit(struct ag_txn *t);
+
+/*
+ * A commit failed for want of disk space with stored0 bytes stored and txn_bytes put: learn
+ * (or lower) the disk cap, then free the headroom now (see "the disk cap"). Errors here are
+ * not reported: the caller has HC_E_DISKFULL already, and a retry that fails learns again.
+ */
+static void disk_full(struct ag_queue *q, uint64_t stored0, uint64_t txn_bytes)
+{
+    uint64_t h = disk_headroom(txn_bytes), cap = ag_queue__cap(q);
+    struct ag_txn *t;
+
+    /*
+     * Over a disk cap already learned (policy block could not drop): no free pages yet, the cap
+     * is not to blame; keep it (the relief below prunes what it can). Else lower it.
+     */
+    if (!atomic_load(&q->disk_cap) || stored0 <= cap) {
+        if (stored0 < cap)
+            cap = stored0;
+        cap = cap > h ? cap - h : 0;
+    }
+    disk_learn(q, cap, h);
+    /* Prune and drop down to the cap (1 byte of need: to it, not just past it). */
+    if (ag_queue_begin(q, &t))
+        return;
+    if (!ag_queue__prune(t, 1, hc_now_ms()) && q->o.policy == AG_FULL_DROP_OLDEST)
+        drop_oldest(t, 1);
+    if (txn_commit(t))
+        return;
+    /* A second commit (the cap's meta key), so the next txn may reuse the pages just freed. */
+    if (!ag_queue_begin(q, &t)) {
+        q->disk_dirty = 1;
+        txn_commit(t);
+    }
 }
 
 int ag_txn_commit(struct ag_txn *t)
 {
     struct ag_queue *q;
-    int rc, trim;
+    uint64_t stored0, txn_bytes;
+    int rc;
 
     if (!t)
         return HC_E_INVAL;
     q = t->q;
+    stored0 = stored(&t->st0);
+    txn_bytes = t->txn_bytes;
+    rc = txn_commit(t);
+    if (rc == HC_E_DISKFULL)
+        disk_full(q, stored0, txn_bytes);
+    return rc;
+}
+
+/* ag_txn_commit without learning from a full disk. */
+static int txn_commit(struct ag_txn *t)
+{
+    struct ag_queue *q = t->q;
+    int rc, trim, dirty = q->disk_dirty;
+
     rc = t->failed;
+    if (!rc)
+        rc = store_disk_cap(t);
     if (!rc && memcmp(&t->st, &t->st0, sizeof t->st))
         rc = store_state(q, t->txn, &t->st);
     if (rc) {
@@ -912,6 +1158,10 @@ int ag_txn_commit(struct ag_txn *t)
     rc = mdb_txn_commit(t->txn);
     if (rc)
         rc = commit_error(q, rc, t->txn_bytes);
+    else if (dirty)
+        q->disk_dirty = 0;
+    if (!rc)
+        q->last_txn_bytes = t->txn_bytes;
     if (trim) {
         atomic_store(&q->touched, 0);
         ag_queue__trim(q);

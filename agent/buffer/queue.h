@@ -19,7 +19,21 @@
  * (AG_FULL_BLOCK: the put fails with HC_E_FULL; AG_FULL_DROP_OLDEST: the oldest queued events
  * are deleted, counted in AG_CTR_DROPPED, and the cursor moves past them). Bytes are record
  * bytes (header + device id + JSON); the dead and corrupt DBs are not counted in them. The LMDB
- * map is max_bytes * 2 + 64 MiB, room for copy-on-write and free pages.
+ * map is max_bytes * 2 + 64 MiB, room for copy-on-write and free pages. The cap is the buffer's
+ * own: kept in meta ("ag.max_bytes"); opened with max_bytes 0, a buffer keeps the cap it has.
+ *
+ * A full disk (the file system fills before max_bytes) works like the cap: the queue learns a
+ * *disk cap* (a write txn that begins with less free space than about four txns need takes what
+ * is stored as the cap; a commit that fails with HC_E_DISKFULL lowers it below what was stored
+ * and at once prunes/drops down to it in two commits of its own) and from then on keeps to
+ * min(max_bytes, disk cap) exactly as above: retained events are pruned first, then the full
+ * policy applies (drop-oldest counts AG_CTR_DROPPED; block refuses with HC_E_FULL). Under it the
+ * data file need not grow: LMDB reuses the pages of deleted records two commits later. A commit
+ * that failed with HC_E_DISKFULL stored nothing (nothing accepted is lost): retry the batch.
+ * The disk cap is kept in meta ("ag.disk_cap", with since when: ag_queue_stats, `status`) and
+ * taken up by the next open; at most once a second a writer looks at the free space and, when
+ * more than twice the headroom is free again, gives half of it back to the cap (gone once it
+ * reaches max_bytes). Too much given back is learned again by the next full commit.
  *
  * Writes are grouped: ag_queue_begin() opens one write transaction, any number of ag_txn_put()
  * and ag_txn_meta_put() go into it, ag_txn_commit() makes all of it durable at once (fsync unless
@@ -50,7 +64,8 @@
 enum ag_full_policy { AG_FULL_BLOCK = 0, AG_FULL_DROP_OLDEST = 1 };
 
 struct ag_queue_opts {
-    uint64_t max_bytes; /* cap on stored record bytes (queued + retained); 0 = 1 GiB */
+    uint64_t max_bytes; /* cap on stored record bytes (queued + retained); 0 = the buffer's
+                           own (1 GiB for a new one). Ignored readonly: the buffer's own. */
     enum ag_full_policy policy;
     int nosync;           /* 1: commits are not fsynced (faster, loses the tail on power loss) */
     int64_t retention_ms; /* keep shipped events this long; < 0 = default 24 h; 0 = none */
@@ -83,7 +98,9 @@ struct ag_queue_stats {
     int64_t oldest_queued_ms;    /* event_time of the oldest queued event, 0 if none */
     int64_t oldest_enqueued_ms;  /* enqueue time of the oldest queued event, 0 if none */
     uint64_t cursor, next_seq;   /* next seq to ship; next seq to assign */
-    uint64_t max_bytes;
+    uint64_t max_bytes;          /* the buffer's cap */
+    uint64_t disk_cap;           /* the cap learned from a full disk; 0 = none (see above) */
+    int64_t disk_full_since_ms;  /* when the disk was first found full (0 with disk_cap 0) */
     uint64_t counters[AG_CTR_COUNT];
 };
 
@@ -157,7 +174,8 @@ int ag_txn_meta_del(struct ag_txn *t, const char *key);
 /* Add n to a counter within the txn (HC_E_INVAL for an unknown counter). */
 int ag_txn_count(struct ag_txn *t, enum ag_counter c, uint64_t n);
 /* Commit (fsync unless nosync) and free t. On error the txn is aborted and freed; nothing of it
- * was stored. HC_E_DISKFULL when the disk is full, HC_E_MAPFULL when the map is. */
+ * was stored. HC_E_DISKFULL when the disk is full (the disk cap is then learned or lowered and
+ * room made under it: retry the batch once), HC_E_MAPFULL when the map is. */
 int ag_txn_commit(struct ag_txn *t);
 /* Abort and free; accepts NULL. */
 void ag_txn_abort(struct ag_txn *t);
@@ -197,6 +215,10 @@ int ag_queue_replay(struct ag_queue *q, int64_t since_ms, int64_t until_ms, uint
 /* Prune expired retained events now (ack does this too). Retained records that fail their
  * checksum are set aside on the way. */
 int ag_queue_prune(struct ag_queue *q);
+
+/* The disk cap this handle keeps to now (0: none; see "A full disk"). Cheap: for callers that
+ * say once that the disk is full. */
+uint64_t ag_queue_disk_cap(struct ag_queue *q);
 
 /* The accounting and counters of the last commit, and the oldest queued event's times. */
 int ag_queue_stats(struct ag_queue *q, struct ag_queue_stats *st);

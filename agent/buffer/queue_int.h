@@ -49,6 +49,10 @@
 
 #define AG_META_FORMAT "ag.format"
 #define AG_META_STATE  "ag.state"
+/* u64 (little-endian): the cap the buffer was last opened with for writing (ag_queue_open). */
+#define AG_META_MAX_BYTES "ag.max_bytes"
+/* u64 cap, i64 since (ms), little-endian: the cap learned from a full disk; absent = none. */
+#define AG_META_DISK_CAP "ag.disk_cap"
 
 /* Cursor, queued/retained accounting and counters: one blob in meta, rewritten by each commit. */
 struct ag_state {
@@ -80,6 +84,17 @@ struct ag_queue {
     /* Record bytes read or written through the map since then, by any thread (a proxy for the
      * pages made resident). */
     _Atomic uint64_t touched;
+    /*
+     * The full disk (queue.c, "the disk cap"): the cap learned when a commit failed for want of
+     * disk space (0 = none), since when, and the headroom it keeps. Written under the writer
+     * lock only; disk_cap is read without it (ag_queue_stats of this process).
+     */
+    _Atomic uint64_t disk_cap;
+    int64_t disk_since_ms;
+    uint64_t disk_headroom;
+    int disk_dirty;          /* the meta key AG_META_DISK_CAP must be rewritten */
+    int64_t disk_checked_ns; /* when free space was last looked at (hc_mono_ns) */
+    uint64_t last_txn_bytes; /* record bytes put by the last write txn committed */
 };
 
 struct ag_txn {
@@ -139,6 +154,10 @@ int ag_queue__err(int rc);
 void ag_queue__touched(struct ag_queue *q, uint64_t bytes);
 /* Drop the map's resident pages (RSS) now; safe at any time. */
 void ag_queue__trim(struct ag_queue *q);
+/* The cap make_room keeps to now: max_bytes, or the disk cap when lower. */
+uint64_t ag_queue__cap(struct ag_queue *q);
+/* Read the learned disk cap stored in txn: 0 when none (*since_ms then 0). */
+int ag_queue__disk_cap_get(struct ag_queue *q, MDB_txn *txn, uint64_t *cap, int64_t *since_ms);
 /* Begin a read transaction (adopting a map grown by another process). */
 int ag_queue__rdtxn(struct ag_queue *q, MDB_txn **out);
 /* Load the state blob inside any txn. */
@@ -159,7 +178,8 @@ int ag_queue__move_aside(struct ag_txn *t, MDB_dbi db, uint64_t seq, const MDB_v
 int ag_queue__reserve(struct ag_txn *t, size_t size, uint8_t **out);
 /*
  * Delete retained events, oldest first, while they are expired (age, retention bytes) or while
- * the stored bytes plus need exceed the cap. Counts AG_CTR_EXPIRED.
+ * the stored bytes plus need exceed the cap (ag_queue__cap: with need 0, only while over a disk
+ * cap learned below them). Counts AG_CTR_EXPIRED.
  */
 int ag_queue__prune(struct ag_txn *t, uint64_t need, int64_t now);
 

@@ -33,6 +33,7 @@ void cli_buffer_init(struct cli_buffer *b)
 {
     memset(b, 0, sizeof *b);
     ag_queue_opts_default(&b->opts);
+    b->opts.max_bytes = 0; /* without --max-bytes: the buffer's own cap (1 GiB for a new one) */
 }
 
 int cli_buffer_option(struct cli_buffer *b, int opt, const char *arg)

@@ -29,7 +29,8 @@ void cli_on_signals(void);
 
 #define CLI_BUFFER_HELP                                                                            \
     "  -b, --buffer DIR          the buffer folder (created when missing)\n"                       \
-    "      --max-bytes SIZE      capacity cap, e.g. 512M, 2G (default 1G)\n"                       \
+    "      --max-bytes SIZE      capacity cap, e.g. 512M, 2G (default: the buffer's own, 1G for\n" \
+    "                            a new one; a full disk lowers it, see 'status')\n"                \
     "      --full-policy P       block (wait for room) or drop-oldest (default block)\n"           \
     "      --no-sync             do not fsync commits (faster; a power cut loses the tail)\n"      \
     "      --retention AGE       keep shipped events this long for replay (default 24h)\n"         \

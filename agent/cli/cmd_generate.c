@@ -195,6 +195,7 @@ static int to_stdout(struct gen_args *a, struct ag_gen *g)
 
 struct pump_ctx {
     const struct gen_args *a;
+    struct ag_queue *q;
     int64_t t0, last;
 };
 
@@ -213,15 +214,31 @@ static void on_full(void *arg)
             p->a->buf.dir);
 }
 
+/* Said once: a commit failed for a full disk; the queue keeps to a cap for it from now on. */
+static void on_disk_full(void *arg)
+{
+    struct pump_ctx *p = arg;
+    struct ag_queue_stats st;
+    char b[32];
+    if (ag_queue_stats(p->q, &st))
+        st.disk_cap = 0;
+    fprintf(stderr,
+            "%shubcap-agent: the disk under %s is full: the buffer keeps to %s from now on "
+            "(--full-policy %s applies; 'status' shows it); free space to give it room again\n",
+            p->a->quiet ? "" : "\n", p->a->buf.dir, cli_bytes(st.disk_cap, b, sizeof b),
+            p->a->buf.opts.policy == AG_FULL_DROP_OLDEST ? "drop-oldest" : "block");
+}
+
 static int to_buffer(struct gen_args *a, struct ag_gen *g, struct ag_queue *q)
 {
-    struct pump_ctx p = {a, hc_mono_ns(), hc_mono_ns()};
+    struct pump_ctx p = {a, q, hc_mono_ns(), hc_mono_ns()};
     struct ag_pump_opts o = {.rate = a->rate,
                              .count = a->count,
                              .batch = a->batch,
                              .stop = &cli_stop,
                              .on_commit = on_commit,
                              .on_full = on_full,
+                             .on_disk_full = on_disk_full,
                              .arg = &p};
     uint64_t committed = 0;
     int rc = ag_pump_run(q, g, &o, &committed);
@@ -229,8 +246,8 @@ static int to_buffer(struct gen_args *a, struct ag_gen *g, struct ag_queue *q)
     progress(a, committed, p.t0, &p.last, 1);
     if (rc == HC_E_DISKFULL)
         fprintf(stderr,
-                "hubcap-agent: the disk under %s is full: free space or lower "
-                "--max-bytes; the last batch was not stored\n",
+                "hubcap-agent: the disk under %s stays full even with the buffer kept small: "
+                "free space; the last batch was not stored\n",
                 a->buf.dir);
     else if (rc)
         fprintf(stderr, "hubcap-agent: storing events in %s failed: %s\n", a->buf.dir,

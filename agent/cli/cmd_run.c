@@ -53,6 +53,19 @@ static void on_full(void *arg)
     hc_warn("[%s] buffer is full (policy block): waiting for room", w->src->name);
 }
 
+/* Once per generator: the queue now keeps to a cap for the full disk (queue.h). */
+static void on_disk_full(void *arg)
+{
+    const struct worker *w = arg;
+    struct ag_queue_stats st;
+    char b[32];
+    if (ag_queue_stats(w->q, &st))
+        st.disk_cap = 0;
+    hc_warn("[%s] the disk under the buffer is full: the buffer keeps to %s from now on (full "
+            "policy applies; 'status' shows it); free space to give it room again",
+            w->src->name, cli_bytes(st.disk_cap, b, sizeof b));
+}
+
 static void run_generator(struct worker *w)
 {
     struct ag_gen *g = ag_gen_new(&w->src->gen);
@@ -61,6 +74,7 @@ static void run_generator(struct worker *w)
                              .batch = w->conf->batch,
                              .stop = &cli_stop,
                              .on_full = on_full,
+                             .on_disk_full = on_disk_full,
                              .arg = w};
     uint64_t n = 0;
     if (!g) {

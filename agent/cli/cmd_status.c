@@ -62,6 +62,13 @@ static void print_json(const char *dir, const struct ag_queue_stats *st,
            ",\"dead_letter_events\":%" PRIu64 ",\"max_bytes\":%" PRIu64 ",\"cursor\":%" PRIu64
            ",\"next_seq\":%" PRIu64,
            st->retained, st->retained_bytes, st->dead, st->max_bytes, st->cursor, st->next_seq);
+    printf(",\"disk_full\":%s,\"disk_cap\":", st->disk_cap ? "true" : "false");
+    if (st->disk_cap)
+        printf("%" PRIu64, st->disk_cap);
+    else
+        fputs("null", stdout);
+    printf(",\"disk_full_since\":");
+    time_or_null(stdout, st->disk_full_since_ms);
     for (int c = 0; c < AG_CTR_COUNT; c++)
         printf(",\"%s\":%" PRIu64, ag_counter_name((enum ag_counter)c), st->counters[c]);
     printf(",\"last_success\":");
@@ -82,6 +89,12 @@ static void print_text(const char *dir, const struct ag_queue_stats *st,
     char b1[32], b2[32], b3[32], ts[HC_TIME_STRLEN];
     const uint64_t *c = st->counters;
     printf("buffer     %s (cap %s)\n", dir, cli_bytes(st->max_bytes, b1, sizeof b1));
+    if (st->disk_cap) {
+        hc_time_format(st->disk_full_since_ms, ts);
+        printf("DISK FULL  since %s: the buffer keeps to %s (the full policy applies); free "
+               "space on its file system to give it room again\n",
+               ts, cli_bytes(st->disk_cap, b2, sizeof b2));
+    }
     printf("queued     %" PRIu64 " events, %s", st->queued,
            cli_bytes(st->queued_bytes, b2, sizeof b2));
     if (st->oldest_queued_ms) {

@@ -26,6 +26,7 @@ struct ckpt {
 };
 
 #define CKPT_VERSION      1
+#define DISKFULL_TRIES    5   /* batches in a row that may fail for a full disk before giving up */
 #define CKPT_KEY_PATH_MAX 400 /* longer paths are hashed into the key */
 
 void ag_ingest_opts_default(struct ag_ingest_opts *o)
@@ -186,6 +187,7 @@ struct run {
 static int run_batch(struct run *r, struct ag_ingest_result *res)
 {
     struct ag_txn *t;
+    struct ckpt ck0 = r->ck;
     size_t n = 0;
     int rc, full = 0;
 
@@ -246,8 +248,7 @@ static int run_batch(struct run *r, struct ag_ingest_result *res)
     rc = ag_txn_commit(t);
     if (rc) {
         /* Nothing of the batch is stored: roll the in-memory checkpoint back with it. */
-        r->ck.events -= r->b.events;
-        r->ck.rejected -= r->b.rejected;
+        r->ck = ck0;
         return rc;
     }
     res->events += r->b.events;
@@ -262,15 +263,44 @@ out_abort_txn:
     return rc;
 }
 
+/*
+ * Read again from the checkpoint (after a batch that failed to commit). Only a file with a
+ * checkpoint can be: HC_E_DISKFULL for a pipe. The rejects of the batch are written again over
+ * themselves (the checkpoint holds the size the file had).
+ */
+static int rewind_to_ckpt(struct run *r)
+{
+    const char *why = NULL;
+    int rc = 0;
+
+    if (!r->key[0])
+        return HC_E_DISKFULL;
+    ag_reader_close(r->rd);
+    r->rd = ag_reader_open(r->path, &r->o->reader, r->ck.offset, r->ck.line, &rc, &why);
+    r->have_item = 0;
+    r->eof = 0;
+    hc_buf_reset(&r->b.rejects);
+    return r->rd ? 0 : rc ? rc : -EIO;
+}
+
 static int run_file(struct run *r, struct ag_ingest_result *res)
 {
     int64_t waited = 0;
-    int rc;
+    int rc, disk_tries = 0;
 
     while (!r->eof) {
         if (r->o->stop && *r->o->stop)
             return HC_E_STOPPED;
         rc = run_batch(r, res);
+        if (rc == HC_E_DISKFULL && ++disk_tries < DISKFULL_TRIES) {
+            /* The queue keeps to a cap for the disk now (queue.h): the batch again. */
+            if (disk_tries > 1)
+                hc_sleep_ms(100, r->o->stop);
+            rc = rewind_to_ckpt(r);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (rc == HC_E_FULL) {
             rc = wait_for_room(r->o, &waited);
             if (rc)
@@ -280,6 +310,7 @@ static int run_file(struct run *r, struct ag_ingest_result *res)
         if (rc)
             return rc;
         waited = 0;
+        disk_tries = 0;
     }
     return 0;
 }

@@ -3,6 +3,8 @@
 #include "common/error.h"
 #include "common/hctime.h"
 
+#define DISKFULL_TRIES 5 /* commits in a row that may fail for a full disk before giving up */
+
 static int stopping(const struct ag_pump_opts *o)
 {
     return o->stop && *o->stop;
@@ -27,7 +29,7 @@ int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts 
     int64_t t0 = hc_mono_ns(), opened = 0;
     struct ag_txn *t = NULL;
     struct hc_event ev;
-    int rc = 0, have = 0, full_told = 0;
+    int rc = 0, have = 0, full_told = 0, disk_told = 0, disk_tries = 0;
 
     while ((!o->count || made < o->count || have) && !stopping(o)) {
         if (!have) {
@@ -58,8 +60,29 @@ int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts 
             (o->count && made >= o->count && !have)) {
             rc = ag_txn_commit(t);
             t = NULL;
+            if (rc == HC_E_DISKFULL && ++disk_tries < DISKFULL_TRIES) {
+                /*
+                 * The batch was never accepted; the queue learned a cap for the disk and made
+                 * room under it: go on (the events of the batch are made again, so that count
+                 * still counts accepted events).
+                 */
+                made -= held;
+                held = 0;
+                if (!disk_told++ && o->on_disk_full)
+                    o->on_disk_full(o->arg);
+                if (disk_tries > 1)
+                    hc_sleep_ms(100, o->stop);
+                rc = 0;
+                continue;
+            }
             if (rc)
                 break;
+            disk_tries = 0;
+            if (!disk_told && ag_queue_disk_cap(q)) { /* learned before a commit failed */
+                disk_told = 1;
+                if (o->on_disk_full)
+                    o->on_disk_full(o->arg);
+            }
             done += held;
             held = 0;
             if (o->on_commit)

@@ -15,9 +15,11 @@ struct ag_pump_opts {
     uint64_t batch;     /* events per commit at most; 0 = 1000 */
     int64_t linger_ms;  /* commit at least this often; 0 = 200 */
     volatile int *stop; /* non-zero: commit what is held and return */
-    /* After each commit (committed = total so far); and once when the buffer is first full. */
+    /* After each commit (committed = total so far); once when the buffer is first full; once
+     * when the queue first keeps to a cap for a full disk (may be NULL). */
     void (*on_commit)(uint64_t committed, void *arg);
     void (*on_full)(void *arg);
+    void (*on_disk_full)(void *arg);
     void *arg;
 };
 
@@ -27,8 +29,11 @@ void ag_pace(double rate, int64_t t0_ns, uint64_t i, volatile int *stop);
 
 /*
  * Generate into q until count or *stop. *committed (may be NULL) gets the number of events
- * committed. Returns 0, or the error of a commit/put (HC_E_DISKFULL, …): what was committed
- * before stays. A full buffer (policy block) is waited out, holding the next event.
+ * committed. Returns 0, or the error of a commit/put: what was committed before stays. A full
+ * buffer (policy block) is waited out, holding the next event. A commit that fails for a full
+ * disk (HC_E_DISKFULL: the queue then keeps to a cap for the disk, queue.h) loses only its own
+ * batch, never accepted: generating goes on (and count still counts committed events, less
+ * drops); HC_E_DISKFULL is returned only after 5 such commits in a row.
  */
 int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts *o,
                 uint64_t *committed);

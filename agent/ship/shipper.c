@@ -39,6 +39,8 @@ struct ag_shipper {
     struct hc_rng rng;
     double tokens; /* catch-up token bucket, events */
     int64_t tokens_at_ns;
+    int stepping;          /* driven by ag_shipper_step: waits are recorded, not slept */
+    int64_t not_before_ns; /* stepping: no send before this (hc_mono_ns) */
 };
 
 /* One batch taken from the queue. */
@@ -347,9 +349,14 @@ static int64_t backoff_ms(struct ag_shipper *s, int64_t retry_after_ms)
     return hc_rng_range(&s->rng, 0, ceil);
 }
 
+/* Sleep ms (state written meanwhile); when stepping, only note that nothing goes before then. */
 static void wait_ms(struct ag_shipper *s, int64_t ms)
 {
     int64_t end = hc_mono_ns() / 1000000 + ms;
+    if (s->stepping) {
+        s->not_before_ns = end * 1000000;
+        return;
+    }
     while (!stopping(s)) {
         int64_t left = end - hc_mono_ns() / 1000000;
         if (left <= 0)
@@ -437,13 +444,14 @@ static int on_retry(struct ag_shipper *s, const struct ag_send_status *st)
 }
 
 /* Catch-up: while a backlog drains, send at most catch_up_rate events/s (token bucket with
- * one second of burst); fresh events, when the shipper is not behind, go at once. */
-static void throttle(struct ag_shipper *s, const struct batch *b)
+ * one second of burst); fresh events, when the shipper is not behind, go at once. Returns 1
+ * when stepping and the batch must wait (the wait is recorded), else 0: send now. */
+static int throttle(struct ag_shipper *s, const struct batch *b)
 {
     double rate = s->o.catch_up_rate;
     int64_t now = hc_mono_ns();
     if (rate <= 0)
-        return;
+        return 0;
     if (!s->tokens_at_ns)
         s->tokens_at_ns = now;
     s->tokens += (double)(now - s->tokens_at_ns) / 1e9 * rate;
@@ -451,16 +459,20 @@ static void throttle(struct ag_shipper *s, const struct batch *b)
         s->tokens = rate;
     s->tokens_at_ns = now;
     if (!b->catching_up)
-        return;
+        return 0;
     if (s->tokens < (double)b->n) {
         wait_ms(s, (int64_t)(((double)b->n - s->tokens) / rate * 1000) + 1);
+        if (s->stepping)
+            return 1;
         s->tokens = (double)b->n; /* what the wait earned, spent just below */
         s->tokens_at_ns = hc_mono_ns();
     }
     s->tokens -= (double)b->n;
+    return 0;
 }
 
-/* Paused (auth, refused): wait, then try again with a fresh token. */
+/* Paused (auth, refused): wait, then try again with a fresh token. Stepping: the pause is
+ * recorded and rc returned, so the caller hears of it. */
 static int pause_then_retry(struct ag_shipper *s, int rc)
 {
     state_write(s, 1);
@@ -471,7 +483,7 @@ static int pause_then_retry(struct ag_shipper *s, int rc)
     s->renewed = 0;
     if (s->o.tp->renew_auth)
         s->o.tp->renew_auth(s->tp_ctx);
-    return 0;
+    return s->stepping ? rc : 0;
 }
 
 static int ship_one(struct ag_shipper *s, const struct batch *b)
@@ -485,7 +497,8 @@ static int ship_one(struct ag_shipper *s, const struct batch *b)
                  s->lim.max_batch_bytes);
         return dead_letter(s, b->first_seq, reason);
     }
-    throttle(s, b);
+    if (throttle(s, b))
+        return 0;
     s->st.sends++;
     switch (s->o.tp->send(s->tp_ctx, s->body.p, s->body.len, &st)) {
     case AG_SEND_OK:
@@ -535,5 +548,36 @@ int ag_shipper_run(struct ag_shipper *s)
         }
     }
     state_write(s, 1);
+    return rc;
+}
+
+int ag_shipper_step(struct ag_shipper *s, int64_t *next_ms)
+{
+    int64_t now = hc_mono_ns(), next = -1;
+    struct batch b;
+    int rc;
+
+    s->stepping = 1;
+    if (now >= s->not_before_ns) {
+        rc = take_batch(s, &b);
+        if (rc)
+            return rc;
+        if (!b.n) {
+            state_write(s, 0);
+            goto out_next;
+        }
+        rc = ship_one(s, &b);
+        if (rc)
+            goto out_next_rc;
+        next = b.more || s->split ? 0 : -1;
+    }
+out_next:
+    rc = 0;
+out_next_rc:
+    now = hc_mono_ns();
+    if (s->not_before_ns > now)
+        next = (s->not_before_ns - now + 999999) / 1000000;
+    if (next_ms)
+        *next_ms = next;
     return rc;
 }

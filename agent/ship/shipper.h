@@ -69,6 +69,19 @@ int ag_shipper_new(struct ag_queue *q, const char *dir, const struct ag_shipper_
  */
 int ag_shipper_run(struct ag_shipper *s);
 
+/*
+ * Non-blocking, for a caller that drives many shippers from a few threads (hubcap-fleet): at
+ * most one send (or one dead-letter) now, and no sleep. A back-off, a catch-up wait or a pause
+ * is recorded instead, and a call before it is over does nothing. opts.once, linger_ms,
+ * give_up_ms and stop are not used: pacing is the caller's. *next_ms (may be NULL) gets when to
+ * call again: 0 at once (more is queued), N > 0 in N ms (a back-off or pause runs), -1 when the
+ * queue was empty (call when there is something new). Returns 0; HC_E_AUTH or HC_E_REJECT when
+ * the hub refused (auth or the requests as a whole: paused for pause_ms, then tried again with
+ * a fresh token, last_error tells why); or a buffer error. Do not mix with ag_shipper_run on
+ * the same shipper.
+ */
+int ag_shipper_step(struct ag_shipper *s, int64_t *next_ms);
+
 const struct ag_ship_state *ag_shipper_state(const struct ag_shipper *s);
 
 /* Release; accepts NULL. */

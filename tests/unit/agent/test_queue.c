@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1036,6 +1037,115 @@ static void test_counters(void **state)
     ag_queue_close(q);
 }
 
+/* The cap a buffer was opened with is its own: kept for opens without one and for readers. */
+static void test_cap_kept(void **state)
+{
+    char dir[PATH_MAX];
+    struct ag_queue_opts o;
+    struct ag_queue *q;
+    (void)state;
+
+    ag_queue_opts_default(&o);
+    o.max_bytes = 5 << 20;
+    new_dir(dir, sizeof dir);
+    q = open_q(dir, &o);
+    ag_queue_close(q);
+    o.max_bytes = 0; /* the buffer's own */
+    q = open_q(dir, &o);
+    assert_int_equal(stats(q).max_bytes, 5 << 20);
+    ag_queue_close(q);
+    ag_queue_opts_default(&o); /* a reader shows the buffer's own whatever it asked */
+    o.readonly = 1;
+    q = open_q(dir, &o);
+    assert_int_equal(stats(q).max_bytes, 5 << 20);
+    assert_int_equal(stats(q).disk_cap, 0);
+    ag_queue_close(q);
+    o.readonly = 0;
+    o.max_bytes = 7 << 20; /* given: it becomes the buffer's cap */
+    q = open_q(dir, &o);
+    ag_queue_close(q);
+    o.max_bytes = 0;
+    q = open_q(dir, &o);
+    assert_int_equal(stats(q).max_bytes, 7 << 20);
+    ag_queue_close(q);
+}
+
+/*
+ * A disk that fills up before the cap (a 4 MiB tmpfs, when this runs as root): the failing
+ * commit teaches a disk cap, the policy applies under it, and with the pages reused the buffer
+ * goes on taking events on the full disk; the cap is kept in meta and relaxes with room again.
+ */
+static void test_disk_full(void **state)
+{
+    char dir[PATH_MAX];
+    struct ag_queue_opts o;
+    struct ag_queue_stats st;
+    struct ag_queue *q;
+    uint64_t accepted = 0, size = record_size(), cap;
+    int first = 0, rc, fails = 0;
+    (void)state;
+
+    new_dir(dir, sizeof dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=4M")) {
+        print_message("skip: cannot mount a tmpfs on %s (%s): needs root\n", dir, strerror(errno));
+        skip();
+    }
+    ag_queue_opts_default(&o);
+    o.max_bytes = 64 << 20;
+    o.policy = AG_FULL_DROP_OLDEST;
+    o.nosync = 1;
+    q = open_q(dir, &o);
+    /* Nine disks' worth: each batch goes in, at worst on a second try (a commit that found the
+     * disk full stored nothing; the cap is learned before that when it can be). */
+    for (int b = 0; b < 500; b++) {
+        rc = try_put_range(q, first, 500);
+        if (rc == HC_E_DISKFULL) {
+            assert_true(++fails < 5);
+            rc = try_put_range(q, first, 500); /* the batch again, once */
+        }
+        assert_int_equal(rc, 0);
+        first += 500;
+        accepted += 500;
+    }
+    st = stats(q);
+    assert_true(st.disk_cap > 0 && st.disk_cap < (4 << 20));
+    assert_true(st.disk_full_since_ms > 0);
+    assert_true(st.counters[AG_CTR_DROPPED] > 0);
+    assert_int_equal(st.counters[AG_CTR_ENQUEUED], accepted);
+    assert_int_equal(st.queued + st.counters[AG_CTR_DROPPED], accepted);
+    assert_true(st.queued_bytes <= st.disk_cap);
+    assert_true(st.queued * size == st.queued_bytes);
+    cap = st.disk_cap;
+    ag_queue_close(q);
+
+    /* Kept for the next open; block refuses (HC_E_FULL) under it instead of failing the disk. */
+    o.policy = AG_FULL_BLOCK;
+    q = open_q(dir, &o);
+    st = stats(q);
+    assert_int_equal(st.disk_cap, cap);
+    assert_int_equal(try_put_range(q, first, 500), HC_E_FULL);
+    assert_int_equal(stats(q).counters[AG_CTR_DROPPED], st.counters[AG_CTR_DROPPED]);
+    /* Shipped: the retained make room, the new events go in the pages they leave. */
+    assert_int_equal(ag_queue_ack(q, st.next_seq - 1), 0);
+    for (uint64_t b = 0; b < cap / size / 500; b++) {
+        assert_int_equal(try_put_range(q, first, 500), 0);
+        first += 500;
+    }
+    st = stats(q);
+    assert_true(st.queued_bytes <= cap && st.queued_bytes + 500 * size > cap);
+    assert_int_equal(try_put_range(q, first, 500 + (int)(cap / size)), HC_E_FULL);
+
+    /* Room again: within a second the cap relaxes. */
+    assert_int_equal(mount(NULL, dir, NULL, MS_REMOUNT, "size=32M"), 0);
+    hc_sleep_ms(1100, NULL);
+    put_range(q, first, 10);
+    st = stats(q);
+    assert_true(st.disk_cap == 0 || st.disk_cap > cap);
+    ag_queue_close(q);
+    assert_int_equal(umount2(dir, MNT_DETACH), 0);
+}
+
 /* A writer killed mid-transaction (and holding a reader slot) leaves a buffer that opens. */
 static void test_kill9_mid_txn(void **state)
 {
@@ -1285,6 +1395,8 @@ int main(void)
         cmocka_unit_test(test_format_version),
         cmocka_unit_test(test_meta),
         cmocka_unit_test(test_counters),
+        cmocka_unit_test(test_cap_kept),
+        cmocka_unit_test(test_disk_full),
         cmocka_unit_test(test_kill9_mid_txn),
         cmocka_unit_test(test_threads_share_queue),
         cmocka_unit_test(test_envelope_matches_encoder),
