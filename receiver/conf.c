@@ -36,6 +36,7 @@ static void conf_common(struct rx_conf *c)
     c->window_bytes = RX_DEFAULT_WINDOW_BYTES;
     c->skip_empty = 1;
     c->codec = RX_CODEC_DEFLATE;
+    c->lake_interval_ms = 1000;
 }
 
 void rx_conf_dev(struct rx_conf *c)
@@ -385,6 +386,23 @@ static int rule_key(struct load *l, const char *name, const char *k, const char 
     return 1;
 }
 
+static int lake_key(struct load *l, const char *k, const char *v)
+{
+    struct rx_conf *c = l->c;
+    c->lake = 1;
+    if (!strcmp(k, "pg")) {
+        if (copy(c->pg, sizeof c->pg, v))
+            return fail(l, "pg: a libpq connection string of at most %d bytes",
+                        (int)sizeof c->pg - 1);
+    } else if (!strcmp(k, "interval")) {
+        if (hc_duration_parse(v, &c->lake_interval_ms) || c->lake_interval_ms < 100)
+            return fail(l, "interval '%s': a duration of at least 100ms, e.g. 1s", v);
+    } else {
+        return fail(l, "unknown key '%s' in [lake]", k);
+    }
+    return 1;
+}
+
 static int on_key(void *arg, const char *section, const char *k, const char *v)
 {
     struct load *l = arg;
@@ -394,12 +412,15 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
         return receiver_key(l, k, v);
     if (!strcmp(section, "capture"))
         return capture_key(l, k, v);
+    if (!strcmp(section, "lake"))
+        return lake_key(l, k, v);
     if (!strncmp(section, "hub ", 4) && section[4])
         return hub_key(l, section + 4, k, v);
     if (!strncmp(section, "rule ", 5) && section[5])
         return rule_key(l, section + 5, k, v);
-    return fail(l, "unknown section [%s]: use [receiver], [capture], [hub NAME] or [rule NAME]",
-                section);
+    return fail(
+        l, "unknown section [%s]: use [receiver], [capture], [lake], [hub NAME] or [rule NAME]",
+        section);
 }
 
 int rx_conf_load(struct rx_conf *c, const char *path)

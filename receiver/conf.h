@@ -89,6 +89,10 @@ struct rx_conf {
     int skip_empty;
     enum rx_codec codec;
 
+    int lake;      /* land and promote continuously ([lake] or --pg) */
+    char pg[1024]; /* libpq conninfo; "" = the PG* environment */
+    int64_t lake_interval_ms;
+
     struct rx_hub_conf hubs[RX_MAX_HUBS];
     int nhubs;
     struct rx_rule_conf rules[RX_MAX_RULES];

@@ -15,8 +15,10 @@
 #include "common/hctime.h"
 #include "common/log.h"
 #include "receiver/capture/avro_writer.h"
+#include "receiver/api/api.h"
 #include "receiver/conf.h"
 #include "receiver/ingest/http.h"
+#include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 #include "receiver/partition/hubs.h"
 
@@ -24,23 +26,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: hubcap-receiver serve [-c receiver.conf] [OPTIONS]\n\n"
-            "Event Hubs-compatible REST ingest writing Event Hubs Capture Avro files.\n"
-            "Without -c: development mode on loopback (hub 'events', 4 partitions, policy\n"
-            "RootManageSharedAccessKey with key $" RX_DEV_KEY_ENV " or " RX_DEV_KEY ").\n\n"
-            "  -c, --config FILE     INI settings (see receiver/hubcap-receiver.conf)\n"
-            "  -l, --listen ADDR:PORT  listen address (dev default 127.0.0.1:8080; port 0 = any)\n"
-            "  -C, --capture DIR     capture folder (default ./capture)\n"
-            "      --codec deflate|null\n"
-            "      --window DURATION      close a capture file this long after opening (5m)\n"
-            "      --window-bytes SIZE    ... or once it is this big (300M)\n"
-            "      --http-threads N\n"
-            "  -h, --help\n");
+    fprintf(
+        f,
+        "usage: hubcap-receiver serve [-c receiver.conf] [OPTIONS]\n\n"
+        "Event Hubs-compatible REST ingest writing Event Hubs Capture Avro files.\n"
+        "Without -c: development mode on loopback (hub 'events', 4 partitions, policy\n"
+        "RootManageSharedAccessKey with key $" RX_DEV_KEY_ENV " or " RX_DEV_KEY ").\n\n"
+        "  -c, --config FILE     INI settings (see receiver/hubcap-receiver.conf)\n"
+        "  -l, --listen ADDR:PORT  listen address (dev default 127.0.0.1:8080; port 0 = any)\n"
+        "  -C, --capture DIR     capture folder (default ./capture)\n"
+        "      --codec deflate|null\n"
+        "      --window DURATION      close a capture file this long after opening (5m)\n"
+        "      --window-bytes SIZE    ... or once it is this big (300M)\n"
+        "      --http-threads N\n"
+        "      --pg CONNINFO         land capture files into PostgreSQL and promote them to\n"
+        "                            silver and gold continuously, and serve /api/v1 and the\n"
+        "                            dashboard at / (libpq string or URI; '' = PG* environment)\n"
+        "      --lake-interval DURATION  longest wait between lake cycles (1s)\n"
+        "  -h, --help\n");
 }
 
 struct serve_args {
-    const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads;
+    const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads, *pg,
+        *lake_interval;
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a)
@@ -52,6 +60,8 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                           {"window", required_argument, NULL, 2},
                                           {"window-bytes", required_argument, NULL, 3},
                                           {"http-threads", required_argument, NULL, 4},
+                                          {"pg", required_argument, NULL, 5},
+                                          {"lake-interval", required_argument, NULL, 6},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -79,6 +89,12 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             break;
         case 4:
             a->threads = optarg;
+            break;
+        case 5:
+            a->pg = optarg;
+            break;
+        case 6:
+            a->lake_interval = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -123,6 +139,15 @@ static int apply_args(struct rx_conf *c, const struct serve_args *a)
         c->window_bytes = bytes;
     if (a->threads && ((c->http_threads = atoi(a->threads)) < 1 || c->http_threads > 256))
         return bad("--http-threads", a->threads, "a whole number from 1 to 256");
+    if (a->pg && strlen(a->pg) >= sizeof c->pg)
+        return bad("--pg", "...", "the connection string is too long");
+    if (a->pg) {
+        strcpy(c->pg, a->pg);
+        c->lake = 1;
+    }
+    if (a->lake_interval &&
+        (hc_duration_parse(a->lake_interval, &c->lake_interval_ms) || c->lake_interval_ms < 100))
+        return bad("--lake-interval", a->lake_interval, "a duration of at least 100ms, e.g. 1s");
     if (c->dev && !rx_conf_is_loopback(c))
         return bad("--listen", c->listen_addr,
                    "development mode (no -c config) listens on loopback only; use a config "
@@ -172,6 +197,12 @@ static void banner(const struct rx_conf *c, int port)
            (unsigned long long)c->window_bytes, c->skip_empty ? "skip empty" : "empty files too");
     for (int i = 0; i < c->nhubs; i++)
         printf("hub %s: %d partitions\n", c->hubs[i].name, c->hubs[i].partitions);
+    if (c->lake)
+        printf("lake: landing and promoting into PostgreSQL (%s) every %llds at most; API at "
+               "/api/v1, dashboard at /\n",
+               c->pg[0] ? "--pg" : "PG* environment", (long long)(c->lake_interval_ms / 1000));
+    else
+        printf("lake: off (start with --pg CONNINFO to land into PostgreSQL)\n");
     if (rx_conf_connstr(c, port, c->dev, cs, sizeof cs) > 0)
         printf("connection string for the agent:\n%s\n", cs);
     fflush(stdout);
@@ -218,6 +249,8 @@ static int run(struct rx_conf *c)
     struct rx_metrics m;
     struct rx_hubs *hubs = NULL;
     struct rx_http *http = NULL;
+    struct rx_lake_loop *lake = NULL;
+    struct rx_api *api = NULL;
     char why_buf[512];
     const char *why = NULL;
     sigset_t set;
@@ -231,7 +264,17 @@ static int run(struct rx_conf *c)
         close(lock);
         return RX_EXIT_FAIL;
     }
-    if ((rc = rx_http_start(c, hubs, &m, &http, &why))) {
+    if (c->lake) {
+        struct rx_lake_loop_opts lo = {.conninfo = c->pg,
+                                       .capture_dir = c->capture_dir,
+                                       .interval_ms = c->lake_interval_ms,
+                                       .m = &m};
+        if ((rc = rx_lake_loop_start(&lo, &lake)) || (rc = rx_api_open(c->pg, 4, lake, &api))) {
+            hc_error("cannot start the lake: %s", hc_strerror(rc));
+            goto out_close_hubs;
+        }
+    }
+    if ((rc = rx_http_start(c, hubs, &m, api, lake, &http, &why))) {
         hc_error("cannot listen on %s:%d: %s", c->listen_addr, c->port, why);
         goto out_close_hubs;
     }
@@ -243,6 +286,9 @@ static int run(struct rx_conf *c)
     rx_http_stop(http, RX_DRAIN_MS);
 out_close_hubs:
     rx_hubs_close(hubs);
+    /* after the hubs: the files they closed last are landed by the loop's final cycle */
+    rx_lake_loop_stop(lake);
+    rx_api_close(api);
     close(lock);
     if (!rc)
         hc_info("stopped: %llu events in, %llu capture files closed",

@@ -9,6 +9,7 @@ HUBCAP_DEB_PACKAGES=(
   openssl curl wrk
   libmicrohttpd-dev libavro-dev libpq-dev postgresql
   python3 python3-avro
+  chromium
 )
 
 missing=()

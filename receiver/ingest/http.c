@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "receiver/ingest/batch.h"
 #include "receiver/ingest/route.h"
+#include "receiver/web/web.h"
 #include "receiver/ingest/sas_rules.h"
 #include "receiver/partition/hash.h"
 
@@ -28,6 +29,8 @@ struct rx_http {
     const struct rx_conf *c;
     struct rx_hubs *hubs;
     struct rx_metrics *m;
+    struct rx_api *api;        /* NULL: no lake */
+    struct rx_lake_loop *lake; /* NULL: no lake */
     struct MHD_Daemon *d;
     struct MHD_Response *created; /* the empty 201, shared */
     char *tls_key, *tls_cert;
@@ -125,12 +128,52 @@ static enum MHD_Result answer_metrics(struct rx_http *h, struct MHD_Connection *
 {
     struct hc_buf extra = HC_BUF_INIT, out = HC_BUF_INIT;
     enum MHD_Result ret;
-    if (rx_hubs_render(h->hubs, &extra) || rx_metrics_render(h->m, extra.p, &out))
+    if (rx_hubs_render(h->hubs, &extra) || (h->lake && rx_lake_loop_render(h->lake, &extra)) ||
+        rx_metrics_render(h->m, extra.p, &out))
         ret = answer_error(h, conn, 500, "out of memory");
     else
         ret = answer(h, conn, 200, "text/plain; version=0.0.4; charset=utf-8", out.p, out.len);
     hc_buf_free(&extra);
     hc_buf_free(&out);
+    return ret;
+}
+
+static const char *query_arg(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result answer_api(struct rx_http *h, struct MHD_Connection *conn,
+                                  const char *method, const char *url)
+{
+    static const char no_lake[] = "{\"error\": \"the lake is not configured: start "
+                                  "'hubcap-receiver serve' with --pg CONNINFO\"}\n";
+    struct hc_buf out = HC_BUF_INIT;
+    enum MHD_Result ret;
+    int status = 500;
+    if (!h->api)
+        return answer(h, conn, 503, "application/json", no_lake, sizeof no_lake - 1);
+    rx_api_handle(h->api, method, url, query_arg, conn, &status, &out);
+    ret = answer(h, conn, status, "application/json", out.p ? out.p : "", out.len);
+    hc_buf_free(&out);
+    return ret;
+}
+
+static enum MHD_Result answer_web(struct rx_http *h, struct MHD_Connection *conn, const char *url)
+{
+    const struct rx_web_file *f = rx_web_find(url);
+    struct MHD_Response *resp;
+    enum MHD_Result ret;
+    if (!f)
+        return answer_error(h, conn, 404, "no such page");
+    rx_metrics_status(h->m, 200);
+    resp = MHD_create_response_from_buffer(f->len, (void *)f->data, MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, f->type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    ret = MHD_queue_response(conn, 200, resp);
+    MHD_destroy_response(resp);
     return ret;
 }
 
@@ -216,6 +259,10 @@ static enum MHD_Result req_begin(struct rx_http *h, struct MHD_Connection *conn,
                    : answer_error(h, conn, 405, "use GET");
     if (kind == RX_ROUTE_METRICS)
         return get ? answer_metrics(h, conn) : answer_error(h, conn, 405, "use GET");
+    if (kind == RX_ROUTE_API)
+        return answer_api(h, conn, method, url);
+    if (kind == RX_ROUTE_WEB)
+        return get ? answer_web(h, conn, url) : answer_error(h, conn, 405, "use GET");
     if (strcmp(method, MHD_HTTP_METHOD_POST))
         return answer_error(h, conn, 405, "send events with POST");
     if ((status = check_send(h, conn, url, &rt, &hub, &clen, &why)))
@@ -627,7 +674,8 @@ static int start_daemon(struct rx_http *h, const char **why)
 }
 
 int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metrics *m,
-                  struct rx_http **out, const char **why)
+                  struct rx_api *api, struct rx_lake_loop *lake, struct rx_http **out,
+                  const char **why)
 {
     struct rx_http *h = calloc(1, sizeof *h);
     int rc;
@@ -638,6 +686,8 @@ int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metri
     h->c = c;
     h->hubs = hubs;
     h->m = m;
+    h->api = api;
+    h->lake = lake;
     atomic_init(&h->closing, 0);
     atomic_init(&h->waiting, 0);
     pthread_mutex_init(&h->mu, NULL);

@@ -7,6 +7,9 @@
  * suspended until every partition has its events on disk: then 201. Nothing of a request that
  * fails a check reaches a partition.
  *
+ * GET /api/... goes to the JSON API (api/api.h) and GET / and /static/... to the dashboard
+ * (web/web.h); both are answered without a SAS token (read-only, as is /metrics).
+ *
  * Answers: 201 sent; 400 malformed (JSON, UTF-8, Content-Type, partition key...); 401 token
  * refused; 404 no such hub, partition or path; 405 wrong method; 413 body over max_publication;
  * 503 (Retry-After) the receiver is full (max_inflight), stopping, or could not write.
@@ -17,7 +20,9 @@
 
 #include <stdint.h>
 
+#include "receiver/api/api.h"
 #include "receiver/conf.h"
+#include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 #include "receiver/partition/hubs.h"
 
@@ -25,11 +30,13 @@ struct rx_http;
 
 /*
  * Listen on c->listen_addr:c->port (HTTPS when c->tls_cert is set) with c->http_threads threads.
- * c, hubs and m must outlive the server. Returns 0 and sets *out, or -errno / HC_E_INVAL with
- * *why a static sentence.
+ * api answers /api/... (NULL: 503 "start serve with --pg"); lake adds its lines to /metrics
+ * (NULL: none). c, hubs, m, api and lake must outlive the server. Returns 0 and sets *out, or
+ * -errno / HC_E_INVAL with *why a static sentence.
  */
 int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metrics *m,
-                  struct rx_http **out, const char **why);
+                  struct rx_api *api, struct rx_lake_loop *lake, struct rx_http **out,
+                  const char **why);
 
 /* The port listened on (useful with port 0). */
 int rx_http_port(const struct rx_http *h);

@@ -78,14 +78,17 @@ enum rx_route_kind rx_route_parse(const char *path, struct rx_route *r)
         return r->kind = RX_ROUTE_HEALTH;
     if (!strcmp(path, "/metrics") || !strcmp(path, "/metrics/"))
         return r->kind = RX_ROUTE_METRICS;
-    if (!segment(&p, &r->hub, &r->hub_len))
-        return r->kind = RX_ROUTE_NONE;
-    r->kind = route_send(p, r);
-    if (r->kind != RX_ROUTE_SEND) {
-        r->publisher = NULL;
-        r->partition = -1;
-    }
-    return r->kind;
+    if (!strcmp(path, "/") || !strcmp(path, "/index.html"))
+        return r->kind = RX_ROUTE_WEB;
+    if (segment(&p, &r->hub, &r->hub_len) && route_send(p, r) == RX_ROUTE_SEND)
+        return r->kind = RX_ROUTE_SEND; /* a hub named "api" or "static" still gets its sends */
+    memset(r, 0, sizeof *r);
+    r->partition = -1;
+    if (!strncmp(path, "/api/v1/", 8) || !strcmp(path, "/api/v1"))
+        return r->kind = RX_ROUTE_API;
+    if (!strncmp(path, "/static/", 8))
+        return r->kind = RX_ROUTE_WEB;
+    return r->kind = RX_ROUTE_NONE;
 }
 
 /* The value of parameter name in the parameters after the media type, or NULL (into buf). */

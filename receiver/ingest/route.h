@@ -6,7 +6,10 @@
  *   POST /{hub}/messages                             send (single or batch)
  *   POST /{hub}/partitions/{id}/messages             send to partition id
  *   POST /{hub}/publishers/{name}/messages           send as publisher name (its partition key)
+ *   GET  /api/v1/...                                 the JSON API (receiver/api/api.h)
+ *   GET  /, /index.html, /static/{name}              the dashboard (receiver/web/web.h)
  *
+ * A send path wins over the API and dashboard paths (a hub may be named "api" or "static").
  * The query string is not part of path (libmicrohttpd passes it apart); a trailing '/' is
  * allowed.
  */
@@ -20,6 +23,8 @@ enum rx_route_kind {
     RX_ROUTE_HEALTH,
     RX_ROUTE_METRICS,
     RX_ROUTE_SEND,
+    RX_ROUTE_API,
+    RX_ROUTE_WEB,
 };
 
 #define RX_PUBLISHER_MAX 128

@@ -1,5 +1,7 @@
 #include "receiver/lake/promote.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,27 +19,39 @@ static int query_i64(PGconn *c, const char *sql, int64_t *v, char *err, size_t c
     return 0;
 }
 
-/* Promote files until none is left (each call its own transaction unless one is open). */
+/* Promote batches of files until none is left (each batch its own transaction unless one is
+ * open); lake.promote_next keeps every gold table up to date with its batch. */
 static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t cap)
 {
-    int64_t fid, before, after;
+    int64_t fid, before, after, first, last;
+    char sql[160];
     int rc;
 
     if ((rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &before,
                         err, cap)))
         return rc;
+    if ((rc = query_i64(c, "SELECT last_file_id FROM lake.checkpoint WHERE name = 'promote'",
+                        &first, err, cap)))
+        return rc;
+    last = first;
     for (;;) {
         if ((rc = query_i64(c, "SELECT lake.promote_next()", &fid, err, cap)))
             return rc;
         if (fid == 0)
             break;
-        st->files++;
+        last = fid;
     }
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM bronze.capture_file WHERE file_id > %" PRId64
+             " AND file_id <= %" PRId64,
+             first, last);
+    if ((rc = query_i64(c, sql, &st->files, err, cap)))
+        return rc;
     if ((rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &after, err,
                         cap)))
         return rc;
     st->events += after - before;
-    return rx_lake_run(c, "SELECT lake.refresh_gold()", 0, NULL, err, cap);
+    return 0;
 }
 
 int rx_lake_promote(PGconn *c, struct rx_promote_stats *st, char *err, size_t cap)

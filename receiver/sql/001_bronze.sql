@@ -8,7 +8,9 @@
 -- body is bytes to Event Hubs, and a body that is not UTF-8 or not JSON must still land, so that
 -- silver can quarantine it with a rule instead of bronze refusing it); the Properties and
 -- SystemProperties maps as jsonb (long and double values as JSON numbers, string values as
--- strings, bytes values as {"$bytes": "<base64>"}).
+-- strings, bytes values as {"$bytes": "<base64>"}). body_json is the same body parsed, when the
+-- lander found it to be UTF-8 JSON (receiver/lake/json_check.h), else NULL: promotion reads it
+-- instead of casting every body itself (a cast that fails would need a subtransaction per record).
 CREATE SCHEMA IF NOT EXISTS lake;
 CREATE SCHEMA IF NOT EXISTS bronze;
 
@@ -24,6 +26,10 @@ INSERT INTO lake.config (key, value) VALUES
     ('loyal_days', '30')                -- ... within this many days
 ON CONFLICT (key) DO NOTHING;
 
+-- bronze.event.file_id names its bronze.capture_file row, which the lander inserts in the same
+-- transaction as the events; there is no foreign key, whose check per row would cost as much as
+-- the row itself (tools/bench/land.sh).
+--
 -- One row per capture file landed; (path, checksum) is unique, so a file lands once. path is
 -- relative to the capture folder ({Namespace}/{EventHub}/{PartitionId}/.../{ss}.avro), so the
 -- same file copied to another folder is still the same file.
@@ -41,7 +47,7 @@ CREATE TABLE IF NOT EXISTS bronze.capture_file (
 );
 
 CREATE TABLE IF NOT EXISTS bronze.event (
-    file_id           bigint      NOT NULL REFERENCES bronze.capture_file (file_id),
+    file_id           bigint      NOT NULL,  -- bronze.capture_file (see below)
     record_no         integer     NOT NULL,  -- 0-based position in the file
     partition_id      text        NOT NULL,
     sequence_number   bigint      NOT NULL,
@@ -50,5 +56,6 @@ CREATE TABLE IF NOT EXISTS bronze.event (
     system_properties jsonb       NOT NULL,
     properties        jsonb       NOT NULL,
     body              bytea,                 -- NULL when the record's Body is null
+    body_json         jsonb,                 -- body as JSON; NULL when not UTF-8 JSON
     PRIMARY KEY (file_id, record_no)
 );

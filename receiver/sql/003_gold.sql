@@ -1,6 +1,12 @@
 -- 003_gold.sql - gold: the watermark, business aggregates, and the promotion functions the
 -- receiver calls (lake.promote_next, lake.refresh_gold, lake.reset).
 --
+-- Gold is maintained incrementally: a promotion reads only the bronze records it promotes and
+-- adds their sums to gold and to the state tables lake.agg_* (distinct invoices per window, per
+-- customer and overall, per product, each car listing's latest state), so its cost follows the
+-- new data, not the history. Sums are exact (numeric of a fixed scale), so gold does not depend
+-- on how the files were batched: rebuild (large batches) gives the same gold as many small calls.
+--
 -- Watermark = max(event_time) - allowed_lateness, over every valid event promoted so far; it is
 -- persisted in gold.watermark and advanced only by the transaction that promotes a file, so a
 -- replay (rebuild) makes the same decisions. A window that ends at or before the watermark is
@@ -97,6 +103,58 @@ CREATE TABLE IF NOT EXISTS gold.car_turnover (
     PRIMARY KEY (make, model)
 );
 
+-- Promotion settings beside the gold ones in lake.config.
+INSERT INTO lake.config (key, value) VALUES
+    ('promote_batch_events', '250000')  -- bronze records promoted per transaction, at most
+ON CONFLICT (key) DO NOTHING;
+
+-- State behind the whole-history gold tables, kept by promotion (not for readers).
+-- Each invoice seen in a sales window.
+CREATE TABLE IF NOT EXISTS lake.agg_window_invoice (
+    grain        text        NOT NULL,
+    window_start timestamptz NOT NULL,
+    invoice_no   text        NOT NULL,
+    PRIMARY KEY (grain, window_start, invoice_no)
+);
+-- Each invoice seen (cancellations: 'C...').
+CREATE TABLE IF NOT EXISTS lake.agg_invoice (invoice_no text PRIMARY KEY);
+-- Each customer's ordinary invoices and when each was placed (its earliest invoice_date).
+CREATE TABLE IF NOT EXISTS lake.agg_customer_invoice (
+    customer_id text        NOT NULL,
+    invoice_no  text        NOT NULL,
+    placed      timestamptz NOT NULL,
+    PRIMARY KEY (customer_id, invoice_no)
+);
+-- Per stock code, over the lines of ordinary invoices (top_products picks from it).
+CREATE TABLE IF NOT EXISTS lake.agg_product (
+    stock_code  text PRIMARY KEY,
+    description text,
+    quantity    bigint  NOT NULL,
+    revenue     numeric NOT NULL
+);
+-- Each car listing's latest event (event_time, then event_id).
+CREATE TABLE IF NOT EXISTS lake.agg_listing (
+    listing_id   text PRIMARY KEY,
+    event_time   timestamptz    NOT NULL,
+    event_id     text           NOT NULL,
+    make         text           NOT NULL,
+    model        text           NOT NULL,
+    price        numeric(14, 2) NOT NULL,
+    gone         boolean        NOT NULL, -- sold or removed, with a date_removed
+    listed_secs  numeric,                 -- date_removed - date_listed in seconds, when gone
+    CONSTRAINT agg_listing_gone CHECK (gone = (listed_secs IS NOT NULL))
+);
+-- Per make and model, over the listings' latest states (car_turnover is derived from it).
+CREATE TABLE IF NOT EXISTS lake.agg_car (
+    make        text    NOT NULL,
+    model       text    NOT NULL,
+    listings    bigint  NOT NULL,
+    removed     bigint  NOT NULL,
+    listed_secs numeric NOT NULL, -- sum over the removed ones
+    price       numeric NOT NULL, -- sum of latest prices
+    PRIMARY KEY (make, model)
+);
+
 CREATE OR REPLACE FUNCTION lake.setting(k text) RETURNS text
 LANGUAGE sql STABLE AS $$ SELECT value FROM lake.config WHERE key = k $$;
 
@@ -107,101 +165,189 @@ BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
     TRUNCATE silver.order_line, silver.order_status, silver.car_listing, silver.quarantine,
              gold.sales_by_window, gold.top_products, gold.customer_summary,
-             gold.cancellations_returns, gold.order_tracking, gold.car_turnover;
+             gold.cancellations_returns, gold.order_tracking, gold.car_turnover,
+             lake.agg_window_invoice, lake.agg_invoice, lake.agg_customer_invoice,
+             lake.agg_product, lake.agg_listing, lake.agg_car;
     UPDATE gold.watermark SET max_event_time = NULL, watermark = NULL, updated_at = now();
     UPDATE lake.checkpoint SET last_file_id = 0, events = 0, updated_at = now()
      WHERE name = 'promote';
 END $$;
 
--- Stage one bronze file: each record parsed, checked, its rule (NULL: valid) and event time.
-CREATE OR REPLACE FUNCTION lake.stage_file(fid bigint) RETURNS void
+-- The bronze files (lo, hi] with the watermark as promotion one file at a time would have it:
+-- before each file (old_wm) and after it (new_max, the running maximum of valid event times).
+-- max_of: each file's greatest valid event time.
+CREATE OR REPLACE FUNCTION lake.stage_files(lo bigint, hi bigint) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    lateness interval := lake.setting('allowed_lateness')::interval;
+BEGIN
+    DROP TABLE IF EXISTS lake_files;
+    CREATE TEMP TABLE lake_files ON COMMIT DROP AS
+    WITH m AS (
+        SELECT file_id, max(event_time) AS max_of FROM lake_stage WHERE rule IS NULL
+         GROUP BY file_id),
+    f AS (
+        SELECT c.file_id, m.max_of
+          FROM bronze.capture_file c LEFT JOIN m USING (file_id)
+         WHERE c.file_id > lo AND c.file_id <= hi),
+    r AS (
+        SELECT f.file_id, greatest(w.max_event_time, max(f.max_of) OVER (ORDER BY f.file_id))
+                   AS new_max, w.watermark AS wm0
+          FROM f, gold.watermark w WHERE w.id = 1)
+    SELECT r.file_id, r.new_max,
+           coalesce(lag(r.new_max - lateness) OVER (ORDER BY r.file_id), r.wm0) AS old_wm
+      FROM r;
+    CREATE UNIQUE INDEX ON lake_files (file_id);
+    ANALYZE lake_files;
+END $$;
+
+-- Stage the records of the bronze files (lo, hi]: each one checked (rule: NULL when valid), its
+-- fields typed when valid; then too_late, duplicates, and which copy of an event goes to silver
+-- (ins) or to the quarantine (quar), exactly as promoting the files one at a time would decide.
+CREATE OR REPLACE FUNCTION lake.stage(lo bigint, hi bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    lateness interval := lake.setting('allowed_lateness')::interval;
+    horizon  interval := lake.setting('late_horizon')::interval;
 BEGIN
     DROP TABLE IF EXISTS lake_stage;
     CREATE TEMP TABLE lake_stage ON COMMIT DROP AS
-    -- MATERIALIZED: each body parsed and checked once, not once per column that uses it
-    WITH p AS MATERIALIZED (
-        SELECT e.file_id, e.record_no, e.body, silver.try_json(e.body) AS j
-          FROM bronze.event e WHERE e.file_id = fid),
-    c AS MATERIALIZED (SELECT p.*, silver.check_rule(p.j) AS rule FROM p)
-    SELECT c.file_id, c.record_no, c.body, c.j, c.rule, c.j ->> 'event_id' AS event_id,
+    SELECT c.file_id, c.record_no, c.rule,
+           CASE WHEN jsonb_typeof(c.j -> 'event_id') = 'string' THEN c.j ->> 'event_id' END
+               AS event_id,
            c.j ->> 'kind' AS kind,
-           CASE WHEN c.rule IS NULL THEN (c.j ->> 'event_time')::timestamptz END AS event_time
-      FROM c;
+           CASE WHEN c.rule IS NULL THEN c.j ->> 'device_id' END AS device_id,
+           CASE WHEN c.rule IS NULL THEN (c.j ->> 'event_time')::timestamptz END AS event_time,
+           CASE WHEN c.rule IS NULL THEN c.j -> 'data' END AS d,
+           false AS ins, c.rule IS NOT NULL AS quar
+      FROM (SELECT u.file_id, u.record_no, u.j, silver.check_rule_times(u.j, u.tok) AS rule
+              FROM (SELECT t.file_id, t.record_no, t.j, silver.times_ok(t.et, t.t1, t.t2) AS tok
+                      FROM (SELECT e.file_id, e.record_no, e.body_json AS j,
+                                   e.body_json ->> 'event_time' AS et,
+                                   silver.time1(e.body_json) AS t1, silver.time2(e.body_json) AS t2
+                              FROM bronze.event e
+                             WHERE e.file_id > lo AND e.file_id <= hi
+                            OFFSET 0) t
+                    OFFSET 0) u
+            OFFSET 0) c;
     ANALYZE lake_stage;
-    -- a record already in silver is a duplicate: it goes nowhere
-    DELETE FROM lake_stage st
-     WHERE st.rule IS NULL
-       AND (EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = st.event_id)
-            OR EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = st.event_id)
-            OR EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = st.event_id));
+    PERFORM lake.stage_files(lo, hi);
+    UPDATE lake_stage st SET rule = 'too_late', quar = true
+      FROM lake_files f
+     WHERE st.file_id = f.file_id AND st.rule IS NULL
+       AND st.event_time < f.new_max - lateness - horizon;
+    -- the first copy (file, then record) of each valid event not yet in silver goes in
+    UPDATE lake_stage st SET ins = true
+      FROM (SELECT DISTINCT ON (event_id COLLATE "C") file_id, record_no
+              FROM lake_stage WHERE rule IS NULL
+             ORDER BY event_id COLLATE "C", file_id, record_no) first
+     WHERE st.file_id = first.file_id AND st.record_no = first.record_no
+       AND NOT EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = st.event_id)
+       AND NOT EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = st.event_id)
+       AND NOT EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = st.event_id);
+    ANALYZE lake_stage;
+    -- a too_late copy of an event that is in silver by then is a duplicate, not quarantined
+    UPDATE lake_stage st SET quar = false
+      FROM (SELECT event_id, min(file_id) AS file_id FROM lake_stage
+             WHERE ins AND event_id IN (SELECT event_id FROM lake_stage WHERE rule = 'too_late')
+             GROUP BY event_id) i
+     WHERE st.rule = 'too_late' AND i.event_id = st.event_id AND i.file_id < st.file_id;
+    UPDATE lake_stage st SET quar = false
+     WHERE st.rule = 'too_late' AND st.quar
+       AND EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = st.event_id);
+    UPDATE lake_stage st SET quar = false
+     WHERE st.rule = 'too_late' AND st.quar
+       AND EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = st.event_id);
+    UPDATE lake_stage st SET quar = false
+     WHERE st.rule = 'too_late' AND st.quar
+       AND EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = st.event_id);
 END $$;
 
--- Insert the staged valid records into their silver tables (the first copy of an event_id).
-CREATE OR REPLACE FUNCTION lake.insert_silver(fid bigint) RETURNS void
+-- Insert the staged events into silver and the quarantine.
+CREATE OR REPLACE FUNCTION lake.insert_silver() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
+    INSERT INTO silver.quarantine (rule, detail, event_id, kind, file_id, record_no, raw)
+    SELECT st.rule, NULL, st.event_id, st.kind, st.file_id, st.record_no, e.body
+      FROM lake_stage st JOIN bronze.event e USING (file_id, record_no)
+     WHERE st.quar
+     ORDER BY st.file_id, st.record_no
+        ON CONFLICT (event_id, rule) DO NOTHING;
     INSERT INTO silver.order_line
-    SELECT DISTINCT ON (event_id) event_id, j ->> 'device_id', event_time,
-           d ->> 'invoice_no', d ->> 'stock_code', d ->> 'description',
-           (d ->> 'quantity')::integer, (d ->> 'unit_price')::numeric,
-           (d ->> 'invoice_date')::timestamptz, d ->> 'customer_id', d ->> 'country', fid
-      FROM (SELECT *, j -> 'data' AS d FROM lake_stage WHERE rule IS NULL AND kind = 'order_line') s
-     ORDER BY event_id, record_no
-        ON CONFLICT (event_id) DO NOTHING;
+    SELECT event_id, device_id, event_time, d ->> 'invoice_no', d ->> 'stock_code',
+           d ->> 'description', (d ->> 'quantity')::integer, (d ->> 'unit_price')::numeric,
+           (d ->> 'invoice_date')::timestamptz, d ->> 'customer_id', d ->> 'country', file_id
+      FROM lake_stage WHERE ins AND kind = 'order_line';
     INSERT INTO silver.order_status
-    SELECT DISTINCT ON (event_id) event_id, j ->> 'device_id', event_time,
-           d ->> 'tracking_num', d ->> 'order_id', d ->> 'status',
-           (d ->> 'status_time')::timestamptz, (d ->> 'estimated_delivery')::timestamptz,
-           d ->> 'carrier', fid
-      FROM (SELECT *, j -> 'data' AS d FROM lake_stage WHERE rule IS NULL AND kind = 'order_status') s
-     ORDER BY event_id, record_no
-        ON CONFLICT (event_id) DO NOTHING;
+    SELECT event_id, device_id, event_time, d ->> 'tracking_num', d ->> 'order_id',
+           d ->> 'status', (d ->> 'status_time')::timestamptz,
+           (d ->> 'estimated_delivery')::timestamptz, d ->> 'carrier', file_id
+      FROM lake_stage WHERE ins AND kind = 'order_status';
     INSERT INTO silver.car_listing
-    SELECT DISTINCT ON (event_id) event_id, j ->> 'device_id', event_time,
-           d ->> 'listing_id', d ->> 'vin', d ->> 'make', d ->> 'model',
-           (d ->> 'year')::integer, (d ->> 'mileage_km')::numeric, (d ->> 'price')::numeric,
-           d ->> 'currency', d ->> 'dealer_id', d ->> 'action',
-           (d ->> 'date_listed')::timestamptz, (d ->> 'date_removed')::timestamptz, fid
-      FROM (SELECT *, j -> 'data' AS d FROM lake_stage WHERE rule IS NULL AND kind = 'car_listing') s
-     ORDER BY event_id, record_no
-        ON CONFLICT (event_id) DO NOTHING;
+    SELECT event_id, device_id, event_time, d ->> 'listing_id', d ->> 'vin', d ->> 'make',
+           d ->> 'model', (d ->> 'year')::integer, (d ->> 'mileage_km')::numeric,
+           (d ->> 'price')::numeric, d ->> 'currency', d ->> 'dealer_id', d ->> 'action',
+           (d ->> 'date_listed')::timestamptz, (d ->> 'date_removed')::timestamptz, file_id
+      FROM lake_stage WHERE ins AND kind = 'car_listing';
 END $$;
 
--- Re-aggregate the sales windows that this file's new order lines fall in. old_wm: the
--- watermark before this file (a window that ended by then was final: its revision goes up).
-CREATE OR REPLACE FUNCTION lake.update_sales(fid bigint, old_wm timestamptz) RETURNS void
+-- Add the new order lines (lake_lines) to the sales windows. A window that ended at or before
+-- the watermark as it stood before a file was final for that file: its lines count as late, and
+-- the window's revision goes up once per such file (not for the file that creates the window).
+-- invoices: distinct, through lake.agg_window_invoice.
+CREATE OR REPLACE FUNCTION lake.update_sales() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO gold.sales_by_window AS s
+    DROP TABLE IF EXISTS lake_win;
+    CREATE TEMP TABLE lake_win ON COMMIT DROP AS
+    WITH per_file AS (
+        SELECT g.grain, date_trunc(g.grain, l.event_time, 'UTC') AS ws, g.len, l.file_id,
+               sum(l.quantity * l.unit_price) AS sales, count(*) AS lines,
+               bool_or(date_trunc(g.grain, l.event_time, 'UTC') + g.len <= f.old_wm) AS final
+          FROM lake_lines l JOIN lake_files f USING (file_id)
+         CROSS JOIN (VALUES ('minute', interval '1 minute'), ('hour', interval '1 hour'),
+                            ('day', interval '1 day')) g (grain, len)
+         GROUP BY 1, 2, 3, 4)
+    SELECT grain, ws, ws + len AS we, sum(sales) AS sales, sum(lines) AS lines,
+           sum(lines) FILTER (WHERE final) AS late, count(*) FILTER (WHERE final) AS finals,
+           (array_agg(final ORDER BY file_id))[1] AS first_final, max(file_id) AS file_id,
+           0::bigint AS invoices
+      FROM per_file GROUP BY grain, ws, len;
+    WITH n AS (
+        INSERT INTO lake.agg_window_invoice
+        SELECT DISTINCT g.grain, date_trunc(g.grain, l.event_time, 'UTC'), l.invoice_no
+          FROM lake_lines l
+         CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) g (grain)
+            ON CONFLICT DO NOTHING
+        RETURNING grain, window_start),
+    c AS (SELECT grain, window_start, count(*) AS k FROM n GROUP BY 1, 2)
+    UPDATE lake_win w SET invoices = c.k FROM c
+     WHERE w.grain = c.grain AND w.ws = c.window_start;
+    UPDATE gold.sales_by_window s
+       SET sales = s.sales + w.sales, lines = s.lines + w.lines,
+           invoices = s.invoices + w.invoices, revision = s.revision + w.finals,
+           late_events = s.late_events + coalesce(w.late, 0), file_id = w.file_id
+      FROM lake_win w
+     WHERE s.grain = w.grain AND s.window_start = w.ws;
+    INSERT INTO gold.sales_by_window
            (grain, window_start, window_end, sales, lines, invoices, revision, late_events, file_id)
-    SELECT a.grain, a.ws, a.ws + a.len, sum(o.quantity * o.unit_price), count(*),
-           count(DISTINCT o.invoice_no), 0, a.late, fid
-      FROM (SELECT g.grain, g.len, date_trunc(g.grain, n.event_time, 'UTC') AS ws,
-                   count(*) FILTER (WHERE date_trunc(g.grain, n.event_time, 'UTC') + g.len <= old_wm)
-                       AS late
-              FROM silver.order_line n
-             CROSS JOIN (VALUES ('minute', interval '1 minute'), ('hour', interval '1 hour'),
-                                ('day', interval '1 day')) g (grain, len)
-             WHERE n.file_id = fid
-             GROUP BY 1, 2, 3) a
-      JOIN silver.order_line o ON o.event_time >= a.ws AND o.event_time < a.ws + a.len
-     GROUP BY a.grain, a.ws, a.len, a.late
-        ON CONFLICT (grain, window_start) DO UPDATE
-       SET sales = excluded.sales, lines = excluded.lines, invoices = excluded.invoices,
-           revision = s.revision + CASE WHEN s.window_end <= old_wm THEN 1 ELSE 0 END,
-           late_events = s.late_events + excluded.late_events, file_id = excluded.file_id;
+    SELECT grain, ws, we, sales, lines, invoices,
+           finals - CASE WHEN first_final THEN 1 ELSE 0 END, coalesce(late, 0), file_id
+      FROM lake_win
+        ON CONFLICT (grain, window_start) DO NOTHING;
 END $$;
 
 -- Parcels: a newer status_time (then a greater event_id) wins.
-CREATE OR REPLACE FUNCTION lake.update_tracking(fid bigint) RETURNS void
+CREATE OR REPLACE FUNCTION lake.update_tracking() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO gold.order_tracking AS t
-    SELECT DISTINCT ON (tracking_num) tracking_num, order_id, status, status_time,
-           estimated_delivery, carrier, event_id
-      FROM silver.order_status WHERE file_id = fid
-     ORDER BY tracking_num, status_time DESC, event_id DESC
+    SELECT DISTINCT ON (tracking_num) tracking_num, d ->> 'order_id', d ->> 'status',
+           (d ->> 'status_time')::timestamptz, (d ->> 'estimated_delivery')::timestamptz,
+           d ->> 'carrier', event_id
+      FROM (SELECT *, d ->> 'tracking_num' AS tracking_num FROM lake_stage
+             WHERE ins AND kind = 'order_status') s
+     ORDER BY tracking_num, (d ->> 'status_time')::timestamptz DESC, event_id DESC
         ON CONFLICT (tracking_num) DO UPDATE
        SET order_id = excluded.order_id, status = excluded.status,
            status_time = excluded.status_time, estimated_delivery = excluded.estimated_delivery,
@@ -209,126 +355,188 @@ BEGIN
      WHERE (excluded.status_time, excluded.event_id) > (t.status_time, t.event_id);
 END $$;
 
--- Promote one bronze file into silver and the incremental gold tables. Returns the records read.
-CREATE OR REPLACE FUNCTION lake.promote_file(fid bigint) RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    lateness interval := lake.setting('allowed_lateness')::interval;
-    horizon  interval := lake.setting('late_horizon')::interval;
-    old_max  timestamptz;
-    old_wm   timestamptz;
-    new_max  timestamptz;
-    n        bigint;
-BEGIN
-    SELECT max_event_time, watermark INTO old_max, old_wm FROM gold.watermark WHERE id = 1 FOR UPDATE;
-    PERFORM lake.stage_file(fid);
-    SELECT count(*) INTO n FROM bronze.event WHERE file_id = fid;
-    SELECT greatest(old_max, max(event_time)) INTO new_max FROM lake_stage WHERE rule IS NULL;
-    UPDATE lake_stage SET rule = 'too_late'
-     WHERE rule IS NULL AND event_time < new_max - lateness - horizon;
-    INSERT INTO silver.quarantine (rule, detail, event_id, kind, file_id, record_no, raw)
-    SELECT rule, NULL, CASE WHEN jsonb_typeof(j -> 'event_id') = 'string' THEN event_id END,
-           kind, file_id, record_no, body
-      FROM lake_stage WHERE rule IS NOT NULL
-     ORDER BY record_no
-        ON CONFLICT (event_id, rule) DO NOTHING;
-    PERFORM lake.insert_silver(fid);
-    PERFORM lake.update_sales(fid, old_wm);
-    PERFORM lake.update_tracking(fid);
-    UPDATE gold.watermark SET max_event_time = new_max, watermark = new_max - lateness,
-                              updated_at = now()
-     WHERE id = 1;
-    UPDATE lake.checkpoint SET last_file_id = fid, events = events + n, updated_at = now()
-     WHERE name = 'promote';
-    RETURN n;
-END $$;
-
--- Promote the next bronze file after the checkpoint, in this transaction. Returns its file_id,
--- or 0 when every landed file is promoted. Promoters are serialised by an advisory lock.
-CREATE OR REPLACE FUNCTION lake.promote_next() RETURNS bigint
-LANGUAGE plpgsql AS $$
-DECLARE
-    fid bigint;
-BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
-    SELECT min(f.file_id) INTO fid
-      FROM bronze.capture_file f, lake.checkpoint c
-     WHERE c.name = 'promote' AND f.file_id > c.last_file_id;
-    IF fid IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM lake.promote_file(fid);
-    RETURN fid;
-END $$;
-
--- Recompute the whole-history gold tables from silver.
-CREATE OR REPLACE FUNCTION lake.refresh_gold() RETURNS void
+-- Customers, products, cancellations and returns: the new lines' sums added.
+CREATE OR REPLACE FUNCTION lake.update_orders() RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     min_orders integer := lake.setting('loyal_min_orders')::integer;
     days       interval := make_interval(days => lake.setting('loyal_days')::integer);
 BEGIN
-    PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
-    TRUNCATE gold.top_products, gold.customer_summary, gold.cancellations_returns,
-             gold.car_turnover;
+    INSERT INTO lake.agg_product AS p
+    SELECT stock_code, max(description), sum(quantity), sum(quantity * unit_price)
+      FROM lake_lines WHERE invoice_no NOT LIKE 'C%'
+     GROUP BY stock_code
+        ON CONFLICT (stock_code) DO UPDATE
+       SET description = greatest(p.description, excluded.description),
+           quantity = p.quantity + excluded.quantity, revenue = p.revenue + excluded.revenue;
 
+    INSERT INTO lake.agg_customer_invoice AS ci
+    SELECT customer_id, invoice_no, min(invoice_date)
+      FROM lake_lines WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
+     GROUP BY customer_id, invoice_no
+        ON CONFLICT (customer_id, invoice_no) DO UPDATE SET placed = excluded.placed
+     WHERE excluded.placed < ci.placed;
+    INSERT INTO gold.customer_summary AS s
+    SELECT customer_id, sum(quantity * unit_price), 0, count(*), count(*) FILTER (WHERE quantity < 0),
+           min(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'),
+           max(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'), false
+      FROM lake_lines WHERE customer_id IS NOT NULL
+     GROUP BY customer_id
+        ON CONFLICT (customer_id) DO UPDATE
+       SET spend = s.spend + excluded.spend, lines = s.lines + excluded.lines,
+           returned_lines = s.returned_lines + excluded.returned_lines,
+           first_order = least(s.first_order, excluded.first_order),
+           last_order = greatest(s.last_order, excluded.last_order);
+    -- orders and loyal: from the invoices of the customers these lines touched
+    UPDATE gold.customer_summary s SET orders = x.orders, loyal = x.loyal
+      FROM (SELECT customer_id, count(*) AS orders,
+                   coalesce(bool_or(nth - placed <= days), false) AS loyal
+              FROM (SELECT ci.customer_id, ci.placed,
+                           lead(ci.placed, min_orders - 1)
+                               OVER (PARTITION BY ci.customer_id ORDER BY ci.placed) AS nth
+                      FROM lake.agg_customer_invoice ci
+                     WHERE ci.customer_id IN (SELECT customer_id FROM lake_lines
+                                               WHERE invoice_no NOT LIKE 'C%')) w
+             GROUP BY customer_id) x
+     WHERE s.customer_id = x.customer_id;
+
+    WITH n AS (
+        INSERT INTO lake.agg_invoice SELECT DISTINCT invoice_no FROM lake_lines
+            ON CONFLICT DO NOTHING RETURNING invoice_no),
+    d AS (
+        SELECT (SELECT count(*) FROM n WHERE invoice_no NOT LIKE 'C%') AS invoices,
+               (SELECT count(*) FROM n WHERE invoice_no LIKE 'C%') AS cinv,
+               count(*) FILTER (WHERE invoice_no LIKE 'C%') AS clines,
+               coalesce(-sum(quantity * unit_price) FILTER (WHERE invoice_no LIKE 'C%'), 0)
+                   AS cvalue,
+               count(*) FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0) AS rlines,
+               coalesce(-sum(quantity * unit_price)
+                            FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0), 0) AS rvalue
+          FROM lake_lines)
+    INSERT INTO gold.cancellations_returns AS c
+    SELECT 1, d.invoices, d.cinv, d.clines, d.cvalue, d.rlines, d.rvalue,
+           CASE WHEN d.invoices > 0 THEN round(d.cinv::numeric / d.invoices, 6) ELSE 0 END
+      FROM d
+        ON CONFLICT (id) DO UPDATE
+       SET invoices = c.invoices + excluded.invoices,
+           cancelled_invoices = c.cancelled_invoices + excluded.cancelled_invoices,
+           cancelled_lines = c.cancelled_lines + excluded.cancelled_lines,
+           cancelled_value = c.cancelled_value + excluded.cancelled_value,
+           returned_lines = c.returned_lines + excluded.returned_lines,
+           returned_value = c.returned_value + excluded.returned_value,
+           cancellation_rate = CASE WHEN c.invoices + excluded.invoices > 0
+               THEN round((c.cancelled_invoices + excluded.cancelled_invoices)::numeric
+                          / (c.invoices + excluded.invoices), 6) ELSE 0 END;
+END $$;
+
+-- Car listings: each listing's latest state replaced when a newer event came; the per make and
+-- model sums take the old state out and the new one in.
+CREATE OR REPLACE FUNCTION lake.update_cars() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TABLE IF EXISTS lake_cars;
+    CREATE TEMP TABLE lake_cars ON COMMIT DROP AS
+    SELECT n.*, o.make AS old_make, o.model AS old_model, o.price AS old_price,
+           o.gone AS old_gone, o.listed_secs AS old_secs, o.listing_id IS NOT NULL AS had
+      FROM (SELECT DISTINCT ON (listing_id) d ->> 'listing_id' AS listing_id, event_time,
+                   event_id, d ->> 'make' AS make, d ->> 'model' AS model,
+                   (d ->> 'price')::numeric(14, 2) AS price,
+                   d ->> 'action' IN ('sold', 'removed') AND d ->> 'date_removed' IS NOT NULL
+                       AS gone,
+                   CASE WHEN d ->> 'action' IN ('sold', 'removed')
+                             AND d ->> 'date_removed' IS NOT NULL
+                        THEN extract(epoch FROM (d ->> 'date_removed')::timestamptz
+                                                - (d ->> 'date_listed')::timestamptz) END
+                       AS listed_secs
+              FROM lake_stage WHERE ins AND kind = 'car_listing'
+             ORDER BY listing_id, event_time DESC, event_id DESC) n
+      LEFT JOIN lake.agg_listing o USING (listing_id)
+     WHERE o.listing_id IS NULL OR (n.event_time, n.event_id) > (o.event_time, o.event_id);
+    INSERT INTO lake.agg_listing AS a
+    SELECT listing_id, event_time, event_id, make, model, price, gone, listed_secs FROM lake_cars
+        ON CONFLICT (listing_id) DO UPDATE
+       SET event_time = excluded.event_time, event_id = excluded.event_id, make = excluded.make,
+           model = excluded.model, price = excluded.price, gone = excluded.gone,
+           listed_secs = excluded.listed_secs;
+    INSERT INTO lake.agg_car AS a
+    SELECT make, model, sum(listings), sum(removed), sum(secs), sum(price)
+      FROM (SELECT make, model, 1 AS listings, gone::int AS removed, coalesce(listed_secs, 0) AS secs,
+                   price FROM lake_cars
+            UNION ALL
+            SELECT old_make, old_model, -1, -old_gone::int, -coalesce(old_secs, 0), -old_price
+              FROM lake_cars WHERE had) x
+     GROUP BY make, model
+        ON CONFLICT (make, model) DO UPDATE
+       SET listings = a.listings + excluded.listings, removed = a.removed + excluded.removed,
+           listed_secs = a.listed_secs + excluded.listed_secs, price = a.price + excluded.price;
+    DELETE FROM lake.agg_car WHERE listings = 0;
+END $$;
+
+-- Derive the gold tables that are views of the state tables: top products (of lake.agg_product,
+-- ordinary products only) and car turnover (of lake.agg_car). Cheap: their size is the number of
+-- products and of car models. Called by every promotion that promoted something.
+CREATE OR REPLACE FUNCTION lake.refresh_gold() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
+    DELETE FROM gold.top_products;
     INSERT INTO gold.top_products
     SELECT row_number() OVER (ORDER BY revenue DESC, stock_code), stock_code, description,
            quantity, revenue
-      FROM (SELECT stock_code, max(description) AS description, sum(quantity) AS quantity,
-                   sum(quantity * unit_price) AS revenue
-              FROM silver.order_line
-             WHERE invoice_no NOT LIKE 'C%' AND stock_code !~* '^gift_'
+      FROM (SELECT * FROM lake.agg_product
+             WHERE stock_code !~* '^gift_'
                AND stock_code NOT IN (SELECT code FROM gold.non_product_code)
-             GROUP BY stock_code
              ORDER BY revenue DESC, stock_code LIMIT 10) t;
-
-    INSERT INTO gold.customer_summary
-    WITH inv AS (
-        SELECT customer_id, invoice_no, min(invoice_date) AS t
-          FROM silver.order_line
-         WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
-         GROUP BY customer_id, invoice_no),
-    loyal AS (
-        SELECT DISTINCT customer_id
-          FROM (SELECT customer_id, t,
-                       lead(t, min_orders - 1) OVER (PARTITION BY customer_id ORDER BY t) AS tn
-                  FROM inv) x
-         WHERE tn IS NOT NULL AND tn - t <= days)
-    SELECT o.customer_id, sum(o.quantity * o.unit_price),
-           count(DISTINCT o.invoice_no) FILTER (WHERE o.invoice_no NOT LIKE 'C%'), count(*),
-           count(*) FILTER (WHERE o.quantity < 0),
-           min(o.invoice_date) FILTER (WHERE o.invoice_no NOT LIKE 'C%'),
-           max(o.invoice_date) FILTER (WHERE o.invoice_no NOT LIKE 'C%'),
-           bool_or(l.customer_id IS NOT NULL)
-      FROM silver.order_line o LEFT JOIN loyal l USING (customer_id)
-     WHERE o.customer_id IS NOT NULL
-     GROUP BY o.customer_id;
-
-    INSERT INTO gold.cancellations_returns
-    SELECT 1, x.invoices, x.cinv, x.clines, x.cvalue, x.rlines, x.rvalue,
-           CASE WHEN x.invoices > 0 THEN round(x.cinv::numeric / x.invoices, 6) ELSE 0 END
-      FROM (SELECT count(DISTINCT invoice_no) FILTER (WHERE invoice_no NOT LIKE 'C%') AS invoices,
-                   count(DISTINCT invoice_no) FILTER (WHERE invoice_no LIKE 'C%') AS cinv,
-                   count(*) FILTER (WHERE invoice_no LIKE 'C%') AS clines,
-                   coalesce(-sum(quantity * unit_price) FILTER (WHERE invoice_no LIKE 'C%'), 0)
-                       AS cvalue,
-                   count(*) FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0) AS rlines,
-                   coalesce(-sum(quantity * unit_price)
-                                FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0), 0)
-                       AS rvalue
-              FROM silver.order_line) x;
-
+    DELETE FROM gold.car_turnover;
     INSERT INTO gold.car_turnover
-    SELECT make, model, count(*),
-           count(*) FILTER (WHERE action IN ('sold', 'removed') AND date_removed IS NOT NULL),
-           avg(extract(epoch FROM date_removed - date_listed) / 86400)
-               FILTER (WHERE action IN ('sold', 'removed') AND date_removed IS NOT NULL),
-           avg(price)
-      FROM (SELECT DISTINCT ON (listing_id) *
-              FROM silver.car_listing
-             ORDER BY listing_id, event_time DESC, event_id DESC) latest
-     GROUP BY make, model;
+    SELECT make, model, listings, removed,
+           CASE WHEN removed > 0 THEN listed_secs / 86400 / removed END, price / listings
+      FROM lake.agg_car;
+END $$;
+
+-- Promote the next bronze files after the checkpoint (as many as make promote_batch_events
+-- records, at least one), in this transaction. Returns the last file_id promoted, or 0 when
+-- every landed file is promoted. Promoters are serialised by an advisory lock.
+CREATE OR REPLACE FUNCTION lake.promote_next() RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    cap  bigint := lake.setting('promote_batch_events')::bigint;
+    lo   bigint;
+    hi   bigint;
+    n    bigint;
+    wm   record;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
+    SELECT last_file_id INTO lo FROM lake.checkpoint WHERE name = 'promote';
+    SELECT max(file_id), sum(events) INTO hi, n
+      FROM (SELECT file_id, events, sum(events) OVER (ORDER BY file_id) - events AS before
+              FROM bronze.capture_file WHERE file_id > lo) f
+     WHERE before < cap OR before = 0;
+    IF hi IS NULL THEN
+        RETURN 0;
+    END IF;
+    PERFORM lake.stage(lo, hi);
+    PERFORM lake.insert_silver();
+    DROP TABLE IF EXISTS lake_lines;
+    CREATE TEMP TABLE lake_lines ON COMMIT DROP AS
+    SELECT file_id, event_time, d ->> 'invoice_no' AS invoice_no, d ->> 'stock_code' AS stock_code,
+           d ->> 'description' AS description, (d ->> 'quantity')::integer AS quantity,
+           (d ->> 'unit_price')::numeric(14, 4) AS unit_price,
+           (d ->> 'invoice_date')::timestamptz AS invoice_date, d ->> 'customer_id' AS customer_id
+      FROM lake_stage WHERE ins AND kind = 'order_line';
+    ANALYZE lake_lines;
+    PERFORM lake.update_sales();
+    PERFORM lake.update_orders();
+    PERFORM lake.update_tracking();
+    PERFORM lake.update_cars();
+    PERFORM lake.refresh_gold();
+    SELECT new_max, new_max - lake.setting('allowed_lateness')::interval AS wm INTO wm
+      FROM lake_files ORDER BY file_id DESC LIMIT 1;
+    UPDATE gold.watermark SET max_event_time = wm.new_max, watermark = wm.wm, updated_at = now()
+     WHERE id = 1;
+    UPDATE lake.checkpoint SET last_file_id = hi, events = events + n, updated_at = now()
+     WHERE name = 'promote';
+    RETURN hi;
 END $$;
 
 -- What the pipeline has done: one row per figure (name, value).

@@ -63,3 +63,6 @@ pg_restart() {
 
 # pg_sql SQL: one value (or rows, '|'-separated) from the test database.
 pg_sql() { psql -X -q -A -t -v ON_ERROR_STOP=1 -c "$1"; }
+
+# pg_start_again: start the cluster again after pg_stop (same data, same socket).
+pg_start_again() { pg__ctl_start; }

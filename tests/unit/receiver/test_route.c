@@ -27,13 +27,22 @@ static void test_routes(void **state)
     assert_int_equal(r.publisher_len, 5);
     assert_memory_equal(r.publisher, "dev-7", 5);
     assert_int_equal(r.partition, -1);
+    assert_int_equal(rx_route_parse("/", &r), RX_ROUTE_WEB);
+    assert_int_equal(rx_route_parse("/static/app.js", &r), RX_ROUTE_WEB);
+    assert_int_equal(rx_route_parse("/api/v1/sales", &r), RX_ROUTE_API);
+    assert_int_equal(rx_route_parse("/api/v1/customers/17850/orders", &r), RX_ROUTE_API);
+    /* hubs named like the API or the dashboard's folder still get their sends */
+    assert_int_equal(rx_route_parse("/api/messages", &r), RX_ROUTE_SEND);
+    assert_int_equal(rx_route_parse("/static/partitions/1/messages", &r), RX_ROUTE_SEND);
+    assert_int_equal(r.partition, 1);
 }
 
 static void test_not_routes(void **state)
 {
     static const char *bad[] = {
-        "/",
         "",
+        "/api",
+        "/api/v2/sales",
         "//messages",
         "/events",
         "/events/",

@@ -1,0 +1,202 @@
+#include "receiver/lake/json_check.h"
+
+#include <stdlib.h>
+
+#include "common/buf.h"
+
+/* A cursor over the text; fail is set at the first error and everything after is a no-op. */
+struct jc {
+    const unsigned char *p, *end;
+    int fail;
+};
+
+static int jc_value(struct jc *j, int depth);
+
+static void jc_ws(struct jc *j)
+{
+    while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+        j->p++;
+}
+
+/* The next byte, or -1 at the end. */
+static int jc_peek(const struct jc *j)
+{
+    return j->p < j->end ? *j->p : -1;
+}
+
+/* Four hex digits after "\u" into *cp. Returns 0 or -1. */
+static int jc_hex4(struct jc *j, unsigned *cp)
+{
+    unsigned v = 0;
+    int i, d;
+
+    if (j->end - j->p < 4)
+        return -1;
+    for (i = 0; i < 4; i++) {
+        if ((d = hc_hex_val((char)j->p[i])) < 0)
+            return -1;
+        v = v << 4 | (unsigned)d;
+    }
+    j->p += 4;
+    *cp = v;
+    return 0;
+}
+
+/* One escape after the backslash. Returns 0 or -1. */
+static int jc_escape(struct jc *j)
+{
+    unsigned cp, lo;
+    int c = jc_peek(j);
+
+    j->p++;
+    if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
+        c == 't')
+        return 0;
+    if (c != 'u' || jc_hex4(j, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+        return -1;
+    if (cp < 0xD800 || cp > 0xDBFF)
+        return 0;
+    /* a high surrogate: a low one must follow */
+    if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
+        return -1;
+    j->p += 2;
+    return jc_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF ? -1 : 0;
+}
+
+/* A string; the cursor is on the opening quote. */
+static void jc_string(struct jc *j)
+{
+    j->p++;
+    while (j->p < j->end) {
+        unsigned char c = *j->p++;
+        if (c == '"')
+            return;
+        if (c < 0x20 || (c == '\\' && jc_escape(j))) {
+            j->fail = 1;
+            return;
+        }
+    }
+    j->fail = 1;
+}
+
+/* Digits at the cursor; returns how many. */
+static long jc_digits(struct jc *j)
+{
+    const unsigned char *s = j->p;
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9')
+        j->p++;
+    return (long)(j->p - s);
+}
+
+static void jc_number(struct jc *j)
+{
+    const unsigned char *s = j->p, *e;
+    long n;
+
+    if (jc_peek(j) == '-')
+        j->p++;
+    if (jc_peek(j) == '0')
+        j->p++;
+    else if (jc_digits(j) == 0)
+        goto out_fail;
+    if (jc_peek(j) == '.') {
+        j->p++;
+        if (jc_digits(j) == 0)
+            goto out_fail;
+    }
+    if (jc_peek(j) == 'e' || jc_peek(j) == 'E') {
+        j->p++;
+        if (jc_peek(j) == '+' || jc_peek(j) == '-')
+            j->p++;
+        e = j->p;
+        if ((n = jc_digits(j)) == 0 || n > 4 || strtol((const char *)e, NULL, 10) > RX_JSON_EXP_MAX)
+            goto out_fail;
+    }
+    if (j->p - s <= RX_JSON_NUM_MAX)
+        return;
+out_fail:
+    j->fail = 1;
+}
+
+/* A literal word (true, false, null). */
+static void jc_word(struct jc *j, const char *w)
+{
+    while (*w && j->p < j->end && *j->p == (unsigned char)*w) {
+        j->p++;
+        w++;
+    }
+    if (*w)
+        j->fail = 1;
+}
+
+/* The members of an array (close ']') or an object (close '}'); the cursor is on the opener. */
+static void jc_members(struct jc *j, int close, int depth)
+{
+    j->p++;
+    jc_ws(j);
+    if (jc_peek(j) == close) {
+        j->p++;
+        return;
+    }
+    for (;;) {
+        if (close == '}') {
+            if (jc_peek(j) != '"')
+                break;
+            jc_string(j);
+            jc_ws(j);
+            if (j->fail || jc_peek(j) != ':')
+                break;
+            j->p++;
+            jc_ws(j);
+        }
+        if (jc_value(j, depth + 1))
+            return;
+        jc_ws(j);
+        if (jc_peek(j) == close) {
+            j->p++;
+            return;
+        }
+        if (jc_peek(j) != ',')
+            break;
+        j->p++;
+        jc_ws(j);
+    }
+    j->fail = 1;
+}
+
+/* One value at the cursor (white space before it skipped). Returns j->fail. */
+static int jc_value(struct jc *j, int depth)
+{
+    int c = jc_peek(j);
+
+    if (depth > RX_JSON_DEPTH_MAX)
+        j->fail = 1;
+    else if (c == '{' || c == '[')
+        jc_members(j, c == '{' ? '}' : ']', depth);
+    else if (c == '"')
+        jc_string(j);
+    else if (c == '-' || (c >= '0' && c <= '9'))
+        jc_number(j);
+    else if (c == 't')
+        jc_word(j, "true");
+    else if (c == 'f')
+        jc_word(j, "false");
+    else if (c == 'n')
+        jc_word(j, "null");
+    else
+        j->fail = 1;
+    return j->fail;
+}
+
+int rx_json_ok(const char *s, size_t len)
+{
+    struct jc j = {(const unsigned char *)s, (const unsigned char *)s + len, 0};
+
+    if (!s || !hc_utf8_valid(s, len))
+        return 0;
+    jc_ws(&j);
+    if (jc_value(&j, 1))
+        return 0;
+    jc_ws(&j);
+    return j.p == j.end;
+}
