@@ -1,0 +1,159 @@
+# tests/lib/fault.sh - sourced by tests/fault/test_*.sh: the pieces every fault test shares.
+# A private PostgreSQL, a real `hubcap-receiver serve --pg ''` (the lake loop lands and promotes
+# continuously) on a fixed loopback port that survives restarts, a `hubcap-fleet` in a folder
+# that survives kill -9, and the end of every test: everything shipped, the receiver stopped
+# (its loop lands and promotes the last files), the fleet's reconciliation against silver
+# (nothing missing, nothing duplicated, the malformed events quarantined by rule), every capture
+# file once in bronze, and gold equal to a `rebuild` from bronze.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$HC_SRC/tests/lib/pg.sh"
+source "$HC_SRC/receiver/tools/testlib.sh"
+FLEET="$HC_BIN/hubcap-fleet"
+[ -x "$FLEET" ] || { echo "no $FLEET: build first"; exit 1; }
+
+CAP="$T/cap"
+D="$T/fleet"
+RX_ARGS=(--capture "$CAP" --window 1s --pg '' --lake-interval 1s)
+# the generator's knobs of every fault test; fault_reconcile checks the malformed share
+# against FAULT_MALFORMED
+FAULT_MALFORMED=0.05
+KNOBS=(--late 0.04 --duplicate 0.03 --malformed "$FAULT_MALFORMED" --out-of-order 0.03
+       --clock-skew 20s --flat)
+FLEET_PID=
+FLEET_RUNS=0
+SECONDS=0
+
+# say MSG: a progress line with the seconds since the test began.
+say() { echo "[$(printf '%3d' "$SECONDS")s] $*"; }
+
+fleet_kill_now() { [ -n "$FLEET_PID" ] && kill -9 "$FLEET_PID" 2> /dev/null; wait "$FLEET_PID" 2> /dev/null; FLEET_PID=; }
+hc_cleanup_hooks+=("fleet_kill_now")
+
+# fault_start: PostgreSQL, then the receiver on a fixed free port (RX_PORT: the fleet's
+# connection string CS stays valid across receiver restarts).
+fault_start() {
+  pg_start
+  RX_PORT=$(free_port)
+  rx_start "${RX_ARGS[@]}"
+  CS=$(grep '^Endpoint=' "$RX_OUT")
+  grep -q '^lake: landing and promoting' "$RX_OUT" ||
+    fail "serve --pg does not announce the lake: $(cat "$RX_OUT")"
+  say "PostgreSQL and the receiver (127.0.0.1:$RX_PORT, lake loop) are up"
+}
+
+# rx_restart: start the receiver again, on the same port.
+rx_restart() { rx_start "${RX_ARGS[@]}"; }
+
+# fleet_bg ARGS...: start the fleet in the background on folder $D (its stderr in
+# $T/fleet.N.err, stdout in $T/fleet.N.out); FLEET_PID.
+fleet_bg() {
+  FLEET_RUNS=$((FLEET_RUNS + 1))
+  "$FLEET" --dir "$D" "$@" > "$T/fleet.$FLEET_RUNS.out" 2> "$T/fleet.$FLEET_RUNS.err" &
+  FLEET_PID=$!
+}
+
+fleet_kill9() { kill -9 "$FLEET_PID" 2> /dev/null || true; wait "$FLEET_PID" 2> /dev/null || true; FLEET_PID=; }
+
+# fleet_wait: wait for the background fleet; it must exit 0 and have shipped everything
+# (its --json: queued 0). Needs --json --no-reconcile among its arguments.
+fleet_wait() {
+  local rc=0 out="$T/fleet.$FLEET_RUNS.out" err="$T/fleet.$FLEET_RUNS.err"
+  wait "$FLEET_PID" || rc=$?
+  FLEET_PID=
+  [ "$rc" -eq 0 ] || { tail -20 "$err" >&2; fail "the fleet (run $FLEET_RUNS) exited $rc"; }
+  [ -s "$out" ] || { tail -20 "$err" >&2; fail "the fleet printed no JSON"; }
+  [ "$(json_get "$(cat "$out")" queued)" -eq 0 ] ||
+    { tail -5 "$err" >&2; fail "events still queued in the fleet after its settle: $(cat "$out")"; }
+  [ "$(json_get "$(cat "$out")" full)" -eq 0 ] ||
+    fail "a device buffer was full (puts refused): $(cat "$out")"
+  say "fleet run $FLEET_RUNS shipped everything: $(cat "$out")"
+}
+
+# fleet_run ARGS...: a fleet run in the foreground (fleet_bg + fleet_wait).
+fleet_run() { fleet_bg "$@"; fleet_wait; }
+
+# fault_finish: the end of every fault test. The receiver is stopped with SIGTERM (it must
+# exit 0; its lake loop lands and promotes the last files), then the reconciliation, bronze and
+# gold are checked.
+fault_finish() {
+  rx_stop
+  say "receiver stopped (last files landed and promoted)"
+  fault_reconcile
+  fault_bronze_once
+  fault_gold_equals_rebuild
+}
+
+# fault_reconcile: `hubcap-fleet --reconcile-only`: 0 missing, 0 duplicated, the malformed
+# events quarantined by the rule silver.check_rule names, their share near the knob. The
+# verdict (JSON) stays in $T/reconcile.json.
+fault_reconcile() {
+  local out rc=0
+  out=$("$FLEET" --reconcile-only --dir "$D" --settle 10 --json 2> "$T/reconcile.err") || rc=$?
+  cat "$T/reconcile.err" >&2
+  echo "$out" | tee "$T/reconcile.json"
+  [ -n "$out" ] || fail "the reconciliation printed nothing (exit $rc)"
+  "$PY" - "$out" "$FAULT_MALFORMED" <<'PY' || fail "the reconciliation is not clean"
+import json, sys
+r = json.loads(sys.argv[1])
+knob = float(sys.argv[2])
+q, e = r["quarantined"], r["expected_quarantine"]
+assert r["generated"] > 5000, f"too few events generated ({r['generated']})"
+assert r["missing"] == 0, f"{r['missing']} events missing from silver"
+assert r["duplicated"] == 0, f"{r['duplicated']} events duplicated in silver"
+assert r["unaccounted_malformed"] == 0, f"{r['unaccounted_malformed']} malformed events neither in silver nor quarantined"
+assert r["malformed_in_silver"] == 0, f"{r['malformed_in_silver']} malformed events promoted to silver"
+assert r["generated"] > r["distinct"], "the duplicate knob made no duplicates"
+assert r["dead"] == 0, f"{r['dead']} events dead-lettered: the hub refused them"
+mal = sum(n for k, n in q.items() if k != "too_late")
+assert mal == r["malformed"] > 0, f"quarantined {q} but {r['malformed']} malformed"
+for k, n in e.items():
+    if k != "too_late":
+        assert q.get(k) == n, f"rule {k}: expected {n}, quarantined {q.get(k)}"
+share = r["malformed"] / r["distinct"]
+assert 0.6 * knob < share < 1.4 * knob, f"malformed share {share:.3f}, the knob was {knob}"
+assert q.get("too_late", 0) > 0, "no late event was too late"
+assert r["in_silver"] + q.get("too_late", 0) == r["valid"] - r["dead"], \
+    f"valid {r['valid']} = in silver {r['in_silver']} + too_late {q.get('too_late', 0)} does not hold"
+PY
+  [ "$rc" -eq 0 ] || fail "hubcap-fleet --reconcile-only exited $rc although the verdict is clean"
+  say "reconciliation: 0 missing, 0 duplicated, malformed events quarantined by rule"
+}
+
+# fault_bronze_once: every closed capture file is once in bronze (serve landed them all: a
+# `land` afterwards finds nothing new) and serve promoted every landed file.
+fault_bronze_once() {
+  local nfiles nrows
+  nfiles=$(find "$CAP" -name '*.avro' | wc -l)
+  nrows=$(pg_sql 'SELECT count(*) FROM bronze.capture_file')
+  [ "$nrows" -eq "$nfiles" ] || fail "bronze.capture_file has $nrows rows for $nfiles capture files"
+  "$RX" land --capture "$CAP" > "$T/land.out" 2>&1 || fail "land failed: $(cat "$T/land.out")"
+  grep -q ' 0 landed' "$T/land.out" || fail "serve left files unlanded: $(cat "$T/land.out")"
+  [ "$(pg_sql 'SELECT last_file_id = (SELECT max(file_id) FROM bronze.capture_file) FROM lake.checkpoint')" = t ] ||
+    fail "serve did not promote every landed file"
+  say "$nfiles capture files, each once in bronze, all promoted by serve"
+}
+
+# gold_snap: the gold tables (and the quarantine by rule) as sorted text.
+gold_snap() {
+  pg_sql "SELECT 'w', grain, window_start, sales, lines, invoices, revision, late_events FROM gold.sales_by_window ORDER BY 2, 3"
+  pg_sql "SELECT 't', * FROM gold.order_tracking ORDER BY tracking_num"
+  pg_sql "SELECT 'p', * FROM gold.top_products ORDER BY rank"
+  pg_sql "SELECT 'c', * FROM gold.customer_summary ORDER BY customer_id"
+  pg_sql "SELECT 'r', * FROM gold.cancellations_returns"
+  pg_sql "SELECT 'v', * FROM gold.car_turnover ORDER BY make, model"
+  pg_sql "SELECT 'q', rule, count(*) FROM silver.quarantine GROUP BY rule ORDER BY rule"
+}
+
+# fault_gold_equals_rebuild: gold as the lake loop kept it through the faults equals gold
+# recomputed from bronze (the receiver is stopped: nothing promotes meanwhile).
+fault_gold_equals_rebuild() {
+  gold_snap > "$T/gold1"
+  for t in "^w" "^t" "^p" "^c"; do
+    grep -q "$t|" "$T/gold1" || fail "gold table '${t#^}' is empty: nothing to compare"
+  done
+  "$RX" rebuild -q || fail "rebuild failed"
+  gold_snap > "$T/gold2"
+  cmp -s "$T/gold1" "$T/gold2" ||
+    fail "gold kept by serve differs from a rebuild: $(diff "$T/gold1" "$T/gold2" | head -8)"
+  say "gold kept by serve through the faults equals a rebuild ($(wc -l < "$T/gold1") rows)"
+}
