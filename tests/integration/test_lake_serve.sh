@@ -8,6 +8,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
 source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/lake.sh"
 pg_start
 CAP="$T/cap"
 BUF="$T/buf"
@@ -53,22 +54,15 @@ wait "$SHIP_PID" 2> /dev/null
 rx_stop # closes the last files; the loop's last cycle lands and promotes them
 "$AGENT" dump -b "$BUF" > "$T/events.jsonl"
 nevents=$(wc -l < "$T/events.jsonl")
-nfiles=$(find "$CAP" -name '*.avro' | wc -l)
 [ "$nevents" -ge 30000 ] || fail "the agent holds $nevents events, expected at least 30000"
 
-[ "$(pg_sql 'SELECT count(*) FROM bronze.capture_file')" -eq "$nfiles" ] ||
-  fail "bronze.capture_file has $(pg_sql 'SELECT count(*) FROM bronze.capture_file') rows for $nfiles capture files"
-"$RX" land --capture "$CAP" > "$T/land.out" || fail "land failed: $(cat "$T/land.out")"
-grep -q ' 0 landed' "$T/land.out" || fail "serve left files unlanded: $(cat "$T/land.out")"
-[ "$(pg_sql 'SELECT last_file_id = (SELECT max(file_id) FROM bronze.capture_file) FROM lake.checkpoint')" = t ] ||
-  fail "serve did not promote every landed file"
+nfiles=$(lake_landed_once "$CAP")
 ok "$nfiles capture files, each once in bronze, all promoted by serve"
 
 # every buffered event_id is in silver or the quarantine, none twice in silver
-ids="SELECT event_id FROM silver.order_line UNION ALL SELECT event_id FROM silver.order_status UNION ALL SELECT event_id FROM silver.car_listing"
-[ "$(pg_sql "SELECT count(*) = count(DISTINCT event_id) FROM ($ids) u")" = t ] || fail "an event_id twice in silver"
+[ "$(pg_sql "SELECT count(*) = count(DISTINCT event_id) FROM ($LAKE_SILVER_IDS) u")" = t ] || fail "an event_id twice in silver"
 {
-  pg_sql "$ids"
+  pg_sql "$LAKE_SILVER_IDS"
   pg_sql "SELECT event_id FROM silver.quarantine WHERE event_id IS NOT NULL"
 } | sort -u > "$T/accounted"
 "$PY" - "$T/events.jsonl" "$T/accounted" <<'PY' || fail "events lost"
@@ -82,19 +76,7 @@ if missing:
 PY
 ok "all $nevents buffered events in silver or quarantined; no event_id twice in silver"
 
-snap() {
-  pg_sql "SELECT 'w', grain, window_start, sales, lines, invoices, revision, late_events FROM gold.sales_by_window ORDER BY 2, 3"
-  pg_sql "SELECT 't', * FROM gold.order_tracking ORDER BY tracking_num"
-  pg_sql "SELECT 'p', * FROM gold.top_products ORDER BY rank"
-  pg_sql "SELECT 'c', * FROM gold.customer_summary ORDER BY customer_id"
-  pg_sql "SELECT 'r', * FROM gold.cancellations_returns"
-  pg_sql "SELECT 'v', * FROM gold.car_turnover ORDER BY make, model"
-  pg_sql "SELECT 'q', rule, count(*) FROM silver.quarantine GROUP BY rule ORDER BY rule"
-}
-snap > "$T/gold1"
-"$RX" rebuild -q || fail "rebuild failed"
-snap > "$T/gold2"
-cmp -s "$T/gold1" "$T/gold2" || fail "gold kept by serve differs from a rebuild: $(diff "$T/gold1" "$T/gold2" | head -5)"
+lake_gold_equals_rebuild "serve across the kills"
 ok "gold kept by serve across the kills equals a rebuild"
 
 # the restart of PostgreSQL was seen and survived: a fresh receiver reports a reconnect after

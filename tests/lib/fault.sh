@@ -8,6 +8,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
 source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/lake.sh"
 FLEET="$HC_BIN/hubcap-fleet"
 [ -x "$FLEET" ] || { echo "no $FLEET: build first"; exit 1; }
 
@@ -122,38 +123,18 @@ PY
 # fault_bronze_once: every closed capture file is once in bronze (serve landed them all: a
 # `land` afterwards finds nothing new) and serve promoted every landed file.
 fault_bronze_once() {
-  local nfiles nrows
-  nfiles=$(find "$CAP" -name '*.avro' | wc -l)
-  nrows=$(pg_sql 'SELECT count(*) FROM bronze.capture_file')
-  [ "$nrows" -eq "$nfiles" ] || fail "bronze.capture_file has $nrows rows for $nfiles capture files"
-  "$RX" land --capture "$CAP" > "$T/land.out" 2>&1 || fail "land failed: $(cat "$T/land.out")"
-  grep -q ' 0 landed' "$T/land.out" || fail "serve left files unlanded: $(cat "$T/land.out")"
-  [ "$(pg_sql 'SELECT last_file_id = (SELECT max(file_id) FROM bronze.capture_file) FROM lake.checkpoint')" = t ] ||
-    fail "serve did not promote every landed file"
+  local nfiles
+  nfiles=$(lake_landed_once "$CAP")
   say "$nfiles capture files, each once in bronze, all promoted by serve"
-}
-
-# gold_snap: the gold tables (and the quarantine by rule) as sorted text.
-gold_snap() {
-  pg_sql "SELECT 'w', grain, window_start, sales, lines, invoices, revision, late_events FROM gold.sales_by_window ORDER BY 2, 3"
-  pg_sql "SELECT 't', * FROM gold.order_tracking ORDER BY tracking_num"
-  pg_sql "SELECT 'p', * FROM gold.top_products ORDER BY rank"
-  pg_sql "SELECT 'c', * FROM gold.customer_summary ORDER BY customer_id"
-  pg_sql "SELECT 'r', * FROM gold.cancellations_returns"
-  pg_sql "SELECT 'v', * FROM gold.car_turnover ORDER BY make, model"
-  pg_sql "SELECT 'q', rule, count(*) FROM silver.quarantine GROUP BY rule ORDER BY rule"
 }
 
 # fault_gold_equals_rebuild: gold as the lake loop kept it through the faults equals gold
 # recomputed from bronze (the receiver is stopped: nothing promotes meanwhile).
 fault_gold_equals_rebuild() {
-  gold_snap > "$T/gold1"
+  lake_gold_snap > "$T/gold1"
   for t in "^w" "^t" "^p" "^c"; do
     grep -q "$t|" "$T/gold1" || fail "gold table '${t#^}' is empty: nothing to compare"
   done
-  "$RX" rebuild -q || fail "rebuild failed"
-  gold_snap > "$T/gold2"
-  cmp -s "$T/gold1" "$T/gold2" ||
-    fail "gold kept by serve differs from a rebuild: $(diff "$T/gold1" "$T/gold2" | head -8)"
+  lake_gold_equals_rebuild "serve through the faults"
   say "gold kept by serve through the faults equals a rebuild ($(wc -l < "$T/gold1") rows)"
 }
