@@ -380,7 +380,8 @@ int rx_land_dir(PGconn *c, const char *dir, FILE *progress, FILE *log, struct rx
         snprintf(err, cap, "%s: cannot list the capture folder: %s", dir, hc_strerror(rc));
         goto out_list;
     }
-    qsort(l.v, l.n, sizeof *l.v, cmp_str);
+    if (l.n) /* qsort(NULL, 0, ...) is undefined */
+        qsort(l.v, l.n, sizeof *l.v, cmp_str);
     st->files_seen = (int64_t)l.n;
     for (i = 0; i < l.n; i++) {
         rc = rx_land_file(c, dir, l.v[i], &landed, &events, err, cap);
