@@ -6,12 +6,16 @@
 # in silver and gold at that moment (promotion commits silver and gold together), and its
 # freshness is that moment minus its enqueue time (the millisecond in its UUIDv7 event_id,
 # stamped at enqueue). Prints one JSON line with p50/p90/p99/max against the 5 s target.
-#   tools/bench/freshness.sh [SECONDS] [RATE]   (default 60 s at 5000 events/s; HC_BIN=build/bin)
+# With DEVICES, the events come from hubcap-fleet (that many simulated agents, RATE across them,
+# flat curve) instead of one agent, and the line adds the receiver's and the fleet's peak RSS.
+#   tools/bench/freshness.sh [SECONDS] [RATE] [DEVICES]
+#   (default 60 s at 5000 events/s from one agent; HC_BIN=build/bin)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 export HC_SRC=$top HC_BIN=${HC_BIN:-$top/build/bin}
 secs=${1:-60}
 rate=${2:-5000}
+devices=${3:-0}
 source "$top/tests/lib/common.sh"
 source "$top/tests/lib/pg.sh"
 source "$top/receiver/tools/testlib.sh"
@@ -19,16 +23,25 @@ pg_start > /dev/null
 
 rx_start --capture "$T/cap" --window 1s --pg "" --lake-interval 1s
 cs=$(grep '^Endpoint=' "$RX_OUT")
-"$AGENT" generate -b "$T/buf" -q --count $((secs * rate)) --rate "$rate" --device-id fresh-01 &
-gen=$!
-"$AGENT" ship -b "$T/buf" -q -s "$cs" &
-ship=$!
+if [ "$devices" -gt 0 ]; then
+  /usr/bin/time -f %M -o "$T/fleet.rss" "$HC_BIN/hubcap-fleet" --devices "$devices" \
+    --duration "$secs" --rate "$rate" --flat --connection-string "$cs" --no-reconcile \
+    --dir "$T/fleet" 2> "$T/fleet.log" &
+  gen=$!
+  ship=
+else
+  "$AGENT" generate -b "$T/buf" -q --count $((secs * rate)) --rate "$rate" --device-id fresh-01 &
+  gen=$!
+  "$AGENT" ship -b "$T/buf" -q -s "$cs" &
+  ship=$!
+fi
 hc_cleanup_hooks+=("kill $gen $ship 2>/dev/null; wait $gen $ship 2>/dev/null")
 
-"$PY" - "$secs" "$rate" "$gen" <<'PY'
+"$PY" - "$secs" "$rate" "$gen" "$devices" "$RX_PID" "$T/fleet.rss" <<'PY'
 import json, os, subprocess, sys, time
 
-secs, rate, gen = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+secs, rate, gen, devices, rx = (int(a) for a in sys.argv[1:6])
+rx_rss = 0
 
 def sql(q):
     return subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", q],
@@ -59,11 +72,24 @@ while True:
         last = cur
     if not alive(gen) and t_end is None:
         t_end = time.time()
+    try:
+        rx_rss = max(rx_rss, int(open("/proc/%d/status" % rx).read().split("VmHWM:")[1].split()[0]))
+    except (OSError, IndexError):
+        pass
     if t_end is not None and time.time() - t_end > 8:
         break  # everything generated had 8 s to arrive
 lat.sort()
 pct = lambda p: round(lat[min(len(lat) - 1, int(p / 100 * len(lat)))] / 1000, 3) if lat else None
-print(json.dumps({"bench": "freshness", "rate": rate, "seconds": secs, "events": len(lat),
+extra = {}
+if devices:
+    time.sleep(0.5)
+    try:
+        fl = int(open(sys.argv[6]).read().split()[-1])
+        extra = {"devices": devices, "fleet_rss_kb": fl, "per_agent_kb": round(fl / devices, 1)}
+    except (OSError, ValueError, IndexError):
+        extra = {"devices": devices}
+print(json.dumps({"bench": "freshness", **extra, "receiver_rss_kb": rx_rss, "rate": rate,
+                  "seconds": secs, "events": len(lat), "eps": round(len(lat) / secs),
                   "capture_window_s": 1, "p50_s": pct(50), "p90_s": pct(90), "p99_s": pct(99),
                   "max_s": round(lat[-1] / 1000, 3) if lat else None,
                   "resolution_ms": 50, "target_p99_s": 5,
