@@ -77,106 +77,14 @@ windows() { pg_sql "SELECT grain, window_start, sales, lines, invoices, revision
 windows > "$T/windows1"
 
 "$PY" - "$T/events.jsonl" "$T/gold.json" <<'PY'
-import datetime, json, re, sys
+import datetime, json, os, sys
 from decimal import Decimal
 
-LATENESS = datetime.timedelta(minutes=5)      # lake.config defaults
-HORIZON = datetime.timedelta(hours=12)
-LOYAL_N, LOYAL_DAYS = 3, datetime.timedelta(days=30)
-NON_PRODUCT = {"POST", "DOT", "M", "m", "D", "C2", "S", "B", "BANK CHARGES", "CRUK", "PADS",
-               "AMAZONFEE", "ADJUST", "ADJUST2", "TEST001", "TEST002"}
-STATUSES = {"created", "approved", "invoiced", "processing", "shipped", "delivered", "canceled",
-            "unavailable", "returned"}
-ACTIONS = {"listed", "price_changed", "sold", "removed"}
-TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$")
+sys.path.insert(0, os.path.join(os.environ["HC_SRC"], "tests", "lib"))
+from lake_expect import LOYAL_DAYS, LOYAL_N, NON_PRODUCT, Lake, ts
 
-
-def ts(v):
-    if not isinstance(v, str) or not TS.match(v):
-        return None
-    try:
-        return datetime.datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def absent(d, k):
-    return d.get(k) is None
-
-
-def num(v, integer=False):
-    if isinstance(v, bool) or not isinstance(v, (int, Decimal)):
-        return False
-    return isinstance(v, int) or not integer
-
-
-def ts_ok(d, k):
-    return absent(d, k) or ts(d[k]) is not None
-
-
-def rule(e):
-    if not isinstance(e, dict):
-        return "not_json"
-    if any(absent(e, k) for k in ("event_id", "kind", "event_time")) or not isinstance(e.get("data"), dict):
-        return "missing_field"
-    k, d = e["kind"], e["data"]
-    if k not in ("order_line", "order_status", "car_listing"):
-        return "unknown_kind"
-    if k == "order_line":
-        if any(absent(d, f) for f in ("invoice_no", "stock_code", "quantity", "unit_price", "invoice_date", "country")):
-            return "missing_field"
-        if not num(d["quantity"], True) or not num(d["unit_price"]):
-            return "bad_number"
-        if not ts_ok(e, "event_time") or not ts_ok(d, "invoice_date"):
-            return "bad_timestamp"
-        if d["unit_price"] < 0:
-            return "negative_price"
-    elif k == "order_status":
-        if any(absent(d, f) for f in ("tracking_num", "order_id", "status", "status_time")):
-            return "missing_field"
-        if not ts_ok(e, "event_time") or not ts_ok(d, "status_time") or not ts_ok(d, "estimated_delivery"):
-            return "bad_timestamp"
-        if d["status"] not in STATUSES:
-            return "unknown_status"
-    else:
-        if any(absent(d, f) for f in ("listing_id", "vin", "make", "model", "price", "action", "date_listed")):
-            return "missing_field"
-        if not num(d["price"]) or not (absent(d, "year") or num(d["year"], True)) or \
-                not (absent(d, "mileage_km") or num(d["mileage_km"])):
-            return "bad_number"
-        if not ts_ok(e, "event_time") or not ts_ok(d, "date_listed") or not ts_ok(d, "date_removed"):
-            return "bad_timestamp"
-        if d["price"] < 0:
-            return "negative_price"
-        if d["action"] not in ACTIONS:
-            return "unknown_action"
-        if not re.match(r"^[A-HJ-NPR-Z0-9]{17}$", str(d["vin"])):
-            return "bad_vin"
-    return None
-
-
-events, seen = [], set()
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line, parse_float=Decimal)
-    except ValueError:
-        e = None
-    eid = e.get("event_id") if isinstance(e, dict) else None
-    if eid is not None:
-        if eid in seen:
-            continue                       # a duplicate: silver and quarantine keep one
-        seen.add(eid)
-    events.append((e, rule(e)))
-valid_times = [ts(e["event_time"]) for e, r in events if r is None]
-limit = max(valid_times) - LATENESS - HORIZON
-quarantine, silver = {}, {"order_line": [], "order_status": [], "car_listing": []}
-for e, r in events:
-    if r is None and ts(e["event_time"]) < limit:
-        r = "too_late"
-    if r:
-        quarantine[r] = quarantine.get(r, 0) + 1
-    else:
-        silver[e["kind"]].append(e)
+lake = Lake(open(sys.argv[1]))
+quarantine, silver = lake.quarantine, lake.silver
 
 gold = json.loads(open(sys.argv[2]).read())
 bad = []
@@ -272,7 +180,7 @@ check("customers", [len(customers), loyal, spend, sum(len(p) for p in inv.values
 if bad:
     print("\n".join(bad), file=sys.stderr)
     sys.exit(1)
-print(f"{len(events)} distinct events: silver {gold['silver']}, quarantine {quarantine}, "
+print(f"{sum(map(len, silver.values())) + sum(quarantine.values())} distinct events: silver {gold['silver']}, quarantine {quarantine}, "
       f"total sales {gold['total_sales']}, {len(track)} parcels, {len(cars)} car models")
 PY
 [ $? -eq 0 ] || fail "gold differs from the figures computed from the generated events"

@@ -1,6 +1,6 @@
 # tests/lib/common.sh - sourced by integration tests: paths, temp dir, assertions.
 set -euo pipefail
-HC_SRC=${HC_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+export HC_SRC=${HC_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 HC_BIN=${HC_BIN:-$HC_SRC/build/bin}
 PY=/usr/bin/python3
 AGENT="$HC_BIN/hubcap-agent"
