@@ -26,40 +26,53 @@ int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts 
 {
     uint64_t batch = o->batch ? o->batch : 1000, made = 0, held = 0, done = 0;
     int64_t linger = (o->linger_ms > 0 ? o->linger_ms : 200) * 1000000;
-    int64_t t0 = hc_mono_ns(), opened = 0;
+    int64_t t0 = hc_mono_ns(), opened = 0, committed_at = t0;
     struct ag_txn *t = NULL;
     struct hc_event ev;
     int rc = 0, have = 0, full_told = 0, disk_told = 0, disk_tries = 0;
 
     while ((!o->count || made < o->count || have) && !stopping(o)) {
+        int flush = 0; /* paced and nothing due: commit now, wait without the write lock */
         if (!have) {
-            ag_pace(o->rate, t0, made, o->stop);
-            if (stopping(o))
+            int64_t due = o->rate > 0 ? t0 + (int64_t)((double)made * 1e9 / o->rate) : 0;
+            int64_t now = due ? hc_mono_ns() : 0;
+            if (due > now && t) {
+                flush = 1;
+            } else {
+                if (due > now) { /* the due events come in one group per linger */
+                    int64_t until = due > committed_at + linger ? due : committed_at + linger;
+                    hc_sleep_ms((until - now + 999999) / 1000000, o->stop);
+                }
+                if (stopping(o))
+                    break;
+                ag_gen_next(g, &ev);
+                have = 1;
+                made++;
+            }
+        }
+        if (!flush) {
+            if (!t) {
+                if ((rc = ag_queue_begin(q, &t)) != 0)
+                    break;
+                opened = hc_mono_ns();
+            }
+            rc = ag_txn_put(t, &ev);
+            if (rc == 0) {
+                have = 0;
+                held++;
+            } else if (rc != HC_E_FULL) {
+                ag_txn_abort(t);
+                t = NULL;
                 break;
-            ag_gen_next(g, &ev);
-            have = 1;
-            made++;
+            } else if (!full_told++ && o->on_full) {
+                o->on_full(o->arg);
+            }
         }
-        if (!t) {
-            if ((rc = ag_queue_begin(q, &t)) != 0)
-                break;
-            opened = hc_mono_ns();
-        }
-        rc = ag_txn_put(t, &ev);
-        if (rc == 0) {
-            have = 0;
-            held++;
-        } else if (rc != HC_E_FULL) {
-            ag_txn_abort(t);
-            t = NULL;
-            break;
-        } else if (!full_told++ && o->on_full) {
-            o->on_full(o->arg);
-        }
-        if (rc == HC_E_FULL || held >= batch || hc_mono_ns() - opened > linger ||
+        if (flush || rc == HC_E_FULL || held >= batch || hc_mono_ns() - opened > linger ||
             (o->count && made >= o->count && !have)) {
             rc = ag_txn_commit(t);
             t = NULL;
+            committed_at = hc_mono_ns();
             if (rc == HC_E_DISKFULL && ++disk_tries < DISKFULL_TRIES) {
                 /*
                  * The batch was never accepted; the queue learned a cap for the disk and made

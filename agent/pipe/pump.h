@@ -1,5 +1,10 @@
 /*
  * pump.h - the generator into the buffer: paced, group-committed, waiting when the buffer is full.
+ *
+ * Paced (rate > 0), the write transaction is never held while waiting: the events due are put
+ * and committed together, then the pump sleeps until the next is due, and at least linger_ms
+ * after the last commit. So a shipper's acks on the same buffer never wait for the pump's
+ * pacing, and commits stay at about one per linger_ms.
  */
 #ifndef AG_PUMP_H
 #define AG_PUMP_H
