@@ -33,13 +33,13 @@
  * runs used the folder, so that a resumed run draws new event ids).
  *
  * Reconciliation (reconcile.c), by event_id against silver, from the buffers: every record
- * (duplicates share an event_id and count once) is COPYed with its envelope into a temp table;
- * its expected fate is silver.check_rule() of the envelope, the receiver's own rules:
+ * (duplicates share an event_id and count once) is COPYed into a temp table with the rule its
+ * envelope breaks, by the receiver's own rules (common/rules.h), and its expected fate follows:
  *  - valid: expected in silver.order_line/order_status/car_listing exactly once. The late knob
  *    pushes one late event in ten back by days: silver quarantines those as too_late (event_time
  *    before watermark - late_horizon), so a valid event quarantined as too_late is accounted
  *    for, not missing. expected_too_late estimates them from lake.config.
- *  - malformed (check_rule names a rule): expected in silver.quarantine under that rule.
+ *  - malformed (a rule names it): expected in silver.quarantine under that rule.
  *  - dead-lettered by the shipper (the hub refused it): expected nowhere.
  * missing = valid, not dead-lettered, in neither silver nor quarantine; duplicated = an event_id
  * of the fleet found more than once across the three silver tables; quarantined = the fleet's
@@ -160,7 +160,7 @@ struct fl_recon {
     uint64_t expected_too_late;
     int nrules; /* the fleet's event ids in silver.quarantine, by rule */
     struct fl_rule_count quarantined[FL_RULES_MAX];
-    int nexpected; /* malformed event ids by the rule silver.check_rule names */
+    int nexpected; /* malformed event ids by the rule they break */
     struct fl_rule_count expected[FL_RULES_MAX];
 };
 

@@ -59,6 +59,35 @@ int rx_lake_run(PGconn *c, const char *sql, int n, const char *const *params, ch
     return 0;
 }
 
+#define RX_COPY_CHUNK (1 << 20) /* bytes per PQputCopyData */
+
+int rx_lake_copy_in(PGconn *c, const char *sql, const char *data, size_t len, char *err, size_t cap)
+{
+    PGresult *r = PQexec(c, sql);
+    int ok;
+
+    if (PQresultStatus(r) != PGRES_COPY_IN) {
+        rx_lake_errf(c, sql, err, cap);
+        PQclear(r);
+        return rx_lake_failure(c);
+    }
+    PQclear(r);
+    for (size_t off = 0; off < len; off += RX_COPY_CHUNK) {
+        size_t k = len - off < RX_COPY_CHUNK ? len - off : RX_COPY_CHUNK;
+        if (PQputCopyData(c, data + off, (int)k) != 1)
+            break;
+    }
+    PQputCopyEnd(c, NULL);
+    r = PQgetResult(c);
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok)
+        rx_lake_errf(c, sql, err, cap);
+    PQclear(r);
+    while ((r = PQgetResult(c)))
+        PQclear(r);
+    return ok ? 0 : rx_lake_failure(c);
+}
+
 /* Apply one file unless its version is recorded. Returns 1 applied, 0 already, or an error. */
 static int apply_file(PGconn *c, const struct rx_lake_sql_file *f, char *err, size_t cap)
 {

@@ -45,6 +45,13 @@ PGresult *rx_lake_exec(PGconn *c, const char *sql, int n, const char *const *par
 int rx_lake_run(PGconn *c, const char *sql, int n, const char *const *params, char *err,
                 size_t cap);
 
+/*
+ * Run sql, a "COPY ... FROM STDIN" statement, sending data[0..len) (whole rows in the statement's
+ * format) as its input. Returns 0, HC_E_RETRY (connection lost) or HC_E_INVAL.
+ */
+int rx_lake_copy_in(PGconn *c, const char *sql, const char *data, size_t len, char *err,
+                    size_t cap);
+
 /* HC_E_RETRY when the connection is gone, else HC_E_INVAL: how to report a failed statement. */
 int rx_lake_failure(PGconn *c);
 

@@ -14,7 +14,6 @@
 #include "common/error.h"
 #include "receiver/lake/capture_read.h"
 #include "receiver/lake/db.h"
-#include "receiver/lake/json_check.h"
 
 #define LAND_COPY_CHUNK (256 * 1024) /* bytes gathered before each PQputCopyData */
 
@@ -77,7 +76,7 @@ static void partition_of(const char *rel, char *out, size_t cap)
  */
 static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
-#define LAND_COPY_FIELDS 10
+#define LAND_COPY_FIELDS 9
 #define PG_EPOCH_MS      INT64_C(946684800000) /* 2000-01-01 UTC, PostgreSQL's time zero */
 
 /* Append v as an n-byte big-endian integer. */
@@ -134,21 +133,19 @@ static int copy_record(void *ctx, const struct rx_land_rec *r)
 {
     struct land_copy *lc = ctx;
     struct hc_buf *b = &lc->line;
-    int json = r->body && rx_json_ok(r->body, r->body_len);
 
     if (!r->enq_ok) {
         lc->why = "a record without an enqueued time (x-opt-enqueued-time or EnqueuedTimeUtc)";
         return HC_E_PARSE;
     }
-    if (hc_buf_reserve(b, 2 * r->body_len + 512) || bin_int(b, LAND_COPY_FIELDS, 2) ||
+    if (hc_buf_reserve(b, r->body_len + 512) || bin_int(b, LAND_COPY_FIELDS, 2) ||
         bin_intf(b, lc->file_id, 8) || bin_intf(b, lc->n, 4) ||
         bin_field(b, -1, lc->partition, strlen(lc->partition)) || bin_intf(b, r->seq, 8) ||
         bin_field(b, -1, r->offset, strlen(r->offset)) ||
         bin_intf(b, (r->enq_ms - PG_EPOCH_MS) * 1000, 8) ||
         bin_field(b, 1, r->sysprops, strlen(r->sysprops)) ||
         bin_field(b, 1, r->props, strlen(r->props)) ||
-        (r->body ? bin_field(b, -1, r->body, r->body_len) : bin_null(b)) ||
-        (json ? bin_field(b, 1, r->body, r->body_len) : bin_null(b)))
+        (r->body ? bin_field(b, -1, r->body, r->body_len) : bin_null(b)))
         return -ENOMEM;
     if (lc->n == 0)
         lc->first_seq = r->seq;
@@ -165,7 +162,7 @@ static int copy_file(PGconn *c, const char *path, struct land_copy *lc, char *er
     const char *why = NULL;
 
     r = PQexec(c, "COPY bronze.event (file_id, record_no, partition_id, sequence_number, "
-                  "event_offset, enqueued_time, system_properties, properties, body, body_json) "
+                  "event_offset, enqueued_time, system_properties, properties, body) "
                   "FROM STDIN (FORMAT binary)");
     if (PQresultStatus(r) != PGRES_COPY_IN) {
         PQclear(r);

@@ -4,8 +4,7 @@
  * A closed capture file is a "*.avro" under the capture folder (a file being written is
  * "*.avro.tmp" and is never read). Each lands in one transaction: its manifest row in
  * bronze.capture_file (path relative to the folder, size, SHA-256, partition, first and last
- * sequence number, events) and its records, sent with COPY (binary format) into bronze.event,
- * each body also as body_json when it is JSON PostgreSQL takes (receiver/lake/json_check.h).
+ * sequence number, events) and its records, sent with COPY (binary format) into bronze.event.
  * The manifest is unique on (path, checksum) and checked first under an advisory lock, so a
  * file that landed (even just before a crash) is skipped, and one whose transaction did not
  * commit lands again.

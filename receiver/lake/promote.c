@@ -1,12 +1,365 @@
 #include "receiver/lake/promote.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
+#include "common/envelope.h"
 #include "common/error.h"
 #include "receiver/lake/db.h"
+#include "common/rules.h"
+
+/*
+ * One batch: the bronze files (lo, hi] read in file and record order (COPY out), each body
+ * checked once (rules.c); the valid records of a file wait in `pend` until the file's greatest
+ * valid event time is known (too_late needs it), then go to their kind's rows unless this batch
+ * already took a copy of the event (the first copy wins). PostgreSQL gets the rows, the
+ * quarantine records and the per-file watermarks by COPY, and lake.promote_staged does the rest.
+ */
+struct pend {
+    int32_t record_no;
+    enum hc_kind kind;
+    int64_t event_us;
+    size_t off, len; /* the row in batch.pend_rows; its first field is the event_id */
+};
+
+/* event_ids taken by this batch: an open-addressing set of rows in batch.rows[kind]. */
+struct id_slot {
+    uint64_t hash; /* 0: empty */
+    uint32_t kind, len;
+    size_t off;
+};
+
+struct batch {
+    int64_t lo, hi, n;
+    int has_max;
+    int64_t max_us, lateness_us, horizon_us; /* running maximum of valid event times */
+    struct hc_buf rows[4];                   /* COPY text per kind (index: enum hc_kind) */
+    struct hc_buf quar, files;               /* COPY text for lake_q and lake_files */
+    /* the file being read */
+    int64_t file_id;
+    int file_has;
+    int64_t file_max;
+    struct pend *pend;
+    size_t npend, cappend;
+    struct hc_buf pend_rows;
+    /* the set of taken event_ids */
+    struct id_slot *ids;
+    size_t nids, capids; /* capids: a power of two */
+    int64_t records;
+};
+
+static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
+
+static void batch_free(struct batch *b)
+{
+    for (int i = 0; i < 4; i++)
+        hc_buf_free(&b->rows[i]);
+    hc_buf_free(&b->quar);
+    hc_buf_free(&b->files);
+    hc_buf_free(&b->pend_rows);
+    free(b->pend);
+    free(b->ids);
+}
+
+static uint64_t hash_bytes(const char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
+
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+/* The slot of the id p[0..n) with hash h: its own or the empty one where it would go. */
+static struct id_slot *id_find(struct batch *b, const char *p, size_t n, uint64_t h)
+{
+    size_t mask = b->capids - 1;
+
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        struct id_slot *s = &b->ids[i];
+        if (!s->hash || (s->hash == h && s->len == n && !memcmp(b->rows[s->kind].p + s->off, p, n)))
+            return s;
+    }
+}
+
+static int id_grow(struct batch *b)
+{
+    struct id_slot *old = b->ids;
+    size_t oldcap = b->capids, cap = oldcap ? oldcap * 2 : 1 << 16;
+
+    if (!(b->ids = calloc(cap, sizeof *b->ids))) {
+        b->ids = old;
+        return -ENOMEM;
+    }
+    b->capids = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i].hash) {
+            struct id_slot *s = &b->ids[old[i].hash & (cap - 1)];
+            while (s->hash)
+                s = s == &b->ids[cap - 1] ? b->ids : s + 1;
+            *s = old[i];
+        }
+    free(old);
+    return 0;
+}
+
+/* A quarantine record: file, record, rule, event_id (a string's, else NULL), kind. */
+static int quarantine(struct batch *b, int32_t record_no, enum hc_rule rule,
+                      const struct hc_json_val *event_id, const struct hc_json_val *kind)
+{
+    struct hc_buf *q = &b->quar;
+    struct hc_json_val none = {NULL, 0, HC_JSON_ABSENT};
+
+    if (hc_buf_add_i64(q, b->file_id) || hc_buf_addc(q, '\t') || hc_buf_add_i64(q, record_no) ||
+        hc_buf_addc(q, '\t') || hc_buf_adds(q, hc_rule_name(rule)) || hc_buf_addc(q, '\t') ||
+        hc_copy_text(q, event_id->type == HC_JSON_STRING ? event_id : &none) ||
+        hc_buf_addc(q, '\t') || hc_copy_text(q, kind) || hc_buf_addc(q, '\n'))
+        return -ENOMEM;
+    return 0;
+}
+
+/* A timestamptz COPY field for us, or \N. */
+static int ts_field(struct hc_buf *out, int has, int64_t us)
+{
+    char t[HC_TS_STRLEN];
+
+    if (!has)
+        return hc_buf_add(out, "\\N", 2);
+    return hc_buf_add(out, t, (size_t)hc_ts_format(us, t));
+}
+
+/* The file's records are all read: its watermark row, then too_late and first copies. */
+static int finish_file(struct batch *b)
+{
+    int had = b->has_max;
+    int64_t before = b->max_us, limit;
+
+    if (!b->file_id)
+        return 0;
+    if (b->file_has && (!b->has_max || b->file_max > b->max_us)) {
+        b->max_us = b->file_max;
+        b->has_max = 1;
+    }
+    if (hc_buf_add_i64(&b->files, b->file_id) || hc_buf_addc(&b->files, '\t') ||
+        ts_field(&b->files, b->has_max, b->max_us) || hc_buf_addc(&b->files, '\t') ||
+        ts_field(&b->files, had, before - b->lateness_us) || hc_buf_addc(&b->files, '\n'))
+        return -ENOMEM;
+    limit = b->max_us - b->lateness_us - b->horizon_us;
+    for (size_t i = 0; i < b->npend; i++) {
+        const struct pend *p = &b->pend[i];
+        const char *row = b->pend_rows.p + p->off;
+        size_t idlen = (size_t)((const char *)memchr(row, '\t', p->len) - row);
+        struct hc_buf *dst = &b->rows[p->kind];
+        struct id_slot *s;
+        uint64_t h;
+
+        if (p->event_us < limit) {
+            /* the event_id is a string: its row field is its text, COPY-escaped already */
+            struct hc_buf *q = &b->quar;
+            if (hc_buf_add_i64(q, b->file_id) || hc_buf_addc(q, '\t') ||
+                hc_buf_add_i64(q, p->record_no) || hc_buf_adds(q, "\ttoo_late\t") ||
+                hc_buf_add(q, row, idlen) || hc_buf_addc(q, '\t') ||
+                hc_buf_adds(q, hc_kind_name(p->kind)) || hc_buf_addc(q, '\n'))
+                return -ENOMEM;
+            continue;
+        }
+        h = hash_bytes(row, idlen);
+        if ((b->nids + 1) * 2 > b->capids && id_grow(b))
+            return -ENOMEM;
+        if ((s = id_find(b, row, idlen, h))->hash)
+            continue; /* a later copy of an event this batch took */
+        s->hash = h;
+        s->kind = (uint32_t)p->kind;
+        s->len = (uint32_t)idlen;
+        s->off = dst->len;
+        b->nids++;
+        if (hc_buf_add(dst, row, p->len))
+            return -ENOMEM;
+    }
+    b->npend = 0;
+    hc_buf_reset(&b->pend_rows);
+    b->file_has = 0;
+    return 0;
+}
+
+/* One bronze record, in file and record order. */
+static int take_record(struct batch *b, int64_t file_id, int32_t record_no, const char *body,
+                       size_t len)
+{
+    struct hc_body e;
+    struct pend *p;
+    int rc;
+
+    b->records++;
+    if (file_id != b->file_id) {
+        if ((rc = finish_file(b)))
+            return rc;
+        b->file_id = file_id;
+    }
+    if (hc_body_check(&e, body, len) != HC_RULE_NONE)
+        return quarantine(b, record_no, e.rule, &e.event_id, &e.kind_v);
+    if (b->npend == b->cappend) {
+        size_t cap = b->cappend ? 2 * b->cappend : 4096;
+        struct pend *np = realloc(b->pend, cap * sizeof *np);
+        if (!np)
+            return -ENOMEM;
+        b->pend = np;
+        b->cappend = cap;
+    }
+    p = &b->pend[b->npend++];
+    p->record_no = record_no;
+    p->kind = e.kind;
+    p->event_us = e.event_us;
+    p->off = b->pend_rows.len;
+    if (hc_body_copy_row(&e, file_id, &b->pend_rows))
+        return -ENOMEM;
+    p->len = b->pend_rows.len - p->off;
+    if (!b->file_has || e.event_us > b->file_max)
+        b->file_max = e.event_us;
+    b->file_has = 1;
+    return 0;
+}
+
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * The tuples of one COPY binary message (file_id int8, record_no int4, body bytea); *header
+ * when the stream's header comes first. Returns 0, 1 at the trailer, or HC_E_PARSE.
+ */
+static int take_message(struct batch *b, const unsigned char *p, size_t n, int *header)
+{
+    const unsigned char *end = p + n;
+    int rc;
+
+    if (*header) {
+        if (n < 19 || memcmp(p, "PGCOPY\n\377\r\n\0", 11))
+            return HC_E_PARSE;
+        p += 19 + be32(p + 15);
+        *header = 0;
+    }
+    while (p < end) {
+        uint32_t blen;
+        if (end - p >= 2 && p[0] == 0xFF && p[1] == 0xFF)
+            return 1;
+        /* 3 fields: 2 + (4 + 8) + (4 + 4) + 4 bytes before the body */
+        if (end - p < 26 || p[0] != 0 || p[1] != 3 || be32(p + 2) != 8 || be32(p + 14) != 4)
+            return HC_E_PARSE;
+        blen = be32(p + 22);
+        if (blen != 0xFFFFFFFFu && (size_t)(end - p - 26) < blen)
+            return HC_E_PARSE;
+        rc = take_record(b, (int64_t)((uint64_t)be32(p + 6) << 32 | be32(p + 10)),
+                         (int32_t)be32(p + 18), blen == 0xFFFFFFFFu ? NULL : (const char *)p + 26,
+                         blen == 0xFFFFFFFFu ? 0 : blen);
+        if (rc)
+            return rc;
+        p += 26 + (blen == 0xFFFFFFFFu ? 0 : blen);
+    }
+    return 0;
+}
+
+/* Read the batch's records from bronze. */
+static int read_bronze(PGconn *c, struct batch *b, char *err, size_t cap)
+{
+    char sql[256];
+    PGresult *r;
+    char *msg;
+    int n, header = 1, rc = 0, trailer = 0;
+
+    snprintf(sql, sizeof sql,
+             "COPY (SELECT file_id, record_no, body FROM bronze.event WHERE file_id > %" PRId64
+             " AND file_id <= %" PRId64 " ORDER BY file_id, record_no) TO STDOUT (FORMAT binary)",
+             b->lo, b->hi);
+    r = PQexec(c, sql);
+    if (PQresultStatus(r) != PGRES_COPY_OUT) {
+        rx_lake_errf(c, "reading bronze", err, cap);
+        PQclear(r);
+        return rx_lake_failure(c);
+    }
+    PQclear(r);
+    while ((n = PQgetCopyData(c, &msg, 0)) > 0) {
+        if (!rc && !trailer) {
+            rc = take_message(b, (const unsigned char *)msg, (size_t)n, &header);
+            trailer = rc == 1;
+            rc = rc == 1 ? 0 : rc;
+        }
+        PQfreemem(msg);
+    }
+    r = PQgetResult(c);
+    if (n == -2 || PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rx_lake_errf(c, "reading bronze", err, cap);
+        rc = rx_lake_failure(c);
+    } else if (rc || (rc = finish_file(b))) {
+        snprintf(err, cap, "reading bronze: %s", hc_strerror(rc));
+    }
+    PQclear(r);
+    while ((r = PQgetResult(c)))
+        PQclear(r);
+    return rc;
+}
+
+/* One promote_plan value as an integer (*has: not NULL). */
+static int64_t plan_i64(PGresult *r, int col, int *has)
+{
+    if (has)
+        *has = !PQgetisnull(r, 0, col);
+    return PQgetisnull(r, 0, col) ? 0 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
+}
+
+/* Stage and promote the next batch in the open transaction. *hi: 0 when nothing was left. */
+static int promote_batch(PGconn *c, int64_t *hi, char *err, size_t cap)
+{
+    struct batch b;
+    PGresult *r;
+    char newmax[HC_TS_STRLEN], lo[24], his[24], n[24];
+    const char *params[4] = {lo, his, n, NULL};
+    int has_hi, rc;
+
+    memset(&b, 0, sizeof b);
+    if (!(r = rx_lake_exec(c, "SELECT * FROM lake.promote_plan()", 0, NULL, err, cap)))
+        return rx_lake_failure(c);
+    b.lo = plan_i64(r, 0, NULL);
+    b.hi = plan_i64(r, 1, &has_hi);
+    b.n = plan_i64(r, 2, NULL);
+    b.max_us = plan_i64(r, 3, &b.has_max);
+    b.lateness_us = plan_i64(r, 4, NULL);
+    b.horizon_us = plan_i64(r, 5, NULL);
+    PQclear(r);
+    *hi = has_hi ? b.hi : 0;
+    if (!has_hi)
+        return 0;
+    if ((rc = read_bronze(c, &b, err, cap)))
+        goto out;
+    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING; k++) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "COPY %s FROM STDIN", kind_table[k]);
+        if ((rc = rx_lake_copy_in(c, sql, b.rows[k].p, b.rows[k].len, err, cap)))
+            goto out;
+    }
+    if ((rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", b.quar.p, b.quar.len, err, cap)) ||
+        (rc = rx_lake_copy_in(c, "COPY lake_files FROM STDIN", b.files.p, b.files.len, err, cap)))
+        goto out;
+    snprintf(lo, sizeof lo, "%" PRId64, b.lo);
+    snprintf(his, sizeof his, "%" PRId64, b.hi);
+    snprintf(n, sizeof n, "%" PRId64, b.n);
+    if (b.has_max) {
+        hc_ts_format(b.max_us, newmax);
+        params[3] = newmax;
+    }
+    rc = rx_lake_run(c, "SELECT lake.promote_staged($1, $2, $3, $4)", 4, params, err, cap);
+out:
+    batch_free(&b);
+    return rc;
+}
 
 /* One value of a one-row query as an integer. Returns 0 or an error. */
 static int query_i64(PGconn *c, const char *sql, int64_t *v, char *err, size_t cap)
@@ -19,11 +372,12 @@ static int query_i64(PGconn *c, const char *sql, int64_t *v, char *err, size_t c
     return 0;
 }
 
-/* Promote batches of files until none is left (each batch its own transaction unless one is
- * open); lake.promote_next keeps every gold table up to date with its batch. */
+/* Promote batches of files until none is left: each batch its own transaction, unless the
+ * caller has one open (rebuild). */
 static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t cap)
 {
-    int64_t fid, before, after, first, last;
+    int own = PQtransactionStatus(c) == PQTRANS_IDLE;
+    int64_t fid = 0, before, after, first, last;
     char sql[160];
     int rc;
 
@@ -35,8 +389,14 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
         return rc;
     last = first;
     for (;;) {
-        if ((rc = query_i64(c, "SELECT lake.promote_next()", &fid, err, cap)))
+        if (own && (rc = rx_lake_run(c, "BEGIN", 0, NULL, err, cap)))
             return rc;
+        if ((rc = promote_batch(c, &fid, err, cap)) ||
+            (own && (rc = rx_lake_run(c, "COMMIT", 0, NULL, err, cap)))) {
+            if (own)
+                PQclear(PQexec(c, "ROLLBACK"));
+            return rc;
+        }
         if (fid == 0)
             break;
         last = fid;

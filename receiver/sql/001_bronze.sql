@@ -8,9 +8,8 @@
 -- body is bytes to Event Hubs, and a body that is not UTF-8 or not JSON must still land, so that
 -- silver can quarantine it with a rule instead of bronze refusing it); the Properties and
 -- SystemProperties maps as jsonb (long and double values as JSON numbers, string values as
--- strings, bytes values as {"$bytes": "<base64>"}). body_json is the same body parsed, when the
--- lander found it to be UTF-8 JSON (receiver/lake/json_check.h), else NULL: promotion reads it
--- instead of casting every body itself (a cast that fails would need a subtransaction per record).
+-- strings, bytes values as {"$bytes": "<base64>"}). Promotion reads and checks the bodies itself
+-- (common/rules.h); convert_from(body, 'UTF8')::jsonb reads one in SQL.
 CREATE SCHEMA IF NOT EXISTS lake;
 CREATE SCHEMA IF NOT EXISTS bronze;
 
@@ -56,6 +55,5 @@ CREATE TABLE IF NOT EXISTS bronze.event (
     system_properties jsonb       NOT NULL,
     properties        jsonb       NOT NULL,
     body              bytea,                 -- NULL when the record's Body is null
-    body_json         jsonb,                 -- body as JSON; NULL when not UTF-8 JSON
     PRIMARY KEY (file_id, record_no)
 );

@@ -2,7 +2,7 @@
 """check_reconcile.py JSON KNOB MIN_GENERATED - is `hubcap-fleet --json`'s reconciliation clean?
 
 Clean: 0 missing, 0 duplicated in silver; every malformed event quarantined under the rule
-silver.check_rule names (and none promoted), their share within 40 % of the --malformed KNOB;
+the receiver's rules name (and none promoted), their share within 40 % of the --malformed KNOB;
 the duplicate knob made real duplicates; some late events were too late; nothing dead-lettered;
 every valid event in silver or too_late. Exit 0 when clean, else the first broken assertion.
 """

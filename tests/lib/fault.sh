@@ -85,7 +85,7 @@ fault_finish() {
 }
 
 # fault_reconcile: `hubcap-fleet --reconcile-only`: 0 missing, 0 duplicated, the malformed
-# events quarantined by the rule silver.check_rule names, their share near the knob. The
+# events quarantined by the rule common/rules.h names, their share near the knob. The
 # verdict (JSON) stays in $T/reconcile.json.
 fault_reconcile() {
   local out rc=0

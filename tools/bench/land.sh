@@ -17,7 +17,7 @@ t1=$(now_s)
 events=$(pg_sql 'SELECT count(*) FROM bronze.event')
 
 # the same rows as COPY text, then \copy into a table like bronze.event
-cols="file_id, record_no, partition_id, sequence_number, event_offset, enqueued_time, system_properties, properties, body, body_json"
+cols="file_id, record_no, partition_id, sequence_number, event_offset, enqueued_time, system_properties, properties, body"
 psql -X -q -c "\\copy (SELECT $cols FROM bronze.event ORDER BY file_id, record_no) TO '$T/rows.copy'"
 copy_bytes=$(stat -c %s "$T/rows.copy")
 pg_sql "CREATE TABLE bronze.event_copy (LIKE bronze.event INCLUDING ALL)" > /dev/null

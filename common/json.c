@@ -1,6 +1,7 @@
-#include "receiver/lake/json_check.h"
+#include "common/json.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/buf.h"
 
@@ -109,10 +110,10 @@ static void jc_number(struct jc *j)
         if (jc_peek(j) == '+' || jc_peek(j) == '-')
             j->p++;
         e = j->p;
-        if ((n = jc_digits(j)) == 0 || n > 4 || strtol((const char *)e, NULL, 10) > RX_JSON_EXP_MAX)
+        if ((n = jc_digits(j)) == 0 || n > 4 || strtol((const char *)e, NULL, 10) > HC_JSON_EXP_MAX)
             goto out_fail;
     }
-    if (j->p - s <= RX_JSON_NUM_MAX)
+    if (j->p - s <= HC_JSON_NUM_MAX)
         return;
 out_fail:
     j->fail = 1;
@@ -169,7 +170,7 @@ static int jc_value(struct jc *j, int depth)
 {
     int c = jc_peek(j);
 
-    if (depth > RX_JSON_DEPTH_MAX)
+    if (depth > HC_JSON_DEPTH_MAX)
         j->fail = 1;
     else if (c == '{' || c == '[')
         jc_members(j, c == '{' ? '}' : ']', depth);
@@ -188,7 +189,7 @@ static int jc_value(struct jc *j, int depth)
     return j->fail;
 }
 
-int rx_json_ok(const char *s, size_t len)
+int hc_json_ok(const char *s, size_t len)
 {
     struct jc j = {(const unsigned char *)s, (const unsigned char *)s + len, 0};
 
@@ -199,4 +200,153 @@ int rx_json_ok(const char *s, size_t len)
         return 0;
     jc_ws(&j);
     return j.p == j.end;
+}
+
+static enum hc_json_type jc_type(int c)
+{
+    switch (c) {
+    case '{':
+        return HC_JSON_OBJECT;
+    case '[':
+        return HC_JSON_ARRAY;
+    case '"':
+        return HC_JSON_STRING;
+    case 'n':
+        return HC_JSON_NULL;
+    case 't':
+    case 'f':
+        return HC_JSON_BOOL;
+    default:
+        return HC_JSON_NUMBER;
+    }
+}
+
+/* The value at the cursor into *v (the text was checked: no error is expected). */
+static int jc_take(struct jc *j, struct hc_json_val *v)
+{
+    const unsigned char *s = j->p;
+
+    if (jc_value(j, 1))
+        return -1;
+    v->p = (const char *)s;
+    v->len = (size_t)(j->p - s);
+    v->type = jc_type(*s);
+    return 0;
+}
+
+int hc_json_parse(const char *s, size_t len, struct hc_json_val *v)
+{
+    struct jc j = {(const unsigned char *)s, (const unsigned char *)s + len, 0};
+
+    memset(v, 0, sizeof *v);
+    if (!hc_json_ok(s, len))
+        return 0;
+    jc_ws(&j);
+    if (jc_take(&j, v))
+        return 0;
+    return 1;
+}
+
+void hc_json_obj_begin(struct hc_json_obj *it, const struct hc_json_val *obj)
+{
+    /* inside the braces */
+    it->p = obj->p + 1;
+    it->end = obj->p + obj->len - 1;
+}
+
+int hc_json_obj_next(struct hc_json_obj *it, struct hc_json_val *key, struct hc_json_val *val)
+{
+    struct jc j = {(const unsigned char *)it->p, (const unsigned char *)it->end, 0};
+
+    jc_ws(&j);
+    if (jc_peek(&j) == ',') {
+        j.p++;
+        jc_ws(&j);
+    }
+    if (jc_peek(&j) != '"' || jc_take(&j, key))
+        return 0;
+    jc_ws(&j);
+    if (jc_peek(&j) != ':')
+        return 0;
+    j.p++;
+    jc_ws(&j);
+    if (jc_take(&j, val))
+        return 0;
+    it->p = (const char *)j.p;
+    return 1;
+}
+
+/* A code point as UTF-8 into out; returns the bytes written. */
+static size_t jc_utf8(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+size_t hc_json_unescape(const struct hc_json_val *v, char *out)
+{
+    struct jc j = {(const unsigned char *)v->p + 1, (const unsigned char *)v->p + v->len - 1, 0};
+    size_t n = 0;
+    unsigned cp, lo;
+
+    while (j.p < j.end) {
+        const unsigned char *s = j.p;
+        while (j.p < j.end && *j.p != '\\')
+            j.p++;
+        memcpy(out + n, s, (size_t)(j.p - s));
+        n += (size_t)(j.p - s);
+        if (j.p >= j.end)
+            break;
+        j.p++;
+        switch (*j.p++) {
+        case 'b':
+            out[n++] = '\b';
+            break;
+        case 'f':
+            out[n++] = '\f';
+            break;
+        case 'n':
+            out[n++] = '\n';
+            break;
+        case 'r':
+            out[n++] = '\r';
+            break;
+        case 't':
+            out[n++] = '\t';
+            break;
+        case 'u':
+            if (jc_hex4(&j, &cp))
+                return n;
+            if (cp >= 0xD800 && cp <= 0xDBFF && j.end - j.p >= 6) {
+                j.p += 2;
+                if (jc_hex4(&j, &lo))
+                    return n;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            n += jc_utf8(cp, out + n);
+            break;
+        default: /* " \ / */
+            out[n++] = (char)j.p[-1];
+            break;
+        }
+    }
+    return n;
 }

@@ -1,0 +1,64 @@
+/*
+ * json.h - JSON as event bodies need it: a check, and reading a checked text without allocating.
+ *
+ * hc_json_ok: is a text JSON that PostgreSQL takes as it is? RFC 8259 JSON in UTF-8, made stricter
+ * where PostgreSQL would refuse what it holds (a refused value would fail a whole COPY into
+ * silver): no \u0000 (text cannot hold NUL), no unpaired UTF-16 surrogate escape, number literals
+ * of at most HC_JSON_NUM_MAX characters with an exponent within +-HC_JSON_EXP_MAX (numeric and
+ * jsonb take them), at most HC_JSON_DEPTH_MAX nested arrays and objects. An event body that fails
+ * it is quarantined as not_json.
+ *
+ * The validation rules (common/rules.h) read a checked body with hc_json_parse,
+ * hc_json_obj_next and hc_json_unescape: spans into the caller's text, no allocation.
+ */
+#ifndef HC_JSON_H
+#define HC_JSON_H
+
+#include <stddef.h>
+
+#define HC_JSON_DEPTH_MAX 256
+#define HC_JSON_NUM_MAX   256
+#define HC_JSON_EXP_MAX   900
+
+/* 1 when s[0..len) is one JSON value (surrounded by JSON white space at most), else 0. */
+int hc_json_ok(const char *s, size_t len);
+
+enum hc_json_type {
+    HC_JSON_ABSENT = 0, /* no such member (p NULL, len 0) */
+    HC_JSON_NULL,
+    HC_JSON_BOOL,
+    HC_JSON_NUMBER,
+    HC_JSON_STRING,
+    HC_JSON_ARRAY,
+    HC_JSON_OBJECT
+};
+
+/* One value: p[0..len) is its whole text (a string with its quotes). Points into the caller's
+ * text and lives as long as it. */
+struct hc_json_val {
+    const char *p;
+    size_t len;
+    enum hc_json_type type;
+};
+
+/* A cursor over an object's members. */
+struct hc_json_obj {
+    const char *p, *end;
+};
+
+/* When s[0..len) passes hc_json_ok, set *v to the value (white space around it left out) and
+ * return 1; else return 0 (*v is ABSENT). */
+int hc_json_parse(const char *s, size_t len, struct hc_json_val *v);
+
+/* Start iterating the members of obj, an OBJECT value from hc_json_parse or hc_json_obj_next. */
+void hc_json_obj_begin(struct hc_json_obj *it, const struct hc_json_val *obj);
+
+/* The next member: 1 with *key (a STRING) and *val set, or 0 after the last one. Members come in
+ * text order; a key may repeat (a reader that keeps the last one reads as jsonb does). */
+int hc_json_obj_next(struct hc_json_obj *it, struct hc_json_val *key, struct hc_json_val *val);
+
+/* Write the text of the STRING v, escapes decoded (UTF-8), into out, which has room for v->len
+ * bytes (always enough). Returns the number of bytes written. */
+size_t hc_json_unescape(const struct hc_json_val *v, char *out);
+
+#endif
