@@ -221,13 +221,49 @@ static enum hc_json_type jc_type(int c)
     }
 }
 
-/* The value at the cursor into *v (the text was checked: no error is expected). */
+/* Past the string at the cursor (on its opening quote) of a checked text. */
+static void jc_skip_string(struct jc *j)
+{
+    for (j->p++; j->p < j->end; j->p++) {
+        if (*j->p == '\\')
+            j->p++;
+        else if (*j->p == '"') {
+            j->p++;
+            return;
+        }
+    }
+}
+
+/* Past the value at the cursor of a text hc_json_ok accepted: no check, one pass. */
+static void jc_skip(struct jc *j)
+{
+    int depth = 0;
+
+    do {
+        int c = jc_peek(j);
+        if (c == '"')
+            jc_skip_string(j);
+        else if (c == '{' || c == '[')
+            depth++, j->p++;
+        else if (c == '}' || c == ']')
+            depth--, j->p++;
+        else if (depth) /* separators, white space, scalars inside a container */
+            j->p++;
+        else /* a scalar at the top: up to what ends it */
+            while (j->p < j->end && *j->p != ',' && *j->p != '}' && *j->p != ']' && *j->p != ' ' &&
+                   *j->p != '\t' && *j->p != '\r' && *j->p != '\n')
+                j->p++;
+    } while (depth > 0 && j->p < j->end);
+}
+
+/* The value at the cursor of a checked text into *v. */
 static int jc_take(struct jc *j, struct hc_json_val *v)
 {
     const unsigned char *s = j->p;
 
-    if (jc_value(j, 1))
+    if (j->p >= j->end)
         return -1;
+    jc_skip(j);
     v->p = (const char *)s;
     v->len = (size_t)(j->p - s);
     v->type = jc_type(*s);
@@ -241,9 +277,14 @@ int hc_json_parse(const char *s, size_t len, struct hc_json_val *v)
     memset(v, 0, sizeof *v);
     if (!hc_json_ok(s, len))
         return 0;
+    /* one value between white space: trim it */
     jc_ws(&j);
-    if (jc_take(&j, v))
-        return 0;
+    while (j.end > j.p &&
+           (j.end[-1] == ' ' || j.end[-1] == '\t' || j.end[-1] == '\n' || j.end[-1] == '\r'))
+        j.end--;
+    v->p = (const char *)j.p;
+    v->len = (size_t)(j.end - j.p);
+    v->type = jc_type(*j.p);
     return 1;
 }
 

@@ -26,7 +26,7 @@ INSERT INTO gold.watermark (id) VALUES (1) ON CONFLICT DO NOTHING;
 -- Sales (sum of quantity * unit_price over valid order lines, cancellations and returns
 -- included, so the figure is net) per window of event_time.
 CREATE TABLE IF NOT EXISTS gold.sales_by_window (
-    grain        text        NOT NULL CHECK (grain IN ('minute', 'hour', 'day')),
+    grain        text COLLATE "C" NOT NULL CHECK (grain IN ('minute', 'hour', 'day')),
     window_start timestamptz NOT NULL,
     window_end   timestamptz NOT NULL,
     sales        numeric     NOT NULL,
@@ -39,7 +39,7 @@ CREATE TABLE IF NOT EXISTS gold.sales_by_window (
 );
 
 -- Stock codes that are not products (UCI Online Retail); codes starting "gift_" neither.
-CREATE TABLE IF NOT EXISTS gold.non_product_code (code text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS gold.non_product_code (code text COLLATE "C" PRIMARY KEY);
 INSERT INTO gold.non_product_code (code) VALUES
     ('POST'), ('DOT'), ('M'), ('m'), ('D'), ('C2'), ('S'), ('B'), ('BANK CHARGES'), ('CRUK'),
     ('PADS'), ('AMAZONFEE'), ('ADJUST'), ('ADJUST2'), ('TEST001'), ('TEST002')
@@ -49,14 +49,14 @@ ON CONFLICT DO NOTHING;
 -- invoices ('C...') and non-product codes left out. Ties: the lower stock code first.
 CREATE TABLE IF NOT EXISTS gold.top_products (
     rank        integer PRIMARY KEY,
-    stock_code  text    NOT NULL,
-    description text,
+    stock_code  text COLLATE "C" NOT NULL,
+    description text COLLATE "C",
     quantity    bigint  NOT NULL,
     revenue     numeric NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS gold.customer_summary (
-    customer_id   text PRIMARY KEY,
+    customer_id   text COLLATE "C" PRIMARY KEY,
     spend         numeric     NOT NULL, -- net: cancellations and returns included
     orders        bigint      NOT NULL, -- distinct invoices that are not cancellations
     lines         bigint      NOT NULL,
@@ -81,21 +81,21 @@ CREATE TABLE IF NOT EXISTS gold.cancellations_returns (
 -- One row per parcel: the status with the newest status_time (ties: the greater event_id), so
 -- an update that arrives late never moves a parcel back.
 CREATE TABLE IF NOT EXISTS gold.order_tracking (
-    tracking_num       text PRIMARY KEY,
-    order_id           text        NOT NULL,
-    status             text        NOT NULL,
+    tracking_num       text COLLATE "C" PRIMARY KEY,
+    order_id           text COLLATE "C" NOT NULL,
+    status             text COLLATE "C" NOT NULL,
     status_time        timestamptz NOT NULL,
     estimated_delivery timestamptz,
-    carrier            text,
-    event_id           text        NOT NULL
+    carrier            text COLLATE "C",
+    event_id           text COLLATE "C" NOT NULL
 );
 
 -- Per make and model: listings seen, listings gone (sold or removed), the mean days from
 -- date_listed to date_removed of those gone, and the mean of each listing's latest price.
 -- A listing's state is its latest event (event_time, then event_id).
 CREATE TABLE IF NOT EXISTS gold.car_turnover (
-    make           text    NOT NULL,
-    model          text    NOT NULL,
+    make           text COLLATE "C" NOT NULL,
+    model          text COLLATE "C" NOT NULL,
     listings       bigint  NOT NULL,
     removed        bigint  NOT NULL,
     avg_days_listed numeric,
@@ -111,34 +111,34 @@ ON CONFLICT (key) DO NOTHING;
 -- State behind the whole-history gold tables, kept by promotion (not for readers).
 -- Each invoice seen in a sales window.
 CREATE TABLE IF NOT EXISTS lake.agg_window_invoice (
-    grain        text        NOT NULL,
+    grain        text COLLATE "C" NOT NULL,
     window_start timestamptz NOT NULL,
-    invoice_no   text        NOT NULL,
+    invoice_no   text COLLATE "C" NOT NULL,
     PRIMARY KEY (grain, window_start, invoice_no)
 );
 -- Each invoice seen (cancellations: 'C...').
-CREATE TABLE IF NOT EXISTS lake.agg_invoice (invoice_no text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS lake.agg_invoice (invoice_no text COLLATE "C" PRIMARY KEY);
 -- Each customer's ordinary invoices and when each was placed (its earliest invoice_date).
 CREATE TABLE IF NOT EXISTS lake.agg_customer_invoice (
-    customer_id text        NOT NULL,
-    invoice_no  text        NOT NULL,
+    customer_id text COLLATE "C" NOT NULL,
+    invoice_no  text COLLATE "C" NOT NULL,
     placed      timestamptz NOT NULL,
     PRIMARY KEY (customer_id, invoice_no)
 );
 -- Per stock code, over the lines of ordinary invoices (top_products picks from it).
 CREATE TABLE IF NOT EXISTS lake.agg_product (
-    stock_code  text PRIMARY KEY,
-    description text,
+    stock_code  text COLLATE "C" PRIMARY KEY,
+    description text COLLATE "C",
     quantity    bigint  NOT NULL,
     revenue     numeric NOT NULL
 );
 -- Each car listing's latest event (event_time, then event_id).
 CREATE TABLE IF NOT EXISTS lake.agg_listing (
-    listing_id   text PRIMARY KEY,
+    listing_id   text COLLATE "C" PRIMARY KEY,
     event_time   timestamptz    NOT NULL,
-    event_id     text           NOT NULL,
-    make         text           NOT NULL,
-    model        text           NOT NULL,
+    event_id     text COLLATE "C" NOT NULL,
+    make         text COLLATE "C" NOT NULL,
+    model        text COLLATE "C" NOT NULL,
     price        numeric(14, 2) NOT NULL,
     gone         boolean        NOT NULL, -- sold or removed, with a date_removed
     listed_secs  numeric,                 -- date_removed - date_listed in seconds, when gone
@@ -146,8 +146,8 @@ CREATE TABLE IF NOT EXISTS lake.agg_listing (
 );
 -- Per make and model, over the listings' latest states (car_turnover is derived from it).
 CREATE TABLE IF NOT EXISTS lake.agg_car (
-    make        text    NOT NULL,
-    model       text    NOT NULL,
+    make        text COLLATE "C" NOT NULL,
+    model       text COLLATE "C" NOT NULL,
     listings    bigint  NOT NULL,
     removed     bigint  NOT NULL,
     listed_secs numeric NOT NULL, -- sum over the removed ones
@@ -173,7 +173,7 @@ BEGIN
      WHERE name = 'promote';
 END $$;
 
--- Add the new order lines (lake_lines) to the sales windows. A window that ended at or before
+-- Add the new order lines (lake_ol) to the sales windows. A window that ended at or before
 -- the watermark as it stood before a file was final for that file: its lines count as late, and
 -- the window's revision goes up once per such file (not for the file that creates the window).
 -- invoices: distinct, through lake.agg_window_invoice. The lines are summed per minute and file
@@ -186,7 +186,7 @@ BEGIN
     WITH per_minute AS (
         SELECT date_trunc('minute', event_time, 'UTC') AS m, file_id,
                sum(quantity * unit_price) AS sales, count(*) AS lines
-          FROM lake_lines GROUP BY 1, 2),
+          FROM lake_ol GROUP BY 1, 2),
     per_file AS (
         SELECT g.grain, date_trunc(g.grain, p.m, 'UTC') AS ws, g.len, p.file_id,
                sum(p.sales) AS sales, sum(p.lines) AS lines,
@@ -201,7 +201,7 @@ BEGIN
            0::bigint AS invoices
       FROM per_file GROUP BY grain, ws, len;
     WITH mi AS (
-        SELECT DISTINCT date_trunc('minute', event_time, 'UTC') AS m, invoice_no FROM lake_lines),
+        SELECT DISTINCT date_trunc('minute', event_time, 'UTC') AS m, invoice_no FROM lake_ol),
     n AS (
         INSERT INTO lake.agg_window_invoice
         SELECT DISTINCT g.grain, date_trunc(g.grain, mi.m, 'UTC'), mi.invoice_no
@@ -225,15 +225,15 @@ BEGIN
         ON CONFLICT (grain, window_start) DO NOTHING;
 END $$;
 
--- Parcels, from the order statuses the files (lo, hi] put in silver: a newer status_time (then
+-- Parcels, from the order statuses this batch put in silver (lake_os): a newer status_time (then
 -- a greater event_id) wins.
-CREATE OR REPLACE FUNCTION lake.update_tracking(lo bigint, hi bigint) RETURNS void
+CREATE OR REPLACE FUNCTION lake.update_tracking() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO gold.order_tracking AS t
     SELECT DISTINCT ON (tracking_num) tracking_num, order_id, status, status_time,
            estimated_delivery, carrier, event_id
-      FROM silver.order_status WHERE file_id > lo AND file_id <= hi
+      FROM lake_os
      ORDER BY tracking_num, status_time DESC, event_id DESC
         ON CONFLICT (tracking_num) DO UPDATE
        SET order_id = excluded.order_id, status = excluded.status,
@@ -251,7 +251,7 @@ DECLARE
 BEGIN
     INSERT INTO lake.agg_product AS p
     SELECT stock_code, max(description), sum(quantity), sum(quantity * unit_price)
-      FROM lake_lines WHERE invoice_no NOT LIKE 'C%'
+      FROM lake_ol WHERE invoice_no NOT LIKE 'C%'
      GROUP BY stock_code
         ON CONFLICT (stock_code) DO UPDATE
        SET description = greatest(p.description, excluded.description),
@@ -259,7 +259,7 @@ BEGIN
 
     INSERT INTO lake.agg_customer_invoice AS ci
     SELECT customer_id, invoice_no, min(invoice_date)
-      FROM lake_lines WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
+      FROM lake_ol WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
      GROUP BY customer_id, invoice_no
         ON CONFLICT (customer_id, invoice_no) DO UPDATE SET placed = excluded.placed
      WHERE excluded.placed < ci.placed;
@@ -267,7 +267,7 @@ BEGIN
     SELECT customer_id, sum(quantity * unit_price), 0, count(*), count(*) FILTER (WHERE quantity < 0),
            min(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'),
            max(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'), false
-      FROM lake_lines WHERE customer_id IS NOT NULL
+      FROM lake_ol WHERE customer_id IS NOT NULL
      GROUP BY customer_id
         ON CONFLICT (customer_id) DO UPDATE
        SET spend = s.spend + excluded.spend, lines = s.lines + excluded.lines,
@@ -282,13 +282,13 @@ BEGIN
                            lead(ci.placed, min_orders - 1)
                                OVER (PARTITION BY ci.customer_id ORDER BY ci.placed) AS nth
                       FROM lake.agg_customer_invoice ci
-                     WHERE ci.customer_id IN (SELECT customer_id FROM lake_lines
+                     WHERE ci.customer_id IN (SELECT customer_id FROM lake_ol
                                                WHERE invoice_no NOT LIKE 'C%')) w
              GROUP BY customer_id) x
      WHERE s.customer_id = x.customer_id;
 
     WITH n AS (
-        INSERT INTO lake.agg_invoice SELECT DISTINCT invoice_no FROM lake_lines
+        INSERT INTO lake.agg_invoice SELECT DISTINCT invoice_no FROM lake_ol
             ON CONFLICT DO NOTHING RETURNING invoice_no),
     d AS (
         SELECT (SELECT count(*) FROM n WHERE invoice_no NOT LIKE 'C%') AS invoices,
@@ -299,7 +299,7 @@ BEGIN
                count(*) FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0) AS rlines,
                coalesce(-sum(quantity * unit_price)
                             FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0), 0) AS rvalue
-          FROM lake_lines)
+          FROM lake_ol)
     INSERT INTO gold.cancellations_returns AS c
     SELECT 1, d.invoices, d.cinv, d.clines, d.cvalue, d.rlines, d.rvalue,
            CASE WHEN d.invoices > 0 THEN round(d.cinv::numeric / d.invoices, 6) ELSE 0 END
@@ -316,9 +316,9 @@ BEGIN
                           / (c.invoices + excluded.invoices), 6) ELSE 0 END;
 END $$;
 
--- Car listings, from those the files (lo, hi] put in silver: each listing's latest state replaced when a newer event came; the per make and
+-- Car listings, from those this batch put in silver (lake_cl): each listing's latest state replaced when a newer event came; the per make and
 -- model sums take the old state out and the new one in.
-CREATE OR REPLACE FUNCTION lake.update_cars(lo bigint, hi bigint) RETURNS void
+CREATE OR REPLACE FUNCTION lake.update_cars() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     DROP TABLE IF EXISTS lake_cars;
@@ -329,7 +329,7 @@ BEGIN
                    action IN ('sold', 'removed') AND date_removed IS NOT NULL AS gone,
                    CASE WHEN action IN ('sold', 'removed') AND date_removed IS NOT NULL
                         THEN extract(epoch FROM date_removed - date_listed) END AS listed_secs
-              FROM silver.car_listing WHERE file_id > lo AND file_id <= hi
+              FROM lake_cl
              ORDER BY listing_id, event_time DESC, event_id DESC) n
       LEFT JOIN lake.agg_listing o USING (listing_id)
      WHERE o.listing_id IS NULL OR (n.event_time, n.event_id) > (o.event_time, o.event_id);
@@ -400,7 +400,7 @@ BEGIN
       FROM gold.watermark WHERE id = 1;
     lateness_us := (extract(epoch FROM lake.setting('allowed_lateness')::interval) * 1000000)::bigint;
     horizon_us := (extract(epoch FROM lake.setting('late_horizon')::interval) * 1000000)::bigint;
-    DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_q, lake_files, lake_lines;
+    DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_q, lake_files;
     IF hi IS NULL THEN
         RETURN;
     END IF;
@@ -408,49 +408,76 @@ BEGIN
     CREATE TEMP TABLE lake_os (LIKE silver.order_status) ON COMMIT DROP;
     CREATE TEMP TABLE lake_cl (LIKE silver.car_listing) ON COMMIT DROP;
     CREATE TEMP TABLE lake_q (
-        file_id bigint NOT NULL, record_no integer NOT NULL, rule text NOT NULL, event_id text,
-        kind text) ON COMMIT DROP;
+        file_id bigint NOT NULL, record_no integer NOT NULL, rule text NOT NULL,
+        event_id text COLLATE "C", kind text) ON COMMIT DROP;
     CREATE TEMP TABLE lake_files (
         file_id bigint PRIMARY KEY, new_max timestamptz, old_wm timestamptz) ON COMMIT DROP;
 END $$;
 
--- Insert the staged rows whose event_id is not in silver yet. Every probe is an index lookup,
--- whatever the statistics say: a plan that scanned silver would cost the whole history per
--- batch, or, scanning the table it inserts into, grow with the square of the batch (silver's
--- statistics are those of an empty table until it is first analyzed).
-CREATE OR REPLACE FUNCTION lake.insert_silver() RETURNS void
-LANGUAGE plpgsql
-SET enable_seqscan = off SET enable_hashjoin = off SET enable_mergejoin = off SET jit = off AS $$
+-- Insert the staged rows whose event_id is not in silver yet (lo: the last file promoted before
+-- this batch), and leave in the staging tables exactly what this batch put in silver (gold reads
+-- them). A row whose event_id another kind's table holds is dropped first; the kind's own table
+-- refuses the rest itself (ON CONFLICT DO NOTHING); and only when it refused some (rare: the
+-- receiver dropped the batch's own copies already) are they looked up to drop them. The probes
+-- are OR-ed EXISTS, which PostgreSQL runs as index lookups per row: a join would be planned from
+-- silver's statistics, which until analyzed are an empty table's, and a plan that scans silver
+-- costs the whole history per batch.
+CREATE OR REPLACE FUNCTION lake.insert_silver(lo bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    staged bigint;
+    added  bigint;
 BEGIN
-    INSERT INTO silver.order_line SELECT * FROM lake_ol s
-     WHERE NOT EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
-    INSERT INTO silver.order_status SELECT * FROM lake_os s
-     WHERE NOT EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
-    INSERT INTO silver.car_listing SELECT * FROM lake_cl s
-     WHERE NOT EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id)
-       AND NOT EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
+    DELETE FROM lake_ol s
+     WHERE EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id)
+        OR EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
+    DELETE FROM lake_os s
+     WHERE EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
+        OR EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
+    DELETE FROM lake_cl s
+     WHERE EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
+        OR EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id);
+    SELECT count(*) INTO staged FROM lake_ol;
+    INSERT INTO silver.order_line SELECT * FROM lake_ol ON CONFLICT (event_id) DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    IF added < staged THEN
+        DELETE FROM lake_ol s
+         WHERE EXISTS (SELECT 1 FROM silver.order_line o
+                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
+    END IF;
+    SELECT count(*) INTO staged FROM lake_os;
+    INSERT INTO silver.order_status SELECT * FROM lake_os ON CONFLICT (event_id) DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    IF added < staged THEN
+        DELETE FROM lake_os s
+         WHERE EXISTS (SELECT 1 FROM silver.order_status o
+                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
+    END IF;
+    SELECT count(*) INTO staged FROM lake_cl;
+    INSERT INTO silver.car_listing SELECT * FROM lake_cl ON CONFLICT (event_id) DO NOTHING;
+    GET DIAGNOSTICS added = ROW_COUNT;
+    IF added < staged THEN
+        DELETE FROM lake_cl s
+         WHERE EXISTS (SELECT 1 FROM silver.car_listing o
+                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
+    END IF;
 END $$;
 
 -- Finish promoting the files (lo, hi] (n records) staged by the promoter: silver
 -- (lake.insert_silver), the quarantine (a too_late copy of an event that an earlier file put in
 -- silver is a duplicate, not quarantined), then gold from the rows this batch put in silver
--- (file_id in (lo, hi]), the watermark (new_max: the running maximum after hi) and the
+-- (lake_ol, lake_os, lake_cl), the watermark (new_max: the running maximum after hi) and the
 -- checkpoint. Returns hi.
 CREATE OR REPLACE FUNCTION lake.promote_staged(lo bigint, hi bigint, n bigint,
                                                new_max timestamptz) RETURNS bigint
 LANGUAGE plpgsql SET work_mem = '64MB' SET jit = off AS $$
 BEGIN
+    PERFORM lake.insert_silver(lo);
     ANALYZE lake_ol;
     ANALYZE lake_os;
     ANALYZE lake_cl;
     ANALYZE lake_q;
     ANALYZE lake_files;
-    PERFORM lake.insert_silver();
     INSERT INTO silver.quarantine (rule, detail, event_id, kind, file_id, record_no, raw)
     SELECT q.rule, NULL, q.event_id, q.kind, q.file_id, q.record_no, e.body
       FROM lake_q q JOIN bronze.event e USING (file_id, record_no)
@@ -463,15 +490,10 @@ BEGIN
                             WHERE o.event_id = q.event_id AND o.file_id < q.file_id))
      ORDER BY q.file_id, q.record_no
         ON CONFLICT (event_id, rule) DO NOTHING;
-    CREATE TEMP TABLE lake_lines ON COMMIT DROP AS
-    SELECT file_id, event_time, invoice_no, stock_code, description, quantity, unit_price,
-           invoice_date, customer_id
-      FROM silver.order_line WHERE file_id > lo AND file_id <= hi;
-    ANALYZE lake_lines;
     PERFORM lake.update_sales();
     PERFORM lake.update_orders();
-    PERFORM lake.update_tracking(lo, hi);
-    PERFORM lake.update_cars(lo, hi);
+    PERFORM lake.update_tracking();
+    PERFORM lake.update_cars();
     PERFORM lake.refresh_gold();
     UPDATE gold.watermark
        SET max_event_time = new_max,
