@@ -35,8 +35,9 @@ struct id_slot {
 
 struct batch {
     int64_t lo, hi, n;
-    int has_max;
+    int has_max, had_max;
     int64_t max_us, lateness_us, horizon_us; /* running maximum of valid event times */
+    int64_t max_before;                      /* max_us before the batch (had_max: not NULL) */
     struct hc_buf rows[4];                   /* COPY text per kind (index: enum hc_kind) */
     struct hc_buf quar, files;               /* COPY text for lake_q and lake_files */
     /* the file being read */
@@ -54,6 +55,7 @@ struct batch {
 
 static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
 
+/* Free b's buffers (its range and carried state stay); b can be freed again. */
 static void batch_free(struct batch *b)
 {
     for (int i = 0; i < 4; i++)
@@ -63,6 +65,9 @@ static void batch_free(struct batch *b)
     hc_buf_free(&b->pend_rows);
     free(b->pend);
     free(b->ids);
+    b->pend = NULL;
+    b->ids = NULL;
+    b->npend = b->cappend = b->nids = b->capids = 0;
 }
 
 static uint64_t hash_bytes(const char *p, size_t n)
@@ -307,55 +312,181 @@ static int read_bronze(PGconn *c, struct batch *b, char *err, size_t cap)
     return rc;
 }
 
-/* One promote_plan value as an integer (*has: not NULL). */
-static int64_t plan_i64(PGresult *r, int col, int *has)
+/* One result value as an integer (*has: not NULL). */
+static int64_t value_i64(PGresult *r, int col, int *has)
 {
     if (has)
         *has = !PQgetisnull(r, 0, col);
     return PQgetisnull(r, 0, col) ? 0 : strtoll(PQgetvalue(r, 0, col), NULL, 10);
 }
 
-/* Stage and promote the next batch in the open transaction. *hi: 0 when nothing was left. */
-static int promote_batch(PGconn *c, int64_t *hi, char *err, size_t cap)
+/* Begin a batch in the open transaction (lake.promote_plan: the lock, the temp tables) into b's
+ * range and carried state. *has: 0 when every landed file is promoted. */
+static int plan(PGconn *c, struct batch *b, int *has, char *err, size_t cap)
 {
-    struct batch b;
-    PGresult *r;
-    char newmax[HC_TS_STRLEN], lo[24], his[24], n[24];
-    const char *params[4] = {lo, his, n, NULL};
-    int has_hi, rc;
+    PGresult *r = rx_lake_exec(c, "SELECT * FROM lake.promote_plan()", 0, NULL, err, cap);
 
-    memset(&b, 0, sizeof b);
-    if (!(r = rx_lake_exec(c, "SELECT * FROM lake.promote_plan()", 0, NULL, err, cap)))
+    if (!r)
         return rx_lake_failure(c);
-    b.lo = plan_i64(r, 0, NULL);
-    b.hi = plan_i64(r, 1, &has_hi);
-    b.n = plan_i64(r, 2, NULL);
-    b.max_us = plan_i64(r, 3, &b.has_max);
-    b.lateness_us = plan_i64(r, 4, NULL);
-    b.horizon_us = plan_i64(r, 5, NULL);
+    b->lo = value_i64(r, 0, NULL);
+    b->hi = value_i64(r, 1, has);
+    b->n = value_i64(r, 2, NULL);
+    b->max_us = b->max_before = value_i64(r, 3, &b->has_max);
+    b->had_max = b->has_max;
+    b->lateness_us = value_i64(r, 4, NULL);
+    b->horizon_us = value_i64(r, 5, NULL);
     PQclear(r);
-    *hi = has_hi ? b.hi : 0;
-    if (!has_hi)
-        return 0;
-    if ((rc = read_bronze(c, &b, err, cap)))
-        goto out;
-    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING; k++) {
+    return 0;
+}
+
+/* The batch after the file lo (lake.batch_after): *hi 0 when there is none. */
+static int batch_after(PGconn *c, int64_t lo, int64_t *hi, int64_t *n, char *err, size_t cap)
+{
+    char los[24];
+    const char *params[1] = {los};
+    PGresult *r;
+    int has;
+
+    snprintf(los, sizeof los, "%" PRId64, lo);
+    if (!(r = rx_lake_exec(c, "SELECT * FROM lake.batch_after($1)", 1, params, err, cap)))
+        return rx_lake_failure(c);
+    *hi = value_i64(r, 0, &has);
+    *n = value_i64(r, 1, NULL);
+    if (!has)
+        *hi = 0;
+    PQclear(r);
+    return 0;
+}
+
+/* COPY the batch's rows, quarantine records and watermarks into the temp tables, then free its
+ * buffers (its range and carried state stay). */
+static int stage(PGconn *c, struct batch *b, char *err, size_t cap)
+{
+    int rc = 0;
+
+    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING && !rc; k++) {
         char sql[64];
         snprintf(sql, sizeof sql, "COPY %s FROM STDIN", kind_table[k]);
-        if ((rc = rx_lake_copy_in(c, sql, b.rows[k].p, b.rows[k].len, err, cap)))
-            goto out;
+        rc = rx_lake_copy_in(c, sql, b->rows[k].p, b->rows[k].len, err, cap);
     }
-    if ((rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", b.quar.p, b.quar.len, err, cap)) ||
-        (rc = rx_lake_copy_in(c, "COPY lake_files FROM STDIN", b.files.p, b.files.len, err, cap)))
-        goto out;
-    snprintf(lo, sizeof lo, "%" PRId64, b.lo);
-    snprintf(his, sizeof his, "%" PRId64, b.hi);
-    snprintf(n, sizeof n, "%" PRId64, b.n);
-    if (b.has_max) {
-        hc_ts_format(b.max_us, newmax);
+    if (!rc)
+        rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", b->quar.p, b->quar.len, err, cap);
+    if (!rc)
+        rc = rx_lake_copy_in(c, "COPY lake_files FROM STDIN", b->files.p, b->files.len, err, cap);
+    batch_free(b);
+    return rc;
+}
+
+/* Send lake.promote_staged for the staged batch b; its result is for wait_staged. */
+static int send_staged(PGconn *c, const struct batch *b, char *err, size_t cap)
+{
+    char newmax[HC_TS_STRLEN], lo[24], hi[24], n[24];
+    const char *params[4] = {lo, hi, n, NULL};
+
+    snprintf(lo, sizeof lo, "%" PRId64, b->lo);
+    snprintf(hi, sizeof hi, "%" PRId64, b->hi);
+    snprintf(n, sizeof n, "%" PRId64, b->n);
+    if (b->has_max) {
+        hc_ts_format(b->max_us, newmax);
         params[3] = newmax;
     }
-    rc = rx_lake_run(c, "SELECT lake.promote_staged($1, $2, $3, $4)", 4, params, err, cap);
+    if (!PQsendQueryParams(c, "SELECT lake.promote_staged($1, $2, $3, $4)", 4, NULL, params, NULL,
+                           NULL, 0)) {
+        rx_lake_errf(c, "promoting", err, cap);
+        return rx_lake_failure(c);
+    }
+    return 0;
+}
+
+static int wait_staged(PGconn *c, char *err, size_t cap)
+{
+    PGresult *r;
+    int rc = 0;
+
+    while ((r = PQgetResult(c))) {
+        if (!rc && PQresultStatus(r) != PGRES_TUPLES_OK) {
+            rx_lake_errf(c, "lake.promote_staged", err, cap);
+            rc = rx_lake_failure(c);
+        }
+        PQclear(r);
+    }
+    return rc;
+}
+
+/* A second connection like c (same parameters), for reading bronze ahead. NULL on failure. */
+static PGconn *reader_connect(PGconn *c)
+{
+    PQconninfoOption *o = PQconninfo(c), *p;
+    const char *keys[64], *vals[64];
+    int k = 0;
+    PGconn *r;
+
+    if (!o)
+        return NULL;
+    for (p = o; p->keyword && k < 63; p++)
+        if (p->val && *p->val) {
+            keys[k] = p->keyword;
+            vals[k++] = p->val;
+        }
+    keys[k] = vals[k] = NULL;
+    r = PQconnectdbParams(keys, vals, 0);
+    PQconninfoFree(o);
+    if (PQstatus(r) != CONNECTION_OK) {
+        PQfinish(r);
+        return NULL;
+    }
+    return r;
+}
+
+/*
+ * Promote the next batch in the open transaction; *hi: 0 when nothing was left. *ahead may hold
+ * the batch read ahead (used when promote_plan names the same one, else dropped); while
+ * PostgreSQL promotes this batch, the next one is read into *ahead on *rd (opened when first
+ * needed), so that reading and checking bodies overlaps the SQL.
+ */
+static int promote_batch(PGconn *c, PGconn **rd, struct batch *ahead, int64_t *hi, char *err,
+                         size_t cap)
+{
+    struct batch b;
+    int64_t next_hi = 0, next_n = 0;
+    int has, rc;
+
+    memset(&b, 0, sizeof b);
+    if ((rc = plan(c, &b, &has, err, cap)))
+        return rc;
+    *hi = has ? b.hi : 0;
+    if (ahead->hi && has && ahead->lo == b.lo && ahead->hi == b.hi && ahead->n == b.n &&
+        ahead->had_max == b.had_max && ahead->max_before == b.max_before &&
+        ahead->lateness_us == b.lateness_us && ahead->horizon_us == b.horizon_us) {
+        b = *ahead; /* read while the batch before was promoted */
+        memset(ahead, 0, sizeof *ahead);
+    } else {
+        batch_free(ahead);
+        memset(ahead, 0, sizeof *ahead);
+        if (has && (rc = read_bronze(c, &b, err, cap)))
+            goto out;
+    }
+    if (!has)
+        return 0;
+    if ((rc = stage(c, &b, err, cap)) || (rc = batch_after(c, b.hi, &next_hi, &next_n, err, cap)) ||
+        (rc = send_staged(c, &b, err, cap)))
+        goto out;
+    if (next_hi && (*rd || (*rd = reader_connect(c)))) {
+        /* the next batch starts where this one ends; a failure here only loses the read-ahead */
+        ahead->lo = b.hi;
+        ahead->hi = next_hi;
+        ahead->n = next_n;
+        ahead->has_max = ahead->had_max = b.has_max;
+        ahead->max_us = ahead->max_before = b.max_us;
+        ahead->lateness_us = b.lateness_us;
+        ahead->horizon_us = b.horizon_us;
+        if (read_bronze(*rd, ahead, err, cap)) {
+            batch_free(ahead);
+            memset(ahead, 0, sizeof *ahead);
+            err[0] = '\0';
+        }
+    }
+    rc = wait_staged(c, err, cap);
 out:
     batch_free(&b);
     return rc;
@@ -378,9 +509,12 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
 {
     int own = PQtransactionStatus(c) == PQTRANS_IDLE;
     int64_t fid = 0, before, after, first, last;
+    struct batch ahead;
+    PGconn *rd = NULL;
     char sql[160];
     int rc;
 
+    memset(&ahead, 0, sizeof ahead);
     if ((rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &before,
                         err, cap)))
         return rc;
@@ -390,12 +524,12 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
     last = first;
     for (;;) {
         if (own && (rc = rx_lake_run(c, "BEGIN", 0, NULL, err, cap)))
-            return rc;
-        if ((rc = promote_batch(c, &fid, err, cap)) ||
+            goto out;
+        if ((rc = promote_batch(c, &rd, &ahead, &fid, err, cap)) ||
             (own && (rc = rx_lake_run(c, "COMMIT", 0, NULL, err, cap)))) {
             if (own)
                 PQclear(PQexec(c, "ROLLBACK"));
-            return rc;
+            goto out;
         }
         if (fid == 0)
             break;
@@ -405,13 +539,15 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
              "SELECT count(*) FROM bronze.capture_file WHERE file_id > %" PRId64
              " AND file_id <= %" PRId64,
              first, last);
-    if ((rc = query_i64(c, sql, &st->files, err, cap)))
-        return rc;
-    if ((rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &after, err,
+    if ((rc = query_i64(c, sql, &st->files, err, cap)) ||
+        (rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &after, err,
                         cap)))
-        return rc;
+        goto out;
     st->events += after - before;
-    return 0;
+out:
+    batch_free(&ahead);
+    PQfinish(rd);
+    return rc;
 }
 
 int rx_lake_promote(PGconn *c, struct rx_promote_stats *st, char *err, size_t cap)

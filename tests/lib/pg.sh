@@ -2,7 +2,8 @@
 # cluster under $T, run as the `postgres` user (initdb refuses root), listening only on a Unix
 # socket in its own folder (listen_addresses=''), fsync on. pg_start exports PGHOST, PGPORT,
 # PGDATABASE and PGUSER, so psql and the receiver (libpq's PG* environment) find it; a cleanup
-# hook stops it. pg_restart stops and starts it again (same data, same socket).
+# hook stops it. pg_restart stops and starts it again (same data, same socket). PG_SHARED_BUFFERS
+# sets the server's shared_buffers (default 64MB; benchmarks may give it more).
 PG_BINDIR=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
 [ -x "$PG_BINDIR/initdb" ] || { echo "no PostgreSQL server binaries (apt-get install postgresql)"; exit 1; }
 PG_DIR="$T/pg"
@@ -37,7 +38,7 @@ pg_start() {
     echo "fsync = on"
     echo "unix_socket_permissions = 0777"
     echo "max_connections = 40"
-    echo "shared_buffers = 64MB"
+    echo "shared_buffers = ${PG_SHARED_BUFFERS:-64MB}"
   } >> "$PG_DATA/postgresql.conf"
   export PGHOST="$PG_DIR" PGPORT PGUSER=postgres PGDATABASE=hubcap
   PGPORT=$(pg__free_port)
