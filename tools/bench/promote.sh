@@ -17,6 +17,7 @@ lake_capture "$EVENTS"
 events=$(pg_sql 'SELECT count(*) FROM bronze.event')
 files=$(pg_sql 'SELECT count(*) FROM bronze.capture_file')
 pg_sql "VACUUM ANALYZE" > /dev/null
+pg_sql "CHECKPOINT" > /dev/null # landing's writes are not promotion's
 
 t0=$(now_s)
 "$RX" promote -q || fail "promote failed"
