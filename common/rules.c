@@ -347,7 +347,7 @@ static enum hc_rule check_fields(struct hc_body *e)
     if (!time_ok(&e->event_time, &e->event_us))
         return HC_RULE_BAD_TIMESTAMP;
     for (i = 0; fl[i].name; i++)
-        if (fl[i].type == F_TIME && !time_ok(&e->f[i], NULL))
+        if (fl[i].type == F_TIME && !time_ok(&e->f[i], &e->us[i]))
             return HC_RULE_BAD_TIMESTAMP;
     for (i = 0; fl[i].name; i++)
         if ((fl[i].type == F_PRICE4 || fl[i].type == F_PRICE2) && num_negative(&e->f[i]))
@@ -408,8 +408,7 @@ enum hc_rule hc_body_check(struct hc_body *e, const char *body, size_t len)
 
 /* ---- COPY text ------------------------------------------------------------------------------ */
 
-/* Append s[0..n) escaped for COPY text format. */
-static int copy_escaped(struct hc_buf *out, const char *s, size_t n)
+int hc_copy_escape(struct hc_buf *out, const char *s, size_t n)
 {
     char *w;
 
@@ -440,31 +439,165 @@ int hc_copy_text(struct hc_buf *out, const struct hc_json_val *v)
     if (v->type == HC_JSON_STRING && !memchr(v->p + 1, '\\', v->len - 2))
         return hc_buf_add(out, v->p + 1, v->len - 2); /* nothing to decode or escape */
     if (v->type != HC_JSON_STRING)
-        return copy_escaped(out, v->p, v->len);
+        return hc_copy_escape(out, v->p, v->len);
     if (v->len <= sizeof small) {
         n = hc_json_unescape(v, small);
-        return copy_escaped(out, small, n);
+        return hc_copy_escape(out, small, n);
     }
     if (!(big = malloc(v->len)))
         return -ENOMEM;
     n = hc_json_unescape(v, big);
-    rc = copy_escaped(out, big, n);
+    rc = hc_copy_escape(out, big, n);
     free(big);
     return rc;
 }
 
-int hc_body_copy_row(const struct hc_body *e, int64_t file_id, struct hc_buf *out)
+/* ---- COPY binary ---------------------------------------------------------------------------- */
+
+#define PG_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 UTC: PostgreSQL's time zero */
+
+static int bin_int(struct hc_buf *b, uint64_t v, int n)
+{
+    char o[8];
+
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        o[i] = (char)(v & 0xff);
+    return hc_buf_add(b, o, (size_t)n);
+}
+
+static int bin_null(struct hc_buf *b)
+{
+    return bin_int(b, UINT32_MAX, 4);
+}
+
+/* A field's bytes: a text's (a string decoded, anything else as written). */
+static int bin_text(struct hc_buf *b, const struct hc_json_val *v)
+{
+    size_t at;
+
+    if (absent(v))
+        return bin_null(b);
+    if (v->type != HC_JSON_STRING)
+        return bin_int(b, v->len, 4) || hc_buf_add(b, v->p, v->len) ? -ENOMEM : 0;
+    if (hc_buf_reserve(b, 4 + v->len))
+        return -ENOMEM;
+    at = b->len;
+    b->len += 4;
+    b->len += hc_json_unescape(v, b->p + b->len); /* at most v->len bytes */
+    for (int i = 0; i < 4; i++)
+        b->p[at + (size_t)i] = (char)((b->len - at - 4) >> (24 - 8 * i));
+    b->p[b->len] = '\0';
+    return 0;
+}
+
+static int bin_time(struct hc_buf *b, const struct hc_json_val *v, int64_t us)
+{
+    if (absent(v))
+        return bin_null(b);
+    return bin_int(b, 8, 4) || bin_int(b, (uint64_t)(us - PG_EPOCH_US), 8) ? -ENOMEM : 0;
+}
+
+/* An integer literal of at most 9 digits (int_ok) as int4. */
+static int bin_int4(struct hc_buf *b, const struct hc_json_val *v)
+{
+    int64_t x = 0;
+
+    if (absent(v))
+        return bin_null(b);
+    for (size_t i = v->p[0] == '-'; i < v->len; i++)
+        x = x * 10 + (v->p[i] - '0');
+    if (v->p[0] == '-')
+        x = -x;
+    return bin_int(b, 4, 4) || bin_int(b, (uint64_t)x, 4) ? -ENOMEM : 0;
+}
+
+/*
+ * A number literal as numeric's binary form: base-10000 digits aligned on the decimal point,
+ * the weight of the first, a sign, and the display scale numeric's text input would give it
+ * (fraction digits minus the exponent, at least 0; the column's typmod rounds it).
+ */
+static int bin_numeric(struct hc_buf *b, const struct hc_json_val *v)
+{
+    char d[2 * HC_JSON_NUM_MAX + 8];
+    uint16_t g[HC_JSON_NUM_MAX / 2 + 8];
+    const char *p = v->p, *end = v->p + v->len;
+    long point = 0, frac = 0, exp = 0, lead;
+    size_t n = 0, ng = 0, i;
+    int neg, dscale;
+
+    if (absent(v))
+        return bin_null(b);
+    neg = *p == '-';
+    p += neg;
+    for (; p < end && *p >= '0' && *p <= '9'; p++, point++)
+        d[n++] = *p;
+    if (p < end && *p == '.')
+        for (p++; p < end && *p >= '0' && *p <= '9'; p++, frac++)
+            d[n++] = *p;
+    if (p < end && (*p == 'e' || *p == 'E'))
+        exp = strtol(p + 1, NULL, 10);
+    dscale = frac - exp > 0 ? (int)(frac - exp) : 0;
+    point += exp;
+    for (i = 0; i < n && d[i] == '0'; i++) /* leading zeros */
+        point--;
+    memmove(d, d + i, n - i);
+    n -= i;
+    while (n && d[n - 1] == '0')
+        n--;
+    if (n) {
+        /* pad on the left so that the point falls between groups of four */
+        lead = ((4 - point % 4) % 4 + 4) % 4;
+        memmove(d + lead, d, n);
+        memset(d, '0', (size_t)lead);
+        n += (size_t)lead;
+        point += lead;
+        for (i = 0; i < n; i += 4) {
+            unsigned x = 0;
+            for (size_t k = i; k < i + 4; k++)
+                x = x * 10 + (unsigned)(k < n ? d[k] - '0' : 0);
+            g[ng++] = (uint16_t)x;
+        }
+    }
+    if (bin_int(b, 8 + 2 * ng, 4) || bin_int(b, ng, 2) ||
+        bin_int(b, (uint64_t)(n ? point / 4 - 1 : 0), 2) || bin_int(b, neg && n ? 0x4000 : 0, 2) ||
+        bin_int(b, (uint64_t)dscale, 2))
+        return -ENOMEM;
+    for (i = 0; i < ng; i++)
+        if (bin_int(b, g[i], 2))
+            return -ENOMEM;
+    return 0;
+}
+
+int hc_body_copy_binary(const struct hc_body *e, int64_t file_id, struct hc_buf *out)
 {
     const struct fld *fl = kind_fields[e->kind];
+    int nf = 0, rc;
 
-    if (hc_copy_text(out, &e->event_id) || hc_buf_addc(out, '\t') ||
-        hc_copy_text(out, &e->device_id) || hc_buf_addc(out, '\t') ||
-        hc_copy_text(out, &e->event_time))
+    while (fl[nf].name)
+        nf++;
+    if (bin_int(out, (uint64_t)(nf + 4), 2) || bin_text(out, &e->event_id) ||
+        bin_text(out, &e->device_id) || bin_time(out, &e->event_time, e->event_us))
         return -ENOMEM;
-    for (int i = 0; fl[i].name; i++)
-        if (hc_buf_addc(out, '\t') || hc_copy_text(out, &e->f[i]))
+    for (int i = 0; i < nf; i++) {
+        const struct hc_json_val *v = &e->f[i];
+        switch (fl[i].type) {
+        case F_INT:
+            rc = bin_int4(out, v);
+            break;
+        case F_NUM:
+        case F_PRICE4:
+        case F_PRICE2:
+            rc = bin_numeric(out, v);
+            break;
+        case F_TIME:
+            rc = bin_time(out, v, e->us[i]);
+            break;
+        default:
+            rc = bin_text(out, v);
+            break;
+        }
+        if (rc)
             return -ENOMEM;
-    if (hc_buf_addc(out, '\t') || hc_buf_add_i64(out, file_id) || hc_buf_addc(out, '\n'))
-        return -ENOMEM;
-    return 0;
+    }
+    return bin_int(out, 8, 4) || bin_int(out, (uint64_t)file_id, 8) ? -ENOMEM : 0;
 }

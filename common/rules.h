@@ -64,7 +64,8 @@ struct hc_body {
     struct hc_json_val event_time;
     struct hc_json_val device_id;
     struct hc_json_val f[HC_BODY_FIELDS]; /* the kind's data fields, in silver column order */
-    int64_t event_us; /* event_time, microseconds since the epoch (valid only) */
+    int64_t event_us;           /* event_time, microseconds since the epoch (valid only) */
+    int64_t us[HC_BODY_FIELDS]; /* the time fields among f, the same way (present ones) */
 };
 
 /* The rule's name as in silver.quarantine.rule ("not_json" ...); NULL for HC_RULE_NONE. */
@@ -75,10 +76,15 @@ enum hc_rule hc_body_check(struct hc_body *e, const char *body, size_t len);
 
 /*
  * Append a valid e's row of its kind's silver table (silver.order_line, order_status or
- * car_listing, every column in order, file_id last) to out, as one line of COPY text format.
- * Returns 0 or -ENOMEM (out may then hold part of the line: cut it back to its old length).
+ * car_listing, every column in order, file_id last) to out, as one tuple of COPY's binary format
+ * (no header: the caller writes the stream's header and trailer): texts as their bytes, times as
+ * timestamptz, quantity and year as int4, prices and mileage as numeric. Returns 0 or -ENOMEM
+ * (out may then hold part of the tuple: cut it back to its old length).
  */
-int hc_body_copy_row(const struct hc_body *e, int64_t file_id, struct hc_buf *out);
+int hc_body_copy_binary(const struct hc_body *e, int64_t file_id, struct hc_buf *out);
+
+/* Append s[0..n) escaped for COPY text format (backslash, tab, line ends). */
+int hc_copy_escape(struct hc_buf *out, const char *s, size_t n);
 
 /* Append v as one COPY text field: its text (see above), escaped; \N when absent or null. */
 int hc_copy_text(struct hc_buf *out, const struct hc_json_val *v);

@@ -61,7 +61,10 @@ int rx_lake_run(PGconn *c, const char *sql, int n, const char *const *params, ch
 
 #define RX_COPY_CHUNK (1 << 20) /* bytes per PQputCopyData */
 
-int rx_lake_copy_in(PGconn *c, const char *sql, const char *data, size_t len, char *err, size_t cap)
+const char rx_lake_copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
+
+int rx_lake_copy_in(PGconn *c, const char *sql, int binary, const char *data, size_t len, char *err,
+                    size_t cap)
 {
     PGresult *r = PQexec(c, sql);
     int ok;
@@ -72,11 +75,13 @@ int rx_lake_copy_in(PGconn *c, const char *sql, const char *data, size_t len, ch
         return rx_lake_failure(c);
     }
     PQclear(r);
-    for (size_t off = 0; off < len; off += RX_COPY_CHUNK) {
+    ok = !binary || PQputCopyData(c, rx_lake_copy_bin_header, sizeof rx_lake_copy_bin_header) == 1;
+    for (size_t off = 0; ok && off < len; off += RX_COPY_CHUNK) {
         size_t k = len - off < RX_COPY_CHUNK ? len - off : RX_COPY_CHUNK;
-        if (PQputCopyData(c, data + off, (int)k) != 1)
-            break;
+        ok = PQputCopyData(c, data + off, (int)k) == 1;
     }
+    if (ok && binary)
+        PQputCopyData(c, "\377\377", 2);
     PQputCopyEnd(c, NULL);
     r = PQgetResult(c);
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;

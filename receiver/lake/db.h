@@ -45,11 +45,15 @@ PGresult *rx_lake_exec(PGconn *c, const char *sql, int n, const char *const *par
 int rx_lake_run(PGconn *c, const char *sql, int n, const char *const *params, char *err,
                 size_t cap);
 
+/* The header of COPY's binary format (signature, flags, no extension). */
+extern const char rx_lake_copy_bin_header[19];
+
 /*
  * Run sql, a "COPY ... FROM STDIN" statement, sending data[0..len) (whole rows in the statement's
- * format) as its input. Returns 0, HC_E_RETRY (connection lost) or HC_E_INVAL.
+ * format; binary: tuples, the stream's header and trailer sent here) as its input. Returns 0,
+ * HC_E_RETRY (connection lost) or HC_E_INVAL.
  */
-int rx_lake_copy_in(PGconn *c, const char *sql, const char *data, size_t len, char *err,
+int rx_lake_copy_in(PGconn *c, const char *sql, int binary, const char *data, size_t len, char *err,
                     size_t cap);
 
 /* HC_E_RETRY when the connection is gone, else HC_E_INVAL: how to report a failed statement. */

@@ -74,7 +74,6 @@ static void partition_of(const char *rel, char *out, size_t cap)
  * bytes, nothing for the server to decode), numbers and times as integers. Each field is a
  * big-endian length and its bytes; a tuple starts with its field count.
  */
-static const char copy_bin_header[19] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
 
 #define LAND_COPY_FIELDS 9
 #define PG_EPOCH_MS      INT64_C(946684800000) /* 2000-01-01 UTC, PostgreSQL's time zero */
@@ -170,7 +169,8 @@ static int copy_file(PGconn *c, const char *path, struct land_copy *lc, char *er
         return rx_lake_failure(c);
     }
     PQclear(r);
-    rc = hc_buf_add(&lc->line, copy_bin_header, sizeof copy_bin_header) ? -ENOMEM : 0;
+    rc = hc_buf_add(&lc->line, rx_lake_copy_bin_header, sizeof rx_lake_copy_bin_header) ? -ENOMEM
+                                                                                        : 0;
     if (!rc)
         rc = rx_land_read_capture(path, copy_record, lc, &why);
     if (!rc)

@@ -23,10 +23,12 @@ struct pend {
     int32_t record_no;
     enum hc_kind kind;
     int64_t event_us;
-    size_t off, len; /* the row in batch.pend_rows; its first field is the event_id */
+    size_t off, len; /* the row in batch.pend_rows (COPY binary); its first field the event_id */
 };
 
-/* event_ids taken by this batch: an open-addressing set of rows in batch.rows[kind]. */
+/* event_ids taken by this batch: an open-addressing set of rows in batch.rows[kind]. A row is
+ * COPY binary: a field count (2 bytes), then the event_id's length (4) and bytes. */
+#define ROW_ID_AT 6
 struct id_slot {
     uint64_t hash; /* 0: empty */
     uint32_t kind, len;
@@ -70,6 +72,11 @@ static void batch_free(struct batch *b)
     b->npend = b->cappend = b->nids = b->capids = 0;
 }
 
+static uint32_t be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 static uint64_t hash_bytes(const char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
@@ -89,7 +96,8 @@ static struct id_slot *id_find(struct batch *b, const char *p, size_t n, uint64_
 
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         struct id_slot *s = &b->ids[i];
-        if (!s->hash || (s->hash == h && s->len == n && !memcmp(b->rows[s->kind].p + s->off, p, n)))
+        if (!s->hash ||
+            (s->hash == h && s->len == n && !memcmp(b->rows[s->kind].p + s->off + ROW_ID_AT, p, n)))
             return s;
     }
 }
@@ -159,26 +167,25 @@ static int finish_file(struct batch *b)
     limit = b->max_us - b->lateness_us - b->horizon_us;
     for (size_t i = 0; i < b->npend; i++) {
         const struct pend *p = &b->pend[i];
-        const char *row = b->pend_rows.p + p->off;
-        size_t idlen = (size_t)((const char *)memchr(row, '\t', p->len) - row);
+        const char *row = b->pend_rows.p + p->off, *id = row + ROW_ID_AT;
+        size_t idlen = be32((const unsigned char *)row + 2);
         struct hc_buf *dst = &b->rows[p->kind];
         struct id_slot *s;
         uint64_t h;
 
         if (p->event_us < limit) {
-            /* the event_id is a string: its row field is its text, COPY-escaped already */
             struct hc_buf *q = &b->quar;
             if (hc_buf_add_i64(q, b->file_id) || hc_buf_addc(q, '\t') ||
                 hc_buf_add_i64(q, p->record_no) || hc_buf_adds(q, "\ttoo_late\t") ||
-                hc_buf_add(q, row, idlen) || hc_buf_addc(q, '\t') ||
+                hc_copy_escape(q, id, idlen) || hc_buf_addc(q, '\t') ||
                 hc_buf_adds(q, hc_kind_name(p->kind)) || hc_buf_addc(q, '\n'))
                 return -ENOMEM;
             continue;
         }
-        h = hash_bytes(row, idlen);
+        h = hash_bytes(id, idlen);
         if ((b->nids + 1) * 2 > b->capids && id_grow(b))
             return -ENOMEM;
-        if ((s = id_find(b, row, idlen, h))->hash)
+        if ((s = id_find(b, id, idlen, h))->hash)
             continue; /* a later copy of an event this batch took */
         s->hash = h;
         s->kind = (uint32_t)p->kind;
@@ -223,18 +230,13 @@ static int take_record(struct batch *b, int64_t file_id, int32_t record_no, cons
     p->kind = e.kind;
     p->event_us = e.event_us;
     p->off = b->pend_rows.len;
-    if (hc_body_copy_row(&e, file_id, &b->pend_rows))
+    if (hc_body_copy_binary(&e, file_id, &b->pend_rows))
         return -ENOMEM;
     p->len = b->pend_rows.len - p->off;
     if (!b->file_has || e.event_us > b->file_max)
         b->file_max = e.event_us;
     b->file_has = 1;
     return 0;
-}
-
-static uint32_t be32(const unsigned char *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
 /*
@@ -366,13 +368,14 @@ static int stage(PGconn *c, struct batch *b, char *err, size_t cap)
 
     for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING && !rc; k++) {
         char sql[64];
-        snprintf(sql, sizeof sql, "COPY %s FROM STDIN", kind_table[k]);
-        rc = rx_lake_copy_in(c, sql, b->rows[k].p, b->rows[k].len, err, cap);
+        snprintf(sql, sizeof sql, "COPY %s FROM STDIN (FORMAT binary)", kind_table[k]);
+        rc = rx_lake_copy_in(c, sql, 1, b->rows[k].p, b->rows[k].len, err, cap);
     }
     if (!rc)
-        rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", b->quar.p, b->quar.len, err, cap);
+        rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", 0, b->quar.p, b->quar.len, err, cap);
     if (!rc)
-        rc = rx_lake_copy_in(c, "COPY lake_files FROM STDIN", b->files.p, b->files.len, err, cap);
+        rc =
+            rx_lake_copy_in(c, "COPY lake_files FROM STDIN", 0, b->files.p, b->files.len, err, cap);
     batch_free(b);
     return rc;
 }

@@ -8,10 +8,10 @@
  * types them (common/rules.h), keeps the first copy of each event and decides too_late per file,
  * and COPYs the typed rows into temp tables; lake.promote_staged (receiver/sql/003_gold.sql)
  * inserts what silver does not hold yet and updates gold from those rows. Memory: the batch's
- * typed rows as COPY text (about 200 bytes an event). Each batch's silver rows, gold changes (every gold table is kept
- * incrementally, from the batch's rows only), watermark and checkpoint commit together: a crash at
- * any moment leaves silver and gold as of the last promoted batch. A call with nothing new costs
- * a few round trips (under a millisecond of server time).
+ * typed rows as COPY text (about 200 bytes an event). Each batch's silver rows, gold changes (every
+ * gold table is kept incrementally, from the batch's rows only), watermark and checkpoint commit
+ * together: a crash at any moment leaves silver and gold as of the last promoted batch. A call with
+ * nothing new costs a few round trips (under a millisecond of server time).
  */
 #ifndef RX_LAKE_PROMOTE_H
 #define RX_LAKE_PROMOTE_H
