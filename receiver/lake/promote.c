@@ -323,10 +323,12 @@ static int64_t value_i64(PGresult *r, int col, int *has)
 }
 
 /* Begin a batch in the open transaction (lake.promote_plan: the lock, the temp tables) into b's
- * range and carried state. *has: 0 when every landed file is promoted. */
-static int plan(PGconn *c, struct batch *b, int *has, char *err, size_t cap)
+ * range and carried state; first: the first of this promotion (an eighth of the size, as it is
+ * read alone). *has: 0 when every landed file is promoted. */
+static int plan(PGconn *c, int first, struct batch *b, int *has, char *err, size_t cap)
 {
-    PGresult *r = rx_lake_exec(c, "SELECT * FROM lake.promote_plan()", 0, NULL, err, cap);
+    const char *params[1] = {first ? "true" : "false"};
+    PGresult *r = rx_lake_exec(c, "SELECT * FROM lake.promote_plan($1)", 1, params, err, cap);
 
     if (!r)
         return rx_lake_failure(c);
@@ -350,7 +352,7 @@ static int batch_after(PGconn *c, int64_t lo, int64_t *hi, int64_t *n, char *err
     int has;
 
     snprintf(los, sizeof los, "%" PRId64, lo);
-    if (!(r = rx_lake_exec(c, "SELECT * FROM lake.batch_after($1)", 1, params, err, cap)))
+    if (!(r = rx_lake_exec(c, "SELECT * FROM lake.batch_after($1, false)", 1, params, err, cap)))
         return rx_lake_failure(c);
     *hi = value_i64(r, 0, &has);
     *n = value_i64(r, 1, NULL);
@@ -445,17 +447,18 @@ static PGconn *reader_connect(PGconn *c)
  * Promote the next batch in the open transaction; *hi: 0 when nothing was left. *ahead may hold
  * the batch read ahead (used when promote_plan names the same one, else dropped); while
  * PostgreSQL promotes this batch, the next one is read into *ahead on *rd (opened when first
- * needed), so that reading and checking bodies overlaps the SQL.
+ * needed), so that reading and checking bodies overlaps the SQL. first: the first batch of this
+ * promotion.
  */
-static int promote_batch(PGconn *c, PGconn **rd, struct batch *ahead, int64_t *hi, char *err,
-                         size_t cap)
+static int promote_batch(PGconn *c, int first, PGconn **rd, struct batch *ahead, int64_t *hi,
+                         char *err, size_t cap)
 {
     struct batch b;
     int64_t next_hi = 0, next_n = 0;
     int has, rc;
 
     memset(&b, 0, sizeof b);
-    if ((rc = plan(c, &b, &has, err, cap)))
+    if ((rc = plan(c, first, &b, &has, err, cap)))
         return rc;
     *hi = has ? b.hi : 0;
     if (ahead->hi && has && ahead->lo == b.lo && ahead->hi == b.hi && ahead->n == b.n &&
@@ -528,7 +531,7 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
     for (;;) {
         if (own && (rc = rx_lake_run(c, "BEGIN", 0, NULL, err, cap)))
             goto out;
-        if ((rc = promote_batch(c, &rd, &ahead, &fid, err, cap)) ||
+        if ((rc = promote_batch(c, last == first, &rd, &ahead, &fid, err, cap)) ||
             (own && (rc = rx_lake_run(c, "COMMIT", 0, NULL, err, cap)))) {
             if (own)
                 PQclear(PQexec(c, "ROLLBACK"));

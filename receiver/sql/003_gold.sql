@@ -316,8 +316,8 @@ BEGIN
                           / (c.invoices + excluded.invoices), 6) ELSE 0 END;
 END $$;
 
--- Car listings, from those this batch put in silver (lake_cl): each listing's latest state replaced when a newer event came; the per make and
--- model sums take the old state out and the new one in.
+-- Car listings, from those this batch put in silver (lake_cl): each listing's latest state replaced
+-- when a newer event came; the per make and model sums take the old state out and the new one in.
 CREATE OR REPLACE FUNCTION lake.update_cars() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -376,16 +376,18 @@ BEGIN
 END $$;
 
 -- The batch of bronze files after the file lo: (lo, hi] with n records, as many files as make
--- promote_batch_events records, at least one; hi is NULL when there is no file after lo. The
--- receiver asks it for the next batch while PostgreSQL promotes the current one (it reads the
--- next batch's bodies meanwhile); lake.promote_plan names the same batch unless new files landed
--- in between.
-CREATE OR REPLACE FUNCTION lake.batch_after(lo bigint, OUT hi bigint, OUT n bigint)
+-- promote_batch_events records (an eighth of that for the first batch of a promotion: the
+-- receiver reads the next batch while PostgreSQL promotes one, and only the first is read
+-- alone), at least one file; hi is NULL when there is no file after lo. The receiver asks it for
+-- the next batch while PostgreSQL promotes the current one; lake.promote_plan names the same
+-- batch unless new files landed in between.
+CREATE OR REPLACE FUNCTION lake.batch_after(lo bigint, first boolean, OUT hi bigint, OUT n bigint)
 LANGUAGE sql STABLE AS $$
     SELECT max(file_id), sum(events)
       FROM (SELECT file_id, events, sum(events) OVER (ORDER BY file_id) - events AS before
               FROM bronze.capture_file WHERE file_id > lo) f
-     WHERE before < lake.setting('promote_batch_events')::bigint OR before = 0
+     WHERE before < lake.setting('promote_batch_events')::bigint / CASE WHEN first THEN 8 ELSE 1 END
+        OR before = 0
 $$;
 
 -- Begin promoting the next bronze files after the checkpoint (lo, hi]: as many as make
@@ -396,17 +398,19 @@ $$;
 -- receiver/lake/rules.c), lake_q (records for the quarantine) and lake_files (per file, the
 -- watermark before it and the running maximum of valid event times after it). max_us: the
 -- greatest valid event time promoted so far; lateness_us, horizon_us: lake.config's settings.
-CREATE OR REPLACE FUNCTION lake.promote_plan(OUT lo bigint, OUT hi bigint, OUT n bigint,
+CREATE OR REPLACE FUNCTION lake.promote_plan(first boolean, OUT lo bigint, OUT hi bigint,
+                                             OUT n bigint,
                                              OUT max_us bigint, OUT lateness_us bigint,
                                              OUT horizon_us bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
     SELECT last_file_id INTO lo FROM lake.checkpoint WHERE name = 'promote';
-    SELECT r.hi, r.n INTO hi, n FROM lake.batch_after(lo) r;
+    SELECT r.hi, r.n INTO hi, n FROM lake.batch_after(lo, first) r;
     SELECT (extract(epoch FROM max_event_time) * 1000000)::bigint INTO max_us
       FROM gold.watermark WHERE id = 1;
-    lateness_us := (extract(epoch FROM lake.setting('allowed_lateness')::interval) * 1000000)::bigint;
+    lateness_us :=
+        (extract(epoch FROM lake.setting('allowed_lateness')::interval) * 1000000)::bigint;
     horizon_us := (extract(epoch FROM lake.setting('late_horizon')::interval) * 1000000)::bigint;
     DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_q, lake_files;
     IF hi IS NULL THEN
