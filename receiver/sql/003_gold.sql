@@ -437,42 +437,31 @@ END $$;
 CREATE OR REPLACE FUNCTION lake.insert_silver(lo bigint) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
+    k      text[]; -- staging table, its silver table, the other two kinds' tables
     staged bigint;
     added  bigint;
+    kinds  text[] := ARRAY[['lake_ol', 'order_line', 'order_status', 'car_listing'],
+                           ['lake_os', 'order_status', 'order_line', 'car_listing'],
+                           ['lake_cl', 'car_listing', 'order_line', 'order_status']];
 BEGIN
-    DELETE FROM lake_ol s
-     WHERE EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id)
-        OR EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
-    DELETE FROM lake_os s
-     WHERE EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
-        OR EXISTS (SELECT 1 FROM silver.car_listing o WHERE o.event_id = s.event_id);
-    DELETE FROM lake_cl s
-     WHERE EXISTS (SELECT 1 FROM silver.order_line o WHERE o.event_id = s.event_id)
-        OR EXISTS (SELECT 1 FROM silver.order_status o WHERE o.event_id = s.event_id);
-    SELECT count(*) INTO staged FROM lake_ol;
-    INSERT INTO silver.order_line SELECT * FROM lake_ol ON CONFLICT (event_id) DO NOTHING;
-    GET DIAGNOSTICS added = ROW_COUNT;
-    IF added < staged THEN
-        DELETE FROM lake_ol s
-         WHERE EXISTS (SELECT 1 FROM silver.order_line o
-                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
-    END IF;
-    SELECT count(*) INTO staged FROM lake_os;
-    INSERT INTO silver.order_status SELECT * FROM lake_os ON CONFLICT (event_id) DO NOTHING;
-    GET DIAGNOSTICS added = ROW_COUNT;
-    IF added < staged THEN
-        DELETE FROM lake_os s
-         WHERE EXISTS (SELECT 1 FROM silver.order_status o
-                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
-    END IF;
-    SELECT count(*) INTO staged FROM lake_cl;
-    INSERT INTO silver.car_listing SELECT * FROM lake_cl ON CONFLICT (event_id) DO NOTHING;
-    GET DIAGNOSTICS added = ROW_COUNT;
-    IF added < staged THEN
-        DELETE FROM lake_cl s
-         WHERE EXISTS (SELECT 1 FROM silver.car_listing o
-                        WHERE o.event_id = s.event_id AND o.file_id <= lo);
-    END IF;
+    -- every probe before any insert: the probes then read silver as the batch found it
+    FOREACH k SLICE 1 IN ARRAY kinds LOOP
+        EXECUTE format('DELETE FROM %I s'
+                       ' WHERE EXISTS (SELECT 1 FROM silver.%I o WHERE o.event_id = s.event_id)'
+                       '    OR EXISTS (SELECT 1 FROM silver.%I o WHERE o.event_id = s.event_id)',
+                       k[1], k[3], k[4]);
+    END LOOP;
+    FOREACH k SLICE 1 IN ARRAY kinds LOOP
+        EXECUTE format('SELECT count(*) FROM %I', k[1]) INTO staged;
+        EXECUTE format('INSERT INTO silver.%I SELECT * FROM %I ON CONFLICT (event_id) DO NOTHING',
+                       k[2], k[1]);
+        GET DIAGNOSTICS added = ROW_COUNT;
+        IF added < staged THEN
+            EXECUTE format('DELETE FROM %I s WHERE EXISTS (SELECT 1 FROM silver.%I o'
+                           ' WHERE o.event_id = s.event_id AND o.file_id <= $1)', k[1], k[2])
+              USING lo;
+        END IF;
+    END LOOP;
 END $$;
 
 -- Finish promoting the files (lo, hi] (n records) staged by the promoter: silver
