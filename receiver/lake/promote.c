@@ -249,7 +249,7 @@ static int take_message(struct batch *b, const unsigned char *p, size_t n, int *
     int rc;
 
     if (*header) {
-        if (n < 19 || memcmp(p, "PGCOPY\n\377\r\n\0", 11))
+        if (n < 19 || memcmp(p, rx_lake_copy_bin_header, 11))
             return HC_E_PARSE;
         p += 19 + be32(p + 15);
         *header = 0;
