@@ -88,6 +88,15 @@ char *hc_i64_put(char *dst, int64_t v)
     return end;
 }
 
+int hc_buf_add_be(struct hc_buf *b, uint64_t v, int n)
+{
+    char o[8];
+
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        o[i] = (char)(v & 0xff);
+    return hc_buf_add(b, o, (size_t)n);
+}
+
 int hc_buf_add_i64(struct hc_buf *b, int64_t v)
 {
     char tmp[HC_I64_MAXLEN];

@@ -28,6 +28,8 @@ int hc_buf_adds(struct hc_buf *b, const char *s);
 int hc_buf_addf(struct hc_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Decimal integer. */
 int hc_buf_add_i64(struct hc_buf *b, int64_t v);
+/* The low n bytes (1-8) of v, big-endian (network order, COPY's binary format). */
+int hc_buf_add_be(struct hc_buf *b, uint64_t v, int n);
 /* A JSON string literal, quotes included, with the escapes RFC 8259 requires. */
 int hc_buf_add_json_str(struct hc_buf *b, const char *s, size_t len);
 

@@ -22,8 +22,7 @@ int64_t hc_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's civil algorithm). */
-static int64_t days_from_civil(int64_t y, int m, int d)
+int64_t hc_days_from_civil(int64_t y, int m, int d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -33,7 +32,7 @@ static int64_t days_from_civil(int64_t y, int m, int d)
     return era * 146097 + doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
+void hc_civil_from_days(int64_t z, int *y, int *m, int *d)
 {
     z += 719468;
     int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -70,7 +69,7 @@ static void put2(char *p, unsigned v)
 static void format_date(int64_t days, char *out)
 {
     int y, mo, d;
-    civil_from_days(days, &y, &mo, &d);
+    hc_civil_from_days(days, &y, &mo, &d);
     if (y < 0 || y > 9999)
         y = y < 0 ? 0 : 9999;
     put2(out, (unsigned)y / 100);
@@ -135,7 +134,7 @@ static int digits(const char **p, const char *end, int mind, int maxd)
     return n >= mind ? v : -1;
 }
 
-static int valid_ymd(int y, int m, int d)
+int hc_date_valid(int y, int m, int d)
 {
     static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m < 1 || m > 12 || d < 1 || d > mdays[m - 1])
@@ -171,9 +170,9 @@ static int parse_uci(const char *p, const char *end, int64_t *ms)
                 return HC_E_PARSE;
         }
     }
-    if (p != end || !valid_ymd(y, mo, d) || h > 23 || mi > 59 || s > 60)
+    if (p != end || !hc_date_valid(y, mo, d) || h > 23 || mi > 59 || s > 60)
         return HC_E_PARSE;
-    *ms = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
+    *ms = (hc_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s) * 1000;
     return 0;
 }
 
@@ -186,7 +185,7 @@ static int parse_iso(const char *p, const char *end, int64_t *ms)
     if (mo < 0 || p >= end || *p++ != '-')
         return HC_E_PARSE;
     d = digits(&p, end, 2, 2);
-    if (d < 0 || !valid_ymd(y, mo, d))
+    if (d < 0 || !hc_date_valid(y, mo, d))
         return HC_E_PARSE;
     if (p < end && (*p == 'T' || *p == 't' || *p == ' ')) {
         p++;
@@ -237,7 +236,7 @@ static int parse_iso(const char *p, const char *end, int64_t *ms)
     }
     if (p != end || h > 23 || mi > 59 || s > 60)
         return HC_E_PARSE;
-    *ms = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off * 60) * 1000 + frac;
+    *ms = (hc_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off * 60) * 1000 + frac;
     return 0;
 }
 

@@ -40,6 +40,12 @@ int hc_duration_parse(const char *s, int64_t *ms);
  */
 int hc_size_parse(const char *s, uint64_t *bytes);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (Howard Hinnant's algorithms). */
+int64_t hc_days_from_civil(int64_t y, int m, int d);
+void hc_civil_from_days(int64_t days, int *y, int *m, int *d);
+/* 1 when y-m-d is a real date (months 1-12, days of the month, 29 February in leap years). */
+int hc_date_valid(int y, int m, int d);
+
 /* Sleep for ms milliseconds (restarting on EINTR unless *stop becomes non-zero; stop may be NULL).
  */
 void hc_sleep_ms(int64_t ms, volatile int *stop);

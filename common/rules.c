@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/hctime.h"
+
 /* What a data field holds. */
 enum fld_type { F_TEXT, F_INT, F_NUM, F_PRICE4, F_PRICE2, F_TIME, F_STATUS, F_ACTION, F_VIN };
 
@@ -196,27 +198,8 @@ static int dig(const char *t, size_t at, size_t k, int *out)
     return 0;
 }
 
-/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    int64_t era, yoe, doy, doe;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int leap(int y)
-{
-    return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
-}
-
 int hc_ts_parse(const char *t, size_t n, int64_t *us)
 {
-    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int y, mo, d, h, mi, s, oh = 0, om = 0, frac = 0, sign = 0;
     size_t i = 19, k;
 
@@ -239,10 +222,9 @@ int hc_ts_parse(const char *t, size_t n, int64_t *us)
         sign = t[i] == '+' ? 1 : -1;
     else
         return -1;
-    if (y == 0 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap(y)) ||
-        h > 23 || mi > 59 || s > 59)
+    if (y == 0 || !hc_date_valid(y, mo, d) || h > 23 || mi > 59 || s > 59)
         return -1;
-    *us = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
+    *us = ((hc_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s -
             (int64_t)sign * (oh * 3600 + om * 60)) *
            1000000) +
           frac;
@@ -255,17 +237,12 @@ int hc_ts_format(int64_t us, char *out)
     int64_t rem = us - secs * 1000000;
     int64_t days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
     int64_t sod = secs - days * 86400;
-    /* civil from days (the inverse of days_from_civil) */
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    int64_t y = yoe + era * 400 + (m <= 2);
+    int y, m, d;
 
-    return snprintf(out, HC_TS_STRLEN, "%04lld-%02lld-%02lld %02lld:%02lld:%02lld.%06lld+00",
-                    (long long)y, (long long)m, (long long)d, (long long)(sod / 3600),
-                    (long long)(sod / 60 % 60), (long long)(sod % 60), (long long)rem);
+    hc_civil_from_days(days, &y, &m, &d);
+    return snprintf(out, HC_TS_STRLEN, "%04d-%02d-%02d %02lld:%02lld:%02lld.%06lld+00", y, m, d,
+                    (long long)(sod / 3600), (long long)(sod / 60 % 60), (long long)(sod % 60),
+                    (long long)rem);
 }
 
 /* A present time must parse (us may be NULL). */
@@ -456,18 +433,9 @@ int hc_copy_text(struct hc_buf *out, const struct hc_json_val *v)
 
 #define PG_EPOCH_US INT64_C(946684800000000) /* 2000-01-01 UTC: PostgreSQL's time zero */
 
-static int bin_int(struct hc_buf *b, uint64_t v, int n)
-{
-    char o[8];
-
-    for (int i = n - 1; i >= 0; i--, v >>= 8)
-        o[i] = (char)(v & 0xff);
-    return hc_buf_add(b, o, (size_t)n);
-}
-
 static int bin_null(struct hc_buf *b)
 {
-    return bin_int(b, UINT32_MAX, 4);
+    return hc_buf_add_be(b, UINT32_MAX, 4);
 }
 
 /* A field's bytes: a text's (a string decoded, anything else as written). */
@@ -478,7 +446,7 @@ static int bin_text(struct hc_buf *b, const struct hc_json_val *v)
     if (absent(v))
         return bin_null(b);
     if (v->type != HC_JSON_STRING)
-        return bin_int(b, v->len, 4) || hc_buf_add(b, v->p, v->len) ? -ENOMEM : 0;
+        return hc_buf_add_be(b, v->len, 4) || hc_buf_add(b, v->p, v->len) ? -ENOMEM : 0;
     if (hc_buf_reserve(b, 4 + v->len))
         return -ENOMEM;
     at = b->len;
@@ -494,7 +462,8 @@ static int bin_time(struct hc_buf *b, const struct hc_json_val *v, int64_t us)
 {
     if (absent(v))
         return bin_null(b);
-    return bin_int(b, 8, 4) || bin_int(b, (uint64_t)(us - PG_EPOCH_US), 8) ? -ENOMEM : 0;
+    return hc_buf_add_be(b, 8, 4) || hc_buf_add_be(b, (uint64_t)(us - PG_EPOCH_US), 8) ? -ENOMEM
+                                                                                       : 0;
 }
 
 /* An integer literal of at most 9 digits (int_ok) as int4. */
@@ -508,7 +477,7 @@ static int bin_int4(struct hc_buf *b, const struct hc_json_val *v)
         x = x * 10 + (v->p[i] - '0');
     if (v->p[0] == '-')
         x = -x;
-    return bin_int(b, 4, 4) || bin_int(b, (uint64_t)x, 4) ? -ENOMEM : 0;
+    return hc_buf_add_be(b, 4, 4) || hc_buf_add_be(b, (uint64_t)x, 4) ? -ENOMEM : 0;
 }
 
 /*
@@ -558,12 +527,12 @@ static int bin_numeric(struct hc_buf *b, const struct hc_json_val *v)
             g[ng++] = (uint16_t)x;
         }
     }
-    if (bin_int(b, 8 + 2 * ng, 4) || bin_int(b, ng, 2) ||
-        bin_int(b, (uint64_t)(n ? point / 4 - 1 : 0), 2) || bin_int(b, neg && n ? 0x4000 : 0, 2) ||
-        bin_int(b, (uint64_t)dscale, 2))
+    if (hc_buf_add_be(b, 8 + 2 * ng, 4) || hc_buf_add_be(b, ng, 2) ||
+        hc_buf_add_be(b, (uint64_t)(n ? point / 4 - 1 : 0), 2) ||
+        hc_buf_add_be(b, neg && n ? 0x4000 : 0, 2) || hc_buf_add_be(b, (uint64_t)dscale, 2))
         return -ENOMEM;
     for (i = 0; i < ng; i++)
-        if (bin_int(b, g[i], 2))
+        if (hc_buf_add_be(b, g[i], 2))
             return -ENOMEM;
     return 0;
 }
@@ -575,7 +544,7 @@ int hc_body_copy_binary(const struct hc_body *e, int64_t file_id, struct hc_buf 
 
     while (fl[nf].name)
         nf++;
-    if (bin_int(out, (uint64_t)(nf + 4), 2) || bin_text(out, &e->event_id) ||
+    if (hc_buf_add_be(out, (uint64_t)(nf + 4), 2) || bin_text(out, &e->event_id) ||
         bin_text(out, &e->device_id) || bin_time(out, &e->event_time, e->event_us))
         return -ENOMEM;
     for (int i = 0; i < nf; i++) {
@@ -599,5 +568,5 @@ int hc_body_copy_binary(const struct hc_body *e, int64_t file_id, struct hc_buf 
         if (rc)
             return -ENOMEM;
     }
-    return bin_int(out, 8, 4) || bin_int(out, (uint64_t)file_id, 8) ? -ENOMEM : 0;
+    return hc_buf_add_be(out, 8, 4) || hc_buf_add_be(out, (uint64_t)file_id, 8) ? -ENOMEM : 0;
 }

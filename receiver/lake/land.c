@@ -78,34 +78,24 @@ static void partition_of(const char *rel, char *out, size_t cap)
 #define LAND_COPY_FIELDS 9
 #define PG_EPOCH_MS      INT64_C(946684800000) /* 2000-01-01 UTC, PostgreSQL's time zero */
 
-/* Append v as an n-byte big-endian integer. */
-static int bin_int(struct hc_buf *b, uint64_t v, int n)
-{
-    char o[8];
-    int i;
-    for (i = n - 1; i >= 0; i--, v >>= 8)
-        o[i] = (char)(v & 0xff);
-    return hc_buf_add(b, o, (size_t)n);
-}
-
 /* Append a field: its length, an optional prefix byte (jsonb's format version), the bytes. */
 static int bin_field(struct hc_buf *b, int prefix, const void *p, size_t len)
 {
     size_t n = len + (prefix >= 0);
-    if (n > INT32_MAX || bin_int(b, n, 4) || (prefix >= 0 && hc_buf_addc(b, (char)prefix)))
+    if (n > INT32_MAX || hc_buf_add_be(b, n, 4) || (prefix >= 0 && hc_buf_addc(b, (char)prefix)))
         return -ENOMEM;
     return len ? hc_buf_add(b, p, len) : 0;
 }
 
 static int bin_null(struct hc_buf *b)
 {
-    return bin_int(b, UINT32_MAX, 4);
+    return hc_buf_add_be(b, UINT32_MAX, 4);
 }
 
 /* An integer field of n bytes. */
 static int bin_intf(struct hc_buf *b, int64_t v, int n)
 {
-    return bin_int(b, (uint64_t)n, 4) || bin_int(b, (uint64_t)v, n) ? -ENOMEM : 0;
+    return hc_buf_add_be(b, (uint64_t)n, 4) || hc_buf_add_be(b, (uint64_t)v, n) ? -ENOMEM : 0;
 }
 
 /* State of one file's COPY. */
@@ -137,7 +127,7 @@ static int copy_record(void *ctx, const struct rx_land_rec *r)
         lc->why = "a record without an enqueued time (x-opt-enqueued-time or EnqueuedTimeUtc)";
         return HC_E_PARSE;
     }
-    if (hc_buf_reserve(b, r->body_len + 512) || bin_int(b, LAND_COPY_FIELDS, 2) ||
+    if (hc_buf_reserve(b, r->body_len + 512) || hc_buf_add_be(b, LAND_COPY_FIELDS, 2) ||
         bin_intf(b, lc->file_id, 8) || bin_intf(b, lc->n, 4) ||
         bin_field(b, -1, lc->partition, strlen(lc->partition)) || bin_intf(b, r->seq, 8) ||
         bin_field(b, -1, r->offset, strlen(r->offset)) ||
@@ -174,7 +164,7 @@ static int copy_file(PGconn *c, const char *path, struct land_copy *lc, char *er
     if (!rc)
         rc = rx_land_read_capture(path, copy_record, lc, &why);
     if (!rc)
-        rc = bin_int(&lc->line, UINT16_MAX, 2) ? -ENOMEM : copy_flush(lc);
+        rc = hc_buf_add_be(&lc->line, UINT16_MAX, 2) ? -ENOMEM : copy_flush(lc);
     if (rc) {
         if (rc == HC_E_RETRY)
             rx_lake_errf(c, "COPY", err, cap);

@@ -52,7 +52,6 @@ struct batch {
     /* the set of taken event_ids */
     struct id_slot *ids;
     size_t nids, capids; /* capids: a power of two */
-    int64_t records;
 };
 
 static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
@@ -209,7 +208,6 @@ static int take_record(struct batch *b, int64_t file_id, int32_t record_no, cons
     struct pend *p;
     int rc;
 
-    b->records++;
     if (file_id != b->file_id) {
         if ((rc = finish_file(b)))
             return rc;
