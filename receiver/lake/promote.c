@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +28,18 @@ struct pend {
     size_t off, len; /* the row in batch.pend_rows (COPY binary); its first field the event_id */
 };
 
-/* event_ids taken by this batch: an open-addressing set of rows in batch.rows[kind]. A row is
- * COPY binary: a field count (2 bytes), then the event_id's length (4) and bytes. */
+/* A row is COPY binary: a field count (2 bytes), then the event_id's length (4) and bytes. */
 #define ROW_ID_AT 6
+/* The event_ids taken by this batch: an open-addressing set of slots, each naming its id in
+ * batch.idv, a binary text[] (lake.known_ids' parameter): ID_ARRAY_HEAD bytes of header, then
+ * per id its length (4 bytes) and bytes. */
+#define ID_ARRAY_HEAD 20
 struct id_slot {
     uint64_t hash; /* 0: empty */
     uint32_t kind, len;
-    size_t off;
+    size_t off;      /* the id's bytes in batch.idv */
+    int64_t file_id; /* the file the copy was taken from */
+    int known;       /* silver holds the event from an earlier batch: the row is dropped */
 };
 
 struct batch {
@@ -40,8 +47,9 @@ struct batch {
     int has_max, had_max;
     int64_t max_us, lateness_us, horizon_us; /* running maximum of valid event times */
     int64_t max_before;                      /* max_us before the batch (had_max: not NULL) */
-    struct hc_buf rows[4];                   /* COPY text per kind (index: enum hc_kind) */
-    struct hc_buf quar, files;               /* COPY text for lake_q and lake_files */
+    int64_t split_events;  /* from this many records on, silver is written on a second connection */
+    struct hc_buf rows[4]; /* COPY text per kind (index: enum hc_kind) */
+    struct hc_buf quar, files; /* COPY text for lake_q and lake_files */
     /* the file being read */
     int64_t file_id;
     int file_has;
@@ -52,9 +60,14 @@ struct batch {
     /* the set of taken event_ids */
     struct id_slot *ids;
     size_t nids, capids; /* capids: a power of two */
+    struct hc_buf idv;
+    int checked; /* drop_known has run */
 };
 
 static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
+static const char *const kind_silver[] = {NULL, "COPY silver.order_line FROM STDIN (FORMAT binary)",
+                                          "COPY silver.order_status FROM STDIN (FORMAT binary)",
+                                          "COPY silver.car_listing FROM STDIN (FORMAT binary)"};
 
 /* Free b's buffers (its range and carried state stay); b can be freed again. */
 static void batch_free(struct batch *b)
@@ -64,6 +77,7 @@ static void batch_free(struct batch *b)
     hc_buf_free(&b->quar);
     hc_buf_free(&b->files);
     hc_buf_free(&b->pend_rows);
+    hc_buf_free(&b->idv);
     free(b->pend);
     free(b->ids);
     b->pend = NULL;
@@ -95,8 +109,7 @@ static struct id_slot *id_find(struct batch *b, const char *p, size_t n, uint64_
 
     for (size_t i = h & mask;; i = (i + 1) & mask) {
         struct id_slot *s = &b->ids[i];
-        if (!s->hash ||
-            (s->hash == h && s->len == n && !memcmp(b->rows[s->kind].p + s->off + ROW_ID_AT, p, n)))
+        if (!s->hash || (s->hash == h && s->len == n && !memcmp(b->idv.p + s->off, p, n)))
             return s;
     }
 }
@@ -172,8 +185,14 @@ static int finish_file(struct batch *b)
         struct id_slot *s;
         uint64_t h;
 
+        h = hash_bytes(id, idlen);
+        if ((b->nids + 1) * 2 > b->capids && id_grow(b))
+            return -ENOMEM;
+        s = id_find(b, id, idlen, h);
         if (p->event_us < limit) {
             struct hc_buf *q = &b->quar;
+            if (s->hash && s->file_id < b->file_id)
+                continue; /* a copy of an event an earlier file put in silver: a duplicate */
             if (hc_buf_add_i64(q, b->file_id) || hc_buf_addc(q, '\t') ||
                 hc_buf_add_i64(q, p->record_no) || hc_buf_adds(q, "\ttoo_late\t") ||
                 hc_copy_escape(q, id, idlen) || hc_buf_addc(q, '\t') ||
@@ -181,18 +200,18 @@ static int finish_file(struct batch *b)
                 return -ENOMEM;
             continue;
         }
-        h = hash_bytes(id, idlen);
-        if ((b->nids + 1) * 2 > b->capids && id_grow(b))
-            return -ENOMEM;
-        if ((s = id_find(b, id, idlen, h))->hash)
+        if (s->hash)
             continue; /* a later copy of an event this batch took */
+        if ((!b->idv.len &&
+             hc_buf_add(&b->idv, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", ID_ARRAY_HEAD)) ||
+            hc_buf_add(&b->idv, row + 2, 4 + idlen) || hc_buf_add(dst, row, p->len))
+            return -ENOMEM;
         s->hash = h;
         s->kind = (uint32_t)p->kind;
         s->len = (uint32_t)idlen;
-        s->off = dst->len;
+        s->off = b->idv.len - idlen;
+        s->file_id = b->file_id;
         b->nids++;
-        if (hc_buf_add(dst, row, p->len))
-            return -ENOMEM;
     }
     b->npend = 0;
     hc_buf_reset(&b->pend_rows);
@@ -337,6 +356,7 @@ static int plan(PGconn *c, int first, struct batch *b, int *has, char *err, size
     b->had_max = b->has_max;
     b->lateness_us = value_i64(r, 4, NULL);
     b->horizon_us = value_i64(r, 5, NULL);
+    b->split_events = value_i64(r, 6, NULL);
     PQclear(r);
     return 0;
 }
@@ -360,8 +380,7 @@ static int batch_after(PGconn *c, int64_t lo, int64_t *hi, int64_t *n, char *err
     return 0;
 }
 
-/* COPY the batch's rows, quarantine records and watermarks into the temp tables, then free its
- * buffers (its range and carried state stay). */
+/* COPY the batch's rows, quarantine records and watermarks into the temp tables. */
 static int stage(PGconn *c, struct batch *b, char *err, size_t cap)
 {
     int rc = 0;
@@ -376,15 +395,156 @@ static int stage(PGconn *c, struct batch *b, char *err, size_t cap)
     if (!rc)
         rc =
             rx_lake_copy_in(c, "COPY lake_files FROM STDIN", 0, b->files.p, b->files.len, err, cap);
-    batch_free(b);
     return rc;
 }
 
-/* Send lake.promote_staged for the staged batch b; its result is for wait_staged. */
-static int send_staged(PGconn *c, const struct batch *b, char *err, size_t cap)
+/* The length of the COPY binary tuple at p (before end), or 0 when it does not fit. */
+static size_t tuple_len(const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *q = p + 2;
+    int nf;
+
+    if (end - p < 2)
+        return 0;
+    nf = p[0] << 8 | p[1];
+    for (int i = 0; i < nf; i++) {
+        uint32_t l;
+        if (end - q < 4)
+            return 0;
+        l = be32(q);
+        q += 4;
+        if (l == 0xFFFFFFFFu)
+            continue;
+        if ((size_t)(end - q) < l)
+            return 0;
+        q += l;
+    }
+    return (size_t)(q - p);
+}
+
+/*
+ * Drop the rows of events silver holds already: lake.known_ids on c (silver from files up to
+ * b->lo; c may be the read-ahead connection, while the batch before, prev, is still being
+ * written), and prev's events (NULL: none). b's rows are filtered in place; its set stays valid.
+ */
+static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err, size_t cap)
+{
+    static const Oid types[2] = {20 /* int8 */, 1009 /* text[] */};
+    static const int formats[2] = {0, 1};
+    char los[24];
+    const char *params[2] = {los, b->idv.p};
+    int lens[2] = {0, (int)b->idv.len};
+    struct hc_buf kept = HC_BUF_INIT;
+    int marked[4] = {0, 0, 0, 0}, rc = 0;
+    unsigned char *head = (unsigned char *)b->idv.p;
+    PGresult *r;
+
+    if (!b->nids)
+        return 0;
+    if (b->idv.len > INT32_MAX) {
+        snprintf(err, cap, "checking known events: %zu bytes of event_ids is too many for one call",
+                 b->idv.len);
+        return HC_E_INVAL;
+    }
+    /* 1 dimension, no NULLs, text, nids elements from index 1 */
+    memset(head, 0, ID_ARRAY_HEAD);
+    head[3] = 1;
+    head[11] = 25;
+    for (int i = 0; i < 4; i++)
+        head[12 + i] = (unsigned char)((uint64_t)b->nids >> (24 - 8 * i));
+    head[19] = 1;
+    snprintf(los, sizeof los, "%" PRId64, b->lo);
+    r = PQexecParams(c, "SELECT * FROM lake.known_ids($1, $2)", 2, types, params, lens, formats, 0);
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rx_lake_errf(c, "checking known events", err, cap);
+        PQclear(r);
+        return rx_lake_failure(c);
+    }
+    b->checked = 1;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *id = PQgetvalue(r, i, 0);
+        size_t len = (size_t)PQgetlength(r, i, 0);
+        struct id_slot *s = id_find(b, id, len, hash_bytes(id, len));
+        if (s->hash) {
+            s->known = 1;
+            marked[s->kind] = 1;
+        }
+    }
+    PQclear(r);
+    for (size_t i = 0; prev && prev->nids && i < b->capids; i++) {
+        struct id_slot *s = &b->ids[i];
+        if (s->hash && !s->known && id_find(prev, b->idv.p + s->off, s->len, s->hash)->hash) {
+            s->known = 1;
+            marked[s->kind] = 1;
+        }
+    }
+    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING && !rc; k++) {
+        const unsigned char *p = (const unsigned char *)b->rows[k].p, *end = p + b->rows[k].len;
+        size_t n;
+        if (!marked[k])
+            continue;
+        for (; p < end && !rc; p += n) {
+            size_t idlen = be32(p + 2);
+            if (!(n = tuple_len(p, end))) {
+                rc = HC_E_PARSE;
+                break;
+            }
+            if (!id_find(b, (const char *)p + ROW_ID_AT, idlen,
+                         hash_bytes((const char *)p + ROW_ID_AT, idlen))
+                     ->known)
+                rc = hc_buf_add(&kept, p, n);
+        }
+        if (!rc) {
+            struct hc_buf t = b->rows[k];
+            b->rows[k] = kept;
+            kept = t;
+            hc_buf_reset(&kept);
+        }
+    }
+    hc_buf_free(&kept);
+    if (rc)
+        snprintf(err, cap, "dropping known events: %s", hc_strerror(rc));
+    return rc;
+}
+
+/* The silver writer: COPYs a staged batch's rows (after drop_known) into silver on its own
+ * connection and records the batch in lake.silver_written, in one transaction, while the first
+ * connection updates gold. */
+struct writer {
+    PGconn *c;
+    const struct batch *b;
+    int rc;
+    char err[512];
+};
+
+static void *write_silver(void *arg)
+{
+    struct writer *w = arg;
+    char hi[24];
+    const char *params[1] = {hi};
+
+    snprintf(hi, sizeof hi, "%" PRId64, w->b->hi);
+    w->rc = rx_lake_run(w->c, "BEGIN", 0, NULL, w->err, sizeof w->err);
+    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING && !w->rc; k++)
+        if (w->b->rows[k].len)
+            w->rc = rx_lake_copy_in(w->c, kind_silver[k], 1, w->b->rows[k].p, w->b->rows[k].len,
+                                    w->err, sizeof w->err);
+    if (!w->rc)
+        w->rc = rx_lake_run(w->c, "UPDATE lake.silver_written SET hi = $1", 1, params, w->err,
+                            sizeof w->err);
+    if (!w->rc)
+        w->rc = rx_lake_run(w->c, "COMMIT", 0, NULL, w->err, sizeof w->err);
+    else
+        PQclear(PQexec(w->c, "ROLLBACK"));
+    return NULL;
+}
+
+/* Send lake.promote_staged for the staged batch b (silver: "none", "insert" or "merge", as
+ * lake.promote_staged takes it); its result is for wait_staged. */
+static int send_staged(PGconn *c, const struct batch *b, const char *silver, char *err, size_t cap)
 {
     char newmax[HC_TS_STRLEN], lo[24], hi[24], n[24];
-    const char *params[4] = {lo, hi, n, NULL};
+    const char *params[5] = {lo, hi, n, NULL, silver};
 
     snprintf(lo, sizeof lo, "%" PRId64, b->lo);
     snprintf(hi, sizeof hi, "%" PRId64, b->hi);
@@ -393,8 +553,8 @@ static int send_staged(PGconn *c, const struct batch *b, char *err, size_t cap)
         hc_ts_format(b->max_us, newmax);
         params[3] = newmax;
     }
-    if (!PQsendQueryParams(c, "SELECT lake.promote_staged($1, $2, $3, $4)", 4, NULL, params, NULL,
-                           NULL, 0)) {
+    if (!PQsendQueryParams(c, "SELECT lake.promote_staged($1, $2, $3, $4, $5)", 5, NULL, params,
+                           NULL, NULL, 0)) {
         rx_lake_errf(c, "promoting", err, cap);
         return rx_lake_failure(c);
     }
@@ -416,8 +576,9 @@ static int wait_staged(PGconn *c, char *err, size_t cap)
     return rc;
 }
 
-/* A second connection like c (same parameters), for reading bronze ahead. NULL on failure. */
-static PGconn *reader_connect(PGconn *c)
+/* Another connection like c (same parameters): for reading bronze ahead, or for writing silver.
+ * NULL on failure. */
+static PGconn *connect_like(PGconn *c)
 {
     PQconninfoOption *o = PQconninfo(c), *p;
     const char *keys[64], *vals[64];
@@ -441,19 +602,40 @@ static PGconn *reader_connect(PGconn *c)
     return r;
 }
 
+/* The connections a promotion uses besides its own: rd reads the next batch ahead, wr writes
+ * silver (split: allowed, see promote.h); each is opened when first needed. merge: silver may
+ * hold rows of the batches to promote (lake.silver_ahead). */
+struct helpers {
+    PGconn *rd, *wr;
+    int own, split, merge;
+};
+
+/* A test's fault: HC_FAULT=promote_after_silver kills the process (SIGKILL) once a split
+ * batch's silver committed and before its gold did. */
+static void fault_after_silver(void)
+{
+    const char *f = getenv("HC_FAULT");
+
+    if (f && !strcmp(f, "promote_after_silver"))
+        raise(SIGKILL);
+}
+
 /*
  * Promote the next batch in the open transaction; *hi: 0 when nothing was left. *ahead may hold
- * the batch read ahead (used when promote_plan names the same one, else dropped); while
- * PostgreSQL promotes this batch, the next one is read into *ahead on *rd (opened when first
- * needed), so that reading and checking bodies overlaps the SQL. first: the first batch of this
- * promotion.
+ * the batch read ahead (used when promote_plan names the same one, else dropped). While
+ * PostgreSQL promotes this batch, the next one is read into *ahead on h->rd, so that reading and
+ * checking bodies overlaps the SQL; a large batch's silver rows are written on h->wr meanwhile
+ * (h->split). first: the first batch of this promotion.
  */
-static int promote_batch(PGconn *c, int first, PGconn **rd, struct batch *ahead, int64_t *hi,
+static int promote_batch(PGconn *c, int first, struct helpers *h, struct batch *ahead, int64_t *hi,
                          char *err, size_t cap)
 {
     struct batch b;
+    struct writer w;
+    pthread_t wt;
     int64_t next_hi = 0, next_n = 0;
-    int has, rc;
+    int has = 0, split, writing = 0, rc;
+    char ignored[256];
 
     memset(&b, 0, sizeof b);
     if ((rc = plan(c, first, &b, &has, err, cap)))
@@ -462,7 +644,9 @@ static int promote_batch(PGconn *c, int first, PGconn **rd, struct batch *ahead,
     if (ahead->hi && has && ahead->lo == b.lo && ahead->hi == b.hi && ahead->n == b.n &&
         ahead->had_max == b.had_max && ahead->max_before == b.max_before &&
         ahead->lateness_us == b.lateness_us && ahead->horizon_us == b.horizon_us) {
+        int64_t split_events = b.split_events;
         b = *ahead; /* read while the batch before was promoted */
+        b.split_events = split_events;
         memset(ahead, 0, sizeof *ahead);
     } else {
         batch_free(ahead);
@@ -472,10 +656,31 @@ static int promote_batch(PGconn *c, int first, PGconn **rd, struct batch *ahead,
     }
     if (!has)
         return 0;
-    if ((rc = stage(c, &b, err, cap)) || (rc = batch_after(c, b.hi, &next_hi, &next_n, err, cap)) ||
-        (rc = send_staged(c, &b, err, cap)))
+    if (!b.checked && (rc = drop_known(c, &b, NULL, err, cap)))
         goto out;
-    if (next_hi && (*rd || (*rd = reader_connect(c)))) {
+    split = h->split && b.n >= b.split_events && (h->wr || (h->wr = connect_like(c)));
+    if ((rc = stage(c, &b, err, cap)) || (rc = batch_after(c, b.hi, &next_hi, &next_n, err, cap)) ||
+        (rc = send_staged(c, &b,
+                          split      ? "none"
+                          : h->merge ? "merge"
+                                     : "insert",
+                          err, cap)))
+        goto out;
+    if (split) {
+        w.c = h->wr;
+        w.b = &b;
+        if (pthread_create(&wt, NULL, write_silver, &w)) {
+            snprintf(err, cap, "starting the silver writer: %s", strerror(errno));
+            rc = HC_E_INVAL;
+            wait_staged(c, ignored, sizeof ignored);
+            goto out;
+        }
+        writing = 1;
+    } else {
+        for (int k = 0; k < 4; k++) /* staged; the set of its events stays for the next batch */
+            hc_buf_free(&b.rows[k]);
+    }
+    if (next_hi && (h->rd || (h->rd = connect_like(c)))) {
         /* the next batch starts where this one ends; a failure here only loses the read-ahead */
         ahead->lo = b.hi;
         ahead->hi = next_hi;
@@ -484,11 +689,27 @@ static int promote_batch(PGconn *c, int first, PGconn **rd, struct batch *ahead,
         ahead->max_us = ahead->max_before = b.max_us;
         ahead->lateness_us = b.lateness_us;
         ahead->horizon_us = b.horizon_us;
-        if (read_bronze(*rd, ahead, err, cap)) {
+        /* checked there too, unless this transaction holds silver locked (a rebuild's) */
+        if (read_bronze(h->rd, ahead, err, cap) ||
+            (h->own && drop_known(h->rd, ahead, &b, err, cap))) {
             batch_free(ahead);
             memset(ahead, 0, sizeof *ahead);
             err[0] = '\0';
         }
+    }
+    if (writing) {
+        pthread_join(wt, NULL);
+        if (w.rc) {
+            /* gold must not commit without silver: the caller rolls back; what the writer
+             * committed is this batch's own, and the next attempt keeps it (lake.known_ids) */
+            snprintf(err, cap, "writing silver: %s", w.err);
+            wait_staged(c, ignored, sizeof ignored);
+            PQfinish(h->wr);
+            h->wr = NULL;
+            rc = w.rc;
+            goto out;
+        }
+        fault_after_silver();
     }
     rc = wait_staged(c, err, cap);
 out:
@@ -512,13 +733,20 @@ static int query_i64(PGconn *c, const char *sql, int64_t *v, char *err, size_t c
 static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t cap)
 {
     int own = PQtransactionStatus(c) == PQTRANS_IDLE;
-    int64_t fid = 0, before, after, first, last;
+    int64_t fid = 0, before, after, first, last, ahead_rows = 1;
+    struct helpers h = {NULL, NULL, own, 0, 0};
     struct batch ahead;
-    PGconn *rd = NULL;
     char sql[160];
     int rc;
 
     memset(&ahead, 0, sizeof ahead);
+    /* silver on a second connection: in our own transactions only (a rebuild's TRUNCATE locks
+     * silver until it commits), and not while silver holds rows ahead of the checkpoint (a
+     * failed attempt's: this call inserts with ON CONFLICT, which skips them) */
+    if ((rc = query_i64(c, "SELECT lake.silver_ahead()::int", &ahead_rows, err, cap)))
+        return rc;
+    h.merge = ahead_rows != 0;
+    h.split = own && !h.merge;
     if ((rc = query_i64(c, "SELECT events FROM lake.checkpoint WHERE name = 'promote'", &before,
                         err, cap)))
         return rc;
@@ -529,7 +757,7 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
     for (;;) {
         if (own && (rc = rx_lake_run(c, "BEGIN", 0, NULL, err, cap)))
             goto out;
-        if ((rc = promote_batch(c, last == first, &rd, &ahead, &fid, err, cap)) ||
+        if ((rc = promote_batch(c, last == first, &h, &ahead, &fid, err, cap)) ||
             (own && (rc = rx_lake_run(c, "COMMIT", 0, NULL, err, cap)))) {
             if (own)
                 PQclear(PQexec(c, "ROLLBACK"));
@@ -550,7 +778,8 @@ static int promote_all(PGconn *c, struct rx_promote_stats *st, char *err, size_t
     st->events += after - before;
 out:
     batch_free(&ahead);
-    PQfinish(rd);
+    PQfinish(h.rd);
+    PQfinish(h.wr);
     return rc;
 }
 

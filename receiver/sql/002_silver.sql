@@ -30,7 +30,6 @@ CREATE TABLE IF NOT EXISTS silver.order_line (
     file_id      bigint      NOT NULL
 );
 CREATE INDEX IF NOT EXISTS order_line_customer ON silver.order_line (customer_id);
-CREATE INDEX IF NOT EXISTS order_line_file ON silver.order_line (file_id);
 
 CREATE TABLE IF NOT EXISTS silver.order_status (
     event_id           text COLLATE "C" PRIMARY KEY,
@@ -44,7 +43,6 @@ CREATE TABLE IF NOT EXISTS silver.order_status (
     carrier            text COLLATE "C",
     file_id            bigint      NOT NULL
 );
-CREATE INDEX IF NOT EXISTS order_status_file ON silver.order_status (file_id);
 
 CREATE TABLE IF NOT EXISTS silver.car_listing (
     event_id     text COLLATE "C" PRIMARY KEY,
@@ -64,7 +62,6 @@ CREATE TABLE IF NOT EXISTS silver.car_listing (
     date_removed timestamptz,
     file_id      bigint      NOT NULL
 );
-CREATE INDEX IF NOT EXISTS car_listing_file ON silver.car_listing (file_id);
 
 -- One row per rejected record; a duplicate of a rejected event (same event_id and rule) is not
 -- counted twice. Records without a usable event_id (not_json ...) cannot be deduplicated.

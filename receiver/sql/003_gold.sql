@@ -105,19 +105,19 @@ CREATE TABLE IF NOT EXISTS gold.car_turnover (
 
 -- Promotion settings beside the gold ones in lake.config.
 INSERT INTO lake.config (key, value) VALUES
-    ('promote_batch_events', '250000')  -- bronze records promoted per transaction, at most
+    ('promote_batch_events', '250000'), -- bronze records promoted per transaction, at most
+    ('promote_split_events', '20000')   -- a batch this large has its silver rows written on a
+                                        -- second connection while the first updates gold
 ON CONFLICT (key) DO NOTHING;
 
 -- State behind the whole-history gold tables, kept by promotion (not for readers).
--- Each invoice seen in a sales window.
-CREATE TABLE IF NOT EXISTS lake.agg_window_invoice (
-    grain        text COLLATE "C" NOT NULL,
-    window_start timestamptz NOT NULL,
-    invoice_no   text COLLATE "C" NOT NULL,
-    PRIMARY KEY (grain, window_start, invoice_no)
+-- Each invoice seen, with each minute it had lines in (cancellations: 'C...'): whether an
+-- invoice is new overall, or in a minute, hour or day window, is one index lookup.
+CREATE TABLE IF NOT EXISTS lake.agg_invoice_minute (
+    invoice_no text COLLATE "C" NOT NULL,
+    minute     timestamptz NOT NULL,
+    PRIMARY KEY (invoice_no, minute)
 );
--- Each invoice seen (cancellations: 'C...').
-CREATE TABLE IF NOT EXISTS lake.agg_invoice (invoice_no text COLLATE "C" PRIMARY KEY);
 -- Each customer's ordinary invoices and when each was placed (its earliest invoice_date).
 CREATE TABLE IF NOT EXISTS lake.agg_customer_invoice (
     customer_id text COLLATE "C" NOT NULL,
@@ -166,17 +166,49 @@ BEGIN
     TRUNCATE silver.order_line, silver.order_status, silver.car_listing, silver.quarantine,
              gold.sales_by_window, gold.top_products, gold.customer_summary,
              gold.cancellations_returns, gold.order_tracking, gold.car_turnover,
-             lake.agg_window_invoice, lake.agg_invoice, lake.agg_customer_invoice,
+             lake.agg_invoice_minute, lake.agg_customer_invoice,
              lake.agg_product, lake.agg_listing, lake.agg_car;
     UPDATE gold.watermark SET max_event_time = NULL, watermark = NULL, updated_at = now();
     UPDATE lake.checkpoint SET last_file_id = 0, events = 0, updated_at = now()
      WHERE name = 'promote';
+    UPDATE lake.silver_written SET hi = 0;
+END $$;
+
+-- The invoices of the new order lines (lake_ol) per minute, into lake_inv (invoice_no, minute,
+-- fresh), and lake.agg_invoice_minute. fresh: 4 the invoice is new, 3 new in the minute's day,
+-- 2 in its hour, 1 in the minute, 0 not new (the CASE probes lazily: a new invoice costs one
+-- lookup). Sales and orders count distinct invoices from it.
+CREATE OR REPLACE FUNCTION lake.note_invoices() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    DROP TABLE IF EXISTS lake_inv;
+    CREATE TEMP TABLE lake_inv ON COMMIT DROP AS
+    SELECT invoice_no, minute,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM lake.agg_invoice_minute a
+                                  WHERE a.invoice_no = p.invoice_no) THEN 4
+                WHEN NOT EXISTS (SELECT 1 FROM lake.agg_invoice_minute a
+                                  WHERE a.invoice_no = p.invoice_no
+                                    AND a.minute >= date_trunc('day', p.minute, 'UTC')
+                                    AND a.minute < date_trunc('day', p.minute, 'UTC')
+                                                   + interval '1 day') THEN 3
+                WHEN NOT EXISTS (SELECT 1 FROM lake.agg_invoice_minute a
+                                  WHERE a.invoice_no = p.invoice_no
+                                    AND a.minute >= date_trunc('hour', p.minute, 'UTC')
+                                    AND a.minute < date_trunc('hour', p.minute, 'UTC')
+                                                   + interval '1 hour') THEN 2
+                WHEN NOT EXISTS (SELECT 1 FROM lake.agg_invoice_minute a
+                                  WHERE a.invoice_no = p.invoice_no
+                                    AND a.minute = p.minute) THEN 1
+                ELSE 0 END AS fresh
+      FROM (SELECT DISTINCT invoice_no, date_trunc('minute', event_time, 'UTC') AS minute
+              FROM lake_ol) p;
+    INSERT INTO lake.agg_invoice_minute SELECT invoice_no, minute FROM lake_inv WHERE fresh > 0;
 END $$;
 
 -- Add the new order lines (lake_ol) to the sales windows. A window that ended at or before
 -- the watermark as it stood before a file was final for that file: its lines count as late, and
 -- the window's revision goes up once per such file (not for the file that creates the window).
--- invoices: distinct, through lake.agg_window_invoice. The lines are summed per minute and file
+-- invoices: the distinct invoices new in the window (lake_inv). The lines are summed per minute and file
 -- first; the hours and days are sums of those minutes.
 CREATE OR REPLACE FUNCTION lake.update_sales() RETURNS void
 LANGUAGE plpgsql AS $$
@@ -200,17 +232,17 @@ BEGIN
            (array_agg(final ORDER BY file_id))[1] AS first_final, max(file_id) AS file_id,
            0::bigint AS invoices
       FROM per_file GROUP BY grain, ws, len;
-    WITH mi AS (
-        SELECT DISTINCT date_trunc('minute', event_time, 'UTC') AS m, invoice_no FROM lake_ol),
-    n AS (
-        INSERT INTO lake.agg_window_invoice
-        SELECT DISTINCT g.grain, date_trunc(g.grain, mi.m, 'UTC'), mi.invoice_no
-          FROM mi CROSS JOIN (VALUES ('minute'), ('hour'), ('day')) g (grain)
-            ON CONFLICT DO NOTHING
-        RETURNING grain, window_start),
-    c AS (SELECT grain, window_start, count(*) AS k FROM n GROUP BY 1, 2)
+    WITH c AS (
+        SELECT 'minute' AS grain, minute AS ws, count(*) AS k
+          FROM lake_inv WHERE fresh >= 1 GROUP BY minute
+        UNION ALL
+        SELECT 'hour', date_trunc('hour', minute, 'UTC'), count(DISTINCT invoice_no)
+          FROM lake_inv WHERE fresh >= 2 GROUP BY 2
+        UNION ALL
+        SELECT 'day', date_trunc('day', minute, 'UTC'), count(DISTINCT invoice_no)
+          FROM lake_inv WHERE fresh >= 3 GROUP BY 2)
     UPDATE lake_win w SET invoices = c.k FROM c
-     WHERE w.grain = c.grain AND w.ws = c.window_start;
+     WHERE w.grain = c.grain AND w.ws = c.ws;
     UPDATE gold.sales_by_window s
        SET sales = s.sales + w.sales, lines = s.lines + w.lines,
            invoices = s.invoices + w.invoices, revision = s.revision + w.finals,
@@ -287,9 +319,7 @@ BEGIN
              GROUP BY customer_id) x
      WHERE s.customer_id = x.customer_id;
 
-    WITH n AS (
-        INSERT INTO lake.agg_invoice SELECT DISTINCT invoice_no FROM lake_ol
-            ON CONFLICT DO NOTHING RETURNING invoice_no),
+    WITH n AS (SELECT DISTINCT invoice_no FROM lake_inv WHERE fresh = 4),
     d AS (
         SELECT (SELECT count(*) FROM n WHERE invoice_no NOT LIKE 'C%') AS invoices,
                (SELECT count(*) FROM n WHERE invoice_no LIKE 'C%') AS cinv,
@@ -394,14 +424,15 @@ $$;
 -- promote_batch_events records, at least one; hi is NULL when every landed file is promoted.
 -- Takes the advisory lock that serialises promoters (for this transaction), and creates the temp
 -- tables the promoter (receiver/lake/promote.c) fills with COPY before lake.promote_staged:
--- lake_ol, lake_os, lake_cl (rows for silver, one copy of each event, checked and typed by
--- receiver/lake/rules.c), lake_q (records for the quarantine) and lake_files (per file, the
--- watermark before it and the running maximum of valid event times after it). max_us: the
--- greatest valid event time promoted so far; lateness_us, horizon_us: lake.config's settings.
+-- lake_ol, lake_os, lake_cl (rows for silver: one copy of each event silver does not hold yet,
+-- checked and typed by common/rules.c), lake_q (records for the quarantine) and lake_files (per
+-- file, the watermark before it and the running maximum of valid event times after it). max_us:
+-- the greatest valid event time promoted so far; lateness_us, horizon_us, split_events:
+-- lake.config's settings.
 CREATE OR REPLACE FUNCTION lake.promote_plan(first boolean, OUT lo bigint, OUT hi bigint,
                                              OUT n bigint,
                                              OUT max_us bigint, OUT lateness_us bigint,
-                                             OUT horizon_us bigint)
+                                             OUT horizon_us bigint, OUT split_events bigint)
 LANGUAGE plpgsql AS $$
 BEGIN
     PERFORM pg_advisory_xact_lock(hashtext('hubcap.promote'));
@@ -412,6 +443,7 @@ BEGIN
     lateness_us :=
         (extract(epoch FROM lake.setting('allowed_lateness')::interval) * 1000000)::bigint;
     horizon_us := (extract(epoch FROM lake.setting('late_horizon')::interval) * 1000000)::bigint;
+    split_events := lake.setting('promote_split_events')::bigint;
     DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_q, lake_files;
     IF hi IS NULL THEN
         RETURN;
@@ -426,57 +458,76 @@ BEGIN
         file_id bigint PRIMARY KEY, new_max timestamptz, old_wm timestamptz) ON COMMIT DROP;
 END $$;
 
--- Insert the staged rows whose event_id is not in silver yet (lo: the last file promoted before
--- this batch), and leave in the staging tables exactly what this batch put in silver (gold reads
--- them). A row whose event_id another kind's table holds is dropped first; the kind's own table
--- refuses the rest itself (ON CONFLICT DO NOTHING); and only when it refused some (rare: the
--- receiver dropped the batch's own copies already) are they looked up to drop them. The probes
--- are OR-ed EXISTS, which PostgreSQL runs as index lookups per row: a join would be planned from
--- silver's statistics, which until analyzed are an empty table's, and a plan that scans silver
--- costs the whole history per batch.
-CREATE OR REPLACE FUNCTION lake.insert_silver(lo bigint) RETURNS void
+-- Of the event_ids ids (a batch's, one copy of each), those silver holds from a file up to lo
+-- (an earlier batch: their rows are duplicates), in any kind's table. The receiver asks it as it
+-- reads a batch, while PostgreSQL may still be writing the batch before (which it checks in its
+-- own memory). A row silver holds from a file after lo was put there by this batch itself, by an
+-- attempt whose silver committed but whose gold did not (the receiver writes silver on a second
+-- connection, see receiver/lake/promote.h): it is not known, so the batch stages it again and gold
+-- counts it. The probes are OR-ed EXISTS, which PostgreSQL runs as index lookups per id: a join
+-- would be planned from silver's statistics, which until analyzed are an empty table's, and a
+-- plan that scans silver costs the whole history per batch.
+CREATE OR REPLACE FUNCTION lake.known_ids(lo bigint, ids text[]) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+    SELECT u.id FROM unnest(ids) AS u (id)
+     WHERE EXISTS (SELECT 1 FROM silver.order_line o
+                    WHERE o.event_id = u.id COLLATE "C" AND o.file_id <= lo)
+        OR EXISTS (SELECT 1 FROM silver.order_status o
+                    WHERE o.event_id = u.id COLLATE "C" AND o.file_id <= lo)
+        OR EXISTS (SELECT 1 FROM silver.car_listing o
+                    WHERE o.event_id = u.id COLLATE "C" AND o.file_id <= lo)
+$$;
+
+-- The last file whose silver rows a promoter wrote on its own connection (the receiver's silver
+-- writer updates it in the transaction that writes them). When it is after the checkpoint,
+-- silver holds rows of files not promoted yet, left by an attempt whose gold did not commit.
+CREATE TABLE IF NOT EXISTS lake.silver_written (
+    id integer PRIMARY KEY CHECK (id = 1),
+    hi bigint  NOT NULL
+);
+INSERT INTO lake.silver_written VALUES (1, 0) ON CONFLICT DO NOTHING;
+
+CREATE OR REPLACE FUNCTION lake.silver_ahead() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT w.hi > c.last_file_id FROM lake.silver_written w, lake.checkpoint c
+     WHERE w.id = 1 AND c.name = 'promote'
+$$;
+
+-- Insert the staged rows (after lake.known_ids) into silver. merge: silver may hold some of
+-- them already (lake.silver_ahead: an earlier attempt of this batch left them, see
+-- lake.known_ids), which are skipped while the staged rows stay for gold; else a plain INSERT.
+CREATE OR REPLACE FUNCTION lake.insert_silver(merge boolean) RETURNS void
 LANGUAGE plpgsql AS $$
-DECLARE
-    k      text[]; -- staging table, its silver table, the other two kinds' tables
-    staged bigint;
-    added  bigint;
-    kinds  text[] := ARRAY[['lake_ol', 'order_line', 'order_status', 'car_listing'],
-                           ['lake_os', 'order_status', 'order_line', 'car_listing'],
-                           ['lake_cl', 'car_listing', 'order_line', 'order_status']];
 BEGIN
-    -- every probe before any insert: the probes then read silver as the batch found it
-    FOREACH k SLICE 1 IN ARRAY kinds LOOP
-        EXECUTE format('DELETE FROM %I s'
-                       ' WHERE EXISTS (SELECT 1 FROM silver.%I o WHERE o.event_id = s.event_id)'
-                       '    OR EXISTS (SELECT 1 FROM silver.%I o WHERE o.event_id = s.event_id)',
-                       k[1], k[3], k[4]);
-    END LOOP;
-    FOREACH k SLICE 1 IN ARRAY kinds LOOP
-        EXECUTE format('SELECT count(*) FROM %I', k[1]) INTO staged;
-        EXECUTE format('INSERT INTO silver.%I SELECT * FROM %I ON CONFLICT (event_id) DO NOTHING',
-                       k[2], k[1]);
-        GET DIAGNOSTICS added = ROW_COUNT;
-        IF added < staged THEN
-            EXECUTE format('DELETE FROM %I s WHERE EXISTS (SELECT 1 FROM silver.%I o'
-                           ' WHERE o.event_id = s.event_id AND o.file_id <= $1)', k[1], k[2])
-              USING lo;
-        END IF;
-    END LOOP;
+    IF merge THEN
+        INSERT INTO silver.order_line SELECT * FROM lake_ol ON CONFLICT (event_id) DO NOTHING;
+        INSERT INTO silver.order_status SELECT * FROM lake_os ON CONFLICT (event_id) DO NOTHING;
+        INSERT INTO silver.car_listing SELECT * FROM lake_cl ON CONFLICT (event_id) DO NOTHING;
+    ELSE
+        INSERT INTO silver.order_line SELECT * FROM lake_ol;
+        INSERT INTO silver.order_status SELECT * FROM lake_os;
+        INSERT INTO silver.car_listing SELECT * FROM lake_cl;
+    END IF;
 END $$;
 
--- Finish promoting the files (lo, hi] (n records) staged by the promoter: silver
--- (lake.insert_silver), the quarantine (a too_late copy of an event that an earlier file put in
--- silver is a duplicate, not quarantined), then gold from the rows this batch put in silver
--- (lake_ol, lake_os, lake_cl), the watermark (new_max: the running maximum after hi) and the
--- checkpoint. Returns hi.
+-- Finish promoting the files (lo, hi] (n records) staged by the promoter and cleared of known
+-- events (lake.known_ids): silver (silver: 'insert' or 'merge', lake.insert_silver; 'none': the
+-- promoter writes it on a second connection, committed before this transaction), the quarantine
+-- (a too_late copy of an event that an earlier batch put in silver is a duplicate, not
+-- quarantined; the promoter left out those of an earlier file of this batch), then gold from the
+-- rows this batch put in silver (lake_ol, lake_os, lake_cl), the watermark (new_max: the running
+-- maximum after hi) and the checkpoint. Returns hi.
 CREATE OR REPLACE FUNCTION lake.promote_staged(lo bigint, hi bigint, n bigint,
-                                               new_max timestamptz) RETURNS bigint
+                                               new_max timestamptz, silver text)
+RETURNS bigint
 LANGUAGE plpgsql
 -- the staging tables' statistics from 3,000 sampled rows, not 30,000 (an ANALYZE of a 150k-row
 -- batch cost 0.13 s); no JIT compilation (it cost more than it saved)
 SET work_mem = '64MB' SET default_statistics_target = 10 SET jit = off AS $$
 BEGIN
-    PERFORM lake.insert_silver(lo);
+    IF silver <> 'none' THEN
+        PERFORM lake.insert_silver(silver = 'merge');
+    END IF;
     ANALYZE lake_ol;
     ANALYZE lake_os;
     ANALYZE lake_cl;
@@ -494,6 +545,7 @@ BEGIN
                             WHERE o.event_id = q.event_id AND o.file_id < q.file_id))
      ORDER BY q.file_id, q.record_no
         ON CONFLICT (event_id, rule) DO NOTHING;
+    PERFORM lake.note_invoices();
     PERFORM lake.update_sales();
     PERFORM lake.update_orders();
     PERFORM lake.update_tracking();

@@ -49,3 +49,23 @@ before=$(pg_sql 'SELECT count(*) FROM bronze.capture_file f, lake.checkpoint c W
 [ "$(pg_sql "SELECT count(*) = count(DISTINCT event_id) FROM ($LAKE_SILVER_IDS) u")" = t ] || fail "an event_id twice in silver"
 lake_gold_equals_rebuild "promote across the kills"
 ok "promote killed 12 times ($before of $nfiles files promoted by then): each event_id once in silver, gold equal to a rebuild"
+
+# The window between the two commits of a large batch: its silver rows are written and committed
+# on a second connection, then gold and the checkpoint commit on the first. HC_FAULT kills the
+# receiver right between them; the next promote must keep those rows, count them in gold once,
+# and leave each event_id once in silver.
+pg_sql "SELECT lake.reset()" > /dev/null
+rc=0
+HC_FAULT=promote_after_silver "$RX" promote -q > /dev/null 2>&1 || rc=$?
+[ "$rc" -eq 137 ] || fail "promote with HC_FAULT=promote_after_silver exited $rc, not killed (137)"
+[ "$(pg_sql "SELECT lake.silver_ahead() AND (SELECT count(*) FROM ($LAKE_SILVER_IDS) u) > 0")" = t ] ||
+  fail "after the fault, silver holds no rows ahead of the checkpoint"
+"$RX" promote -q || fail "promote failed after the fault"
+[ "$(pg_sql 'SELECT last_file_id = (SELECT max(file_id) FROM bronze.capture_file) FROM lake.checkpoint')" = t ] ||
+  fail "the promote checkpoint is not at the last file after the fault"
+[ "$(pg_sql "SELECT count(*) = count(DISTINCT event_id) FROM ($LAKE_SILVER_IDS) u")" = t ] || fail "an event_id twice in silver"
+nsilver=$(pg_sql "SELECT count(*) FROM ($LAKE_SILVER_IDS) u")
+lake_gold_equals_rebuild "promote after a kill between silver's and gold's commits"
+[ "$(pg_sql "SELECT count(*) FROM ($LAKE_SILVER_IDS) u")" -eq "$nsilver" ] ||
+  fail "silver held $nsilver events after the fault, a rebuild $(pg_sql "SELECT count(*) FROM ($LAKE_SILVER_IDS) u")"
+ok "killed between silver's and gold's commits: the rows kept, counted once, gold equal to a rebuild"

@@ -29,8 +29,16 @@ ship_device() {
 
 land() { "$RX" land --capture "$CAP" "$@"; }
 
+# The promotions below write silver on a second connection while the first updates gold, as
+# large batches do (promote_split_events: 20000 by default); rebuild does both on one, and must
+# agree.
+split_all() {
+  pg_sql "UPDATE lake.config SET value = '1' WHERE key = 'promote_split_events'" > /dev/null
+}
+
 ship_device 1 11 null
 land > "$T/land1.out" || fail "land failed: $(cat "$T/land1.out")"
+split_all
 "$RX" promote -q || fail "promote failed"
 ship_device 2 12 deflate
 land > "$T/land2.out" || fail "land failed: $(cat "$T/land2.out")"
