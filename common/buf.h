@@ -49,6 +49,9 @@ void hc_buf_reset(struct hc_buf *b);
 /* Release the memory; b may be reused after. Accepts a zeroed struct. */
 void hc_buf_free(struct hc_buf *b);
 
+/* A 64-bit hash of p[0..n) (FNV-1a, then a final mix), never 0 (0 can mark an empty slot). */
+uint64_t hc_hash_bytes(const char *p, size_t n);
+
 /* The value 0-15 of the hex digit c (either case), or -1 when c is not one. */
 int hc_hex_val(char c);
 

@@ -12,6 +12,7 @@
 #include "common/envelope.h"
 #include "common/error.h"
 #include "receiver/lake/db.h"
+#include "receiver/lake/orders.h"
 #include "common/rules.h"
 
 /*
@@ -61,7 +62,8 @@ struct batch {
     struct id_slot *ids;
     size_t nids, capids; /* capids: a power of two */
     struct hc_buf idv;
-    int checked; /* drop_known has run */
+    int checked;          /* settled: known events dropped, order lines summed */
+    struct hc_buf oi, op; /* COPY text for lake_oi and lake_op (receiver/lake/orders.h) */
 };
 
 static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
@@ -78,6 +80,8 @@ static void batch_free(struct batch *b)
     hc_buf_free(&b->files);
     hc_buf_free(&b->pend_rows);
     hc_buf_free(&b->idv);
+    hc_buf_free(&b->oi);
+    hc_buf_free(&b->op);
     free(b->pend);
     free(b->ids);
     b->pend = NULL;
@@ -88,18 +92,6 @@ static void batch_free(struct batch *b)
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t hash_bytes(const char *p, size_t n)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a, then a final mix */
-
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    return h ? h : 1;
 }
 
 /* The slot of the id p[0..n) with hash h: its own or the empty one where it would go. */
@@ -185,7 +177,7 @@ static int finish_file(struct batch *b)
         struct id_slot *s;
         uint64_t h;
 
-        h = hash_bytes(id, idlen);
+        h = hc_hash_bytes(id, idlen);
         if ((b->nids + 1) * 2 > b->capids && id_grow(b))
             return -ENOMEM;
         s = id_find(b, id, idlen, h);
@@ -380,16 +372,22 @@ static int batch_after(PGconn *c, int64_t lo, int64_t *hi, int64_t *n, char *err
     return 0;
 }
 
-/* COPY the batch's rows, quarantine records and watermarks into the temp tables. */
-static int stage(PGconn *c, struct batch *b, char *err, size_t cap)
+/* COPY the batch's rows (the order lines only when PostgreSQL inserts them: gold reads their
+ * sums), sums, quarantine records and watermarks into the temp tables. */
+static int stage(PGconn *c, struct batch *b, int lines, char *err, size_t cap)
 {
     int rc = 0;
 
-    for (int k = HC_KIND_ORDER_LINE; k <= HC_KIND_CAR_LISTING && !rc; k++) {
+    for (int k = lines ? HC_KIND_ORDER_LINE : HC_KIND_ORDER_STATUS; k <= HC_KIND_CAR_LISTING && !rc;
+         k++) {
         char sql[64];
         snprintf(sql, sizeof sql, "COPY %s FROM STDIN (FORMAT binary)", kind_table[k]);
         rc = rx_lake_copy_in(c, sql, 1, b->rows[k].p, b->rows[k].len, err, cap);
     }
+    if (!rc)
+        rc = rx_lake_copy_in(c, "COPY lake_oi FROM STDIN", 0, b->oi.p, b->oi.len, err, cap);
+    if (!rc)
+        rc = rx_lake_copy_in(c, "COPY lake_op FROM STDIN", 0, b->op.p, b->op.len, err, cap);
     if (!rc)
         rc = rx_lake_copy_in(c, "COPY lake_q FROM STDIN", 0, b->quar.p, b->quar.len, err, cap);
     if (!rc)
@@ -460,11 +458,10 @@ static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err,
         PQclear(r);
         return rx_lake_failure(c);
     }
-    b->checked = 1;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *id = PQgetvalue(r, i, 0);
         size_t len = (size_t)PQgetlength(r, i, 0);
-        struct id_slot *s = id_find(b, id, len, hash_bytes(id, len));
+        struct id_slot *s = id_find(b, id, len, hc_hash_bytes(id, len));
         if (s->hash) {
             s->known = 1;
             marked[s->kind] = 1;
@@ -490,7 +487,7 @@ static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err,
                 break;
             }
             if (!id_find(b, (const char *)p + ROW_ID_AT, idlen,
-                         hash_bytes((const char *)p + ROW_ID_AT, idlen))
+                         hc_hash_bytes((const char *)p + ROW_ID_AT, idlen))
                      ->known)
                 rc = hc_buf_add(&kept, p, n);
         }
@@ -505,6 +502,24 @@ static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err,
     if (rc)
         snprintf(err, cap, "dropping known events: %s", hc_strerror(rc));
     return rc;
+}
+
+/* Settle a batch read from bronze: drop the known events (drop_known), sum its order lines. */
+static int settle(PGconn *c, struct batch *b, struct batch *prev, char *err, size_t cap)
+{
+    int rc;
+
+    if ((rc = drop_known(c, b, prev, err, cap)))
+        return rc;
+    hc_buf_reset(&b->oi);
+    hc_buf_reset(&b->op);
+    if ((rc = rx_orders_sum(b->rows[HC_KIND_ORDER_LINE].p, b->rows[HC_KIND_ORDER_LINE].len, &b->oi,
+                            &b->op))) {
+        snprintf(err, cap, "summing order lines: %s", hc_strerror(rc));
+        return rc;
+    }
+    b->checked = 1;
+    return 0;
 }
 
 /* The silver writer: COPYs a staged batch's rows (after drop_known) into silver on its own
@@ -656,10 +671,11 @@ static int promote_batch(PGconn *c, int first, struct helpers *h, struct batch *
     }
     if (!has)
         return 0;
-    if (!b.checked && (rc = drop_known(c, &b, NULL, err, cap)))
+    if (!b.checked && (rc = settle(c, &b, NULL, err, cap)))
         goto out;
     split = h->split && b.n >= b.split_events && (h->wr || (h->wr = connect_like(c)));
-    if ((rc = stage(c, &b, err, cap)) || (rc = batch_after(c, b.hi, &next_hi, &next_n, err, cap)) ||
+    if ((rc = stage(c, &b, !split, err, cap)) ||
+        (rc = batch_after(c, b.hi, &next_hi, &next_n, err, cap)) ||
         (rc = send_staged(c, &b,
                           split      ? "none"
                           : h->merge ? "merge"
@@ -690,8 +706,7 @@ static int promote_batch(PGconn *c, int first, struct helpers *h, struct batch *
         ahead->lateness_us = b.lateness_us;
         ahead->horizon_us = b.horizon_us;
         /* checked there too, unless this transaction holds silver locked (a rebuild's) */
-        if (read_bronze(h->rd, ahead, err, cap) ||
-            (h->own && drop_known(h->rd, ahead, &b, err, cap))) {
+        if (read_bronze(h->rd, ahead, err, cap) || (h->own && settle(h->rd, ahead, &b, err, cap))) {
             batch_free(ahead);
             memset(ahead, 0, sizeof *ahead);
             err[0] = '\0';

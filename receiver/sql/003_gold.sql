@@ -174,7 +174,7 @@ BEGIN
     UPDATE lake.silver_written SET hi = 0;
 END $$;
 
--- The invoices of the new order lines (lake_ol) per minute, into lake_inv (invoice_no, minute,
+-- The invoices of the new order lines (lake_oi) per minute, into lake_inv (invoice_no, minute,
 -- fresh), and lake.agg_invoice_minute. fresh: 4 the invoice is new, 3 new in the minute's day,
 -- 2 in its hour, 1 in the minute, 0 not new (the CASE probes lazily: a new invoice costs one
 -- lookup). Sales and orders count distinct invoices from it.
@@ -200,25 +200,23 @@ BEGIN
                                   WHERE a.invoice_no = p.invoice_no
                                     AND a.minute = p.minute) THEN 1
                 ELSE 0 END AS fresh
-      FROM (SELECT DISTINCT invoice_no, date_trunc('minute', event_time, 'UTC') AS minute
-              FROM lake_ol) p;
+      FROM (SELECT DISTINCT invoice_no, minute FROM lake_oi) p;
     INSERT INTO lake.agg_invoice_minute SELECT invoice_no, minute FROM lake_inv WHERE fresh > 0;
 END $$;
 
--- Add the new order lines (lake_ol) to the sales windows. A window that ended at or before
+-- Add the new order lines (their sums, lake_oi) to the sales windows. A window that ended at or before
 -- the watermark as it stood before a file was final for that file: its lines count as late, and
 -- the window's revision goes up once per such file (not for the file that creates the window).
--- invoices: the distinct invoices new in the window (lake_inv). The lines are summed per minute and file
--- first; the hours and days are sums of those minutes.
+-- invoices: the distinct invoices new in the window (lake_inv). The lines come summed per minute
+-- and file; the hours and days are sums of those minutes.
 CREATE OR REPLACE FUNCTION lake.update_sales() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     DROP TABLE IF EXISTS lake_win;
     CREATE TEMP TABLE lake_win ON COMMIT DROP AS
     WITH per_minute AS (
-        SELECT date_trunc('minute', event_time, 'UTC') AS m, file_id,
-               sum(quantity * unit_price) AS sales, count(*) AS lines
-          FROM lake_ol GROUP BY 1, 2),
+        SELECT minute AS m, file_id, sum(sales) AS sales, sum(lines) AS lines
+          FROM lake_oi GROUP BY 1, 2),
     per_file AS (
         SELECT g.grain, date_trunc(g.grain, p.m, 'UTC') AS ws, g.len, p.file_id,
                sum(p.sales) AS sales, sum(p.lines) AS lines,
@@ -282,24 +280,22 @@ DECLARE
     days       interval := make_interval(days => lake.setting('loyal_days')::integer);
 BEGIN
     INSERT INTO lake.agg_product AS p
-    SELECT stock_code, max(description), sum(quantity), sum(quantity * unit_price)
-      FROM lake_ol WHERE invoice_no NOT LIKE 'C%'
-     GROUP BY stock_code
+    SELECT stock_code, description, quantity, revenue FROM lake_op
         ON CONFLICT (stock_code) DO UPDATE
        SET description = greatest(p.description, excluded.description),
            quantity = p.quantity + excluded.quantity, revenue = p.revenue + excluded.revenue;
 
     INSERT INTO lake.agg_customer_invoice AS ci
-    SELECT customer_id, invoice_no, min(invoice_date)
-      FROM lake_ol WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
+    SELECT customer_id, invoice_no, min(first_date)
+      FROM lake_oi WHERE customer_id IS NOT NULL AND invoice_no NOT LIKE 'C%'
      GROUP BY customer_id, invoice_no
         ON CONFLICT (customer_id, invoice_no) DO UPDATE SET placed = excluded.placed
      WHERE excluded.placed < ci.placed;
     INSERT INTO gold.customer_summary AS s
-    SELECT customer_id, sum(quantity * unit_price), 0, count(*), count(*) FILTER (WHERE quantity < 0),
-           min(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'),
-           max(invoice_date) FILTER (WHERE invoice_no NOT LIKE 'C%'), false
-      FROM lake_ol WHERE customer_id IS NOT NULL
+    SELECT customer_id, sum(sales), 0, sum(lines), sum(returned),
+           min(first_date) FILTER (WHERE invoice_no NOT LIKE 'C%'),
+           max(last_date) FILTER (WHERE invoice_no NOT LIKE 'C%'), false
+      FROM lake_oi WHERE customer_id IS NOT NULL
      GROUP BY customer_id
         ON CONFLICT (customer_id) DO UPDATE
        SET spend = s.spend + excluded.spend, lines = s.lines + excluded.lines,
@@ -314,7 +310,7 @@ BEGIN
                            lead(ci.placed, min_orders - 1)
                                OVER (PARTITION BY ci.customer_id ORDER BY ci.placed) AS nth
                       FROM lake.agg_customer_invoice ci
-                     WHERE ci.customer_id IN (SELECT customer_id FROM lake_ol
+                     WHERE ci.customer_id IN (SELECT customer_id FROM lake_oi
                                                WHERE invoice_no NOT LIKE 'C%')) w
              GROUP BY customer_id) x
      WHERE s.customer_id = x.customer_id;
@@ -323,13 +319,11 @@ BEGIN
     d AS (
         SELECT (SELECT count(*) FROM n WHERE invoice_no NOT LIKE 'C%') AS invoices,
                (SELECT count(*) FROM n WHERE invoice_no LIKE 'C%') AS cinv,
-               count(*) FILTER (WHERE invoice_no LIKE 'C%') AS clines,
-               coalesce(-sum(quantity * unit_price) FILTER (WHERE invoice_no LIKE 'C%'), 0)
-                   AS cvalue,
-               count(*) FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0) AS rlines,
-               coalesce(-sum(quantity * unit_price)
-                            FILTER (WHERE invoice_no NOT LIKE 'C%' AND quantity < 0), 0) AS rvalue
-          FROM lake_ol)
+               coalesce(sum(lines) FILTER (WHERE invoice_no LIKE 'C%'), 0) AS clines,
+               coalesce(-sum(sales) FILTER (WHERE invoice_no LIKE 'C%'), 0) AS cvalue,
+               coalesce(sum(returned) FILTER (WHERE invoice_no NOT LIKE 'C%'), 0) AS rlines,
+               coalesce(-sum(returned_value) FILTER (WHERE invoice_no NOT LIKE 'C%'), 0) AS rvalue
+          FROM lake_oi)
     INSERT INTO gold.cancellations_returns AS c
     SELECT 1, d.invoices, d.cinv, d.clines, d.cvalue, d.rlines, d.rvalue,
            CASE WHEN d.invoices > 0 THEN round(d.cinv::numeric / d.invoices, 6) ELSE 0 END
@@ -425,7 +419,9 @@ $$;
 -- Takes the advisory lock that serialises promoters (for this transaction), and creates the temp
 -- tables the promoter (receiver/lake/promote.c) fills with COPY before lake.promote_staged:
 -- lake_ol, lake_os, lake_cl (rows for silver: one copy of each event silver does not hold yet,
--- checked and typed by common/rules.c), lake_q (records for the quarantine) and lake_files (per
+-- checked and typed by common/rules.c; lake_ol only when PostgreSQL inserts them), lake_oi and
+-- lake_op (the order lines' sums, receiver/lake/orders.h), lake_q (records for the quarantine)
+-- and lake_files (per
 -- file, the watermark before it and the running maximum of valid event times after it). max_us:
 -- the greatest valid event time promoted so far; lateness_us, horizon_us, split_events:
 -- lake.config's settings.
@@ -444,13 +440,21 @@ BEGIN
         (extract(epoch FROM lake.setting('allowed_lateness')::interval) * 1000000)::bigint;
     horizon_us := (extract(epoch FROM lake.setting('late_horizon')::interval) * 1000000)::bigint;
     split_events := lake.setting('promote_split_events')::bigint;
-    DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_q, lake_files;
+    DROP TABLE IF EXISTS lake_ol, lake_os, lake_cl, lake_oi, lake_op, lake_q, lake_files;
     IF hi IS NULL THEN
         RETURN;
     END IF;
     CREATE TEMP TABLE lake_ol (LIKE silver.order_line) ON COMMIT DROP;
     CREATE TEMP TABLE lake_os (LIKE silver.order_status) ON COMMIT DROP;
     CREATE TEMP TABLE lake_cl (LIKE silver.car_listing) ON COMMIT DROP;
+    CREATE TEMP TABLE lake_oi (
+        file_id bigint NOT NULL, minute timestamptz NOT NULL, invoice_no text COLLATE "C" NOT NULL,
+        customer_id text COLLATE "C", sales numeric NOT NULL, lines bigint NOT NULL,
+        returned bigint NOT NULL, returned_value numeric, first_date timestamptz NOT NULL,
+        last_date timestamptz NOT NULL) ON COMMIT DROP;
+    CREATE TEMP TABLE lake_op (
+        stock_code text COLLATE "C" NOT NULL, description text COLLATE "C",
+        quantity bigint NOT NULL, revenue numeric NOT NULL) ON COMMIT DROP;
     CREATE TEMP TABLE lake_q (
         file_id bigint NOT NULL, record_no integer NOT NULL, rule text NOT NULL,
         event_id text COLLATE "C", kind text) ON COMMIT DROP;
@@ -515,8 +519,8 @@ END $$;
 -- promoter writes it on a second connection, committed before this transaction), the quarantine
 -- (a too_late copy of an event that an earlier batch put in silver is a duplicate, not
 -- quarantined; the promoter left out those of an earlier file of this batch), then gold from the
--- rows this batch put in silver (lake_ol, lake_os, lake_cl), the watermark (new_max: the running
--- maximum after hi) and the checkpoint. Returns hi.
+-- rows this batch put in silver (the order lines summed in lake_oi and lake_op; lake_os, lake_cl),
+-- the watermark (new_max: the running maximum after hi) and the checkpoint. Returns hi.
 CREATE OR REPLACE FUNCTION lake.promote_staged(lo bigint, hi bigint, n bigint,
                                                new_max timestamptz, silver text)
 RETURNS bigint
@@ -528,7 +532,8 @@ BEGIN
     IF silver <> 'none' THEN
         PERFORM lake.insert_silver(silver = 'merge');
     END IF;
-    ANALYZE lake_ol;
+    ANALYZE lake_oi;
+    ANALYZE lake_op;
     ANALYZE lake_os;
     ANALYZE lake_cl;
     ANALYZE lake_q;
