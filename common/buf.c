@@ -197,6 +197,11 @@ int hc_utf8_valid(const char *str, size_t len)
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
         unsigned c = *s;
+        uint64_t w;
+        if (end - s >= 8 && (memcpy(&w, s, 8), !(w & 0x8080808080808080ULL))) {
+            s += 8; /* eight ASCII bytes */
+            continue;
+        }
         if (c < 0x80) {
             s++;
             continue;

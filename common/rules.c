@@ -12,28 +12,44 @@ enum fld_type { F_TEXT, F_INT, F_NUM, F_PRICE4, F_PRICE2, F_TIME, F_STATUS, F_AC
 
 struct fld {
     const char *name;
+    size_t len; /* strlen(name) */
     enum fld_type type;
     int required;
 };
+#define FLD(name, type, required)                                                                  \
+    {                                                                                              \
+        name, sizeof name - 1, type, required                                                      \
+    }
+#define FLD_END                                                                                    \
+    {                                                                                              \
+        NULL, 0, F_TEXT, 0                                                                         \
+    }
 
 /* Each kind's data fields in the order of its silver table's columns. */
 static const struct fld order_line_f[] = {
-    {"invoice_no", F_TEXT, 1},  {"stock_code", F_TEXT, 1},   {"description", F_TEXT, 0},
-    {"quantity", F_INT, 1},     {"unit_price", F_PRICE4, 1}, {"invoice_date", F_TIME, 1},
-    {"customer_id", F_TEXT, 0}, {"country", F_TEXT, 1},      {NULL, F_TEXT, 0}};
-static const struct fld order_status_f[] = {{"tracking_num", F_TEXT, 1},
-                                            {"order_id", F_TEXT, 1},
-                                            {"status", F_STATUS, 1},
-                                            {"status_time", F_TIME, 1},
-                                            {"estimated_delivery", F_TIME, 0},
-                                            {"carrier", F_TEXT, 0},
-                                            {NULL, F_TEXT, 0}};
-static const struct fld car_listing_f[] = {
-    {"listing_id", F_TEXT, 1}, {"vin", F_VIN, 1},          {"make", F_TEXT, 1},
-    {"model", F_TEXT, 1},      {"year", F_INT, 0},         {"mileage_km", F_NUM, 0},
-    {"price", F_PRICE2, 1},    {"currency", F_TEXT, 0},    {"dealer_id", F_TEXT, 0},
-    {"action", F_ACTION, 1},   {"date_listed", F_TIME, 1}, {"date_removed", F_TIME, 0},
-    {NULL, F_TEXT, 0}};
+    FLD("invoice_no", F_TEXT, 1),  FLD("stock_code", F_TEXT, 1),   FLD("description", F_TEXT, 0),
+    FLD("quantity", F_INT, 1),     FLD("unit_price", F_PRICE4, 1), FLD("invoice_date", F_TIME, 1),
+    FLD("customer_id", F_TEXT, 0), FLD("country", F_TEXT, 1),      FLD_END};
+static const struct fld order_status_f[] = {FLD("tracking_num", F_TEXT, 1),
+                                            FLD("order_id", F_TEXT, 1),
+                                            FLD("status", F_STATUS, 1),
+                                            FLD("status_time", F_TIME, 1),
+                                            FLD("estimated_delivery", F_TIME, 0),
+                                            FLD("carrier", F_TEXT, 0),
+                                            FLD_END};
+static const struct fld car_listing_f[] = {FLD("listing_id", F_TEXT, 1),
+                                           FLD("vin", F_VIN, 1),
+                                           FLD("make", F_TEXT, 1),
+                                           FLD("model", F_TEXT, 1),
+                                           FLD("year", F_INT, 0),
+                                           FLD("mileage_km", F_NUM, 0),
+                                           FLD("price", F_PRICE2, 1),
+                                           FLD("currency", F_TEXT, 0),
+                                           FLD("dealer_id", F_TEXT, 0),
+                                           FLD("action", F_ACTION, 1),
+                                           FLD("date_listed", F_TIME, 1),
+                                           FLD("date_removed", F_TIME, 0),
+                                           FLD_END};
 
 static const struct fld *const kind_fields[] = {NULL, order_line_f, order_status_f, car_listing_f};
 
@@ -278,15 +294,12 @@ static int vin_ok(const struct hc_json_val *v)
 
 /* ---- reading a body ------------------------------------------------------------------------- */
 
-/* Is key (a STRING value) the name nm? */
-static int key_is(const struct hc_json_val *key, const char *nm)
+/* Is the key t[0..n) the name nm[0..len)? */
+static int key_is(const char *t, size_t n, const char *nm, size_t len)
 {
-    char buf[64];
-    size_t n;
-    const char *t = hc_json_text(key, buf, sizeof buf, &n);
-
-    return t && strlen(nm) == n && !memcmp(nm, t, n);
+    return n == len && !memcmp(nm, t, n);
 }
+#define KEY_IS(t, n, lit) key_is(t, n, lit, sizeof lit - 1)
 
 /* The data members of the kind into e->f (the last of a repeated key wins). */
 static void read_data(struct hc_body *e, const struct hc_json_val *data)
@@ -296,12 +309,16 @@ static void read_data(struct hc_body *e, const struct hc_json_val *data)
     struct hc_json_val k, v;
 
     hc_json_obj_begin(&it, data);
-    while (hc_json_obj_next(&it, &k, &v))
-        for (int i = 0; fl[i].name; i++)
-            if (key_is(&k, fl[i].name)) {
+    while (hc_json_obj_next(&it, &k, &v)) {
+        char buf[64];
+        size_t n;
+        const char *t = hc_json_text(&k, buf, sizeof buf, &n);
+        for (int i = 0; t && fl[i].name; i++)
+            if (key_is(t, n, fl[i].name, fl[i].len)) {
                 e->f[i] = v;
                 break;
             }
+    }
 }
 
 /* The rules of the kind's fields, in the order of rules.h. */
@@ -350,15 +367,20 @@ static enum hc_rule check(struct hc_body *e, const char *body, size_t len)
         return HC_RULE_NOT_JSON;
     hc_json_obj_begin(&it, &root);
     while (hc_json_obj_next(&it, &k, &v)) {
-        if (key_is(&k, "event_id"))
+        char buf[64];
+        size_t n;
+        const char *t = hc_json_text(&k, buf, sizeof buf, &n);
+        if (!t)
+            continue;
+        if (KEY_IS(t, n, "event_id"))
             e->event_id = v;
-        else if (key_is(&k, "kind"))
+        else if (KEY_IS(t, n, "kind"))
             e->kind_v = v;
-        else if (key_is(&k, "event_time"))
+        else if (KEY_IS(t, n, "event_time"))
             e->event_time = v;
-        else if (key_is(&k, "device_id"))
+        else if (KEY_IS(t, n, "device_id"))
             e->device_id = v;
-        else if (key_is(&k, "data"))
+        else if (KEY_IS(t, n, "data"))
             data = v;
     }
     if (absent(&e->event_id) || absent(&e->kind_v) || absent(&e->event_time) ||

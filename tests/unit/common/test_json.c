@@ -85,6 +85,45 @@ static void test_postgres_refuses(void **state)
     assert_false(ok(longnum));
 }
 
+/* Strings and UTF-8 are scanned eight bytes at a time: a quote, backslash, control character or
+ * bad UTF-8 byte is found wherever it falls in the word, and near the end of the text. */
+static void test_every_position(void **state)
+{
+    char t[64];
+
+    (void)state;
+    for (size_t len = 1; len <= 40; len++) {
+        for (size_t at = 0; at < len; at++) {
+            size_t n = len + 2;
+            memset(t, 'a', sizeof t);
+            t[0] = '"';
+            t[len + 1] = '"';
+            assert_true(hc_json_ok(t, n));
+            t[1 + at] = '\x01'; /* a raw control character */
+            assert_false(hc_json_ok(t, n));
+            t[1 + at] = '\x7f'; /* DEL is not one */
+            assert_true(hc_json_ok(t, n));
+            t[1 + at] = '"'; /* the string ends early: text after it */
+            assert_false(hc_json_ok(t, n));
+            t[1 + at] = '\\'; /* an escape: "\\a" is none, and the last one takes the quote */
+            assert_false(hc_json_ok(t, n));
+            if (at + 1 < len) {
+                t[2 + at] = 'n';
+                assert_true(hc_json_ok(t, n));
+                t[2 + at] = 'a';
+            }
+            t[1 + at] = (char)0xff; /* never UTF-8 */
+            assert_false(hc_json_ok(t, n));
+            t[1 + at] = (char)0xc3; /* a lead byte: valid with a continuation after it */
+            assert_false(hc_json_ok(t, n));
+            if (at + 1 < len) {
+                t[2 + at] = (char)0xa9;
+                assert_true(hc_json_ok(t, n));
+            }
+        }
+    }
+}
+
 static void test_read(void **state)
 {
     const char *s = " {\"a\" : [1, {\"b\":2}] ,\"k\\u00e9y\":\"x\\ty\\ud83d\\ude00\\u00e9\\/\","
@@ -131,6 +170,7 @@ int main(void)
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_not_json),
         cmocka_unit_test(test_postgres_refuses),
+        cmocka_unit_test(test_every_position),
         cmocka_unit_test(test_read),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
