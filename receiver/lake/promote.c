@@ -481,8 +481,8 @@ static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err,
         if (!marked[k])
             continue;
         for (; p < end && !rc; p += n) {
-            size_t idlen = be32(p + 2);
-            if (!(n = tuple_len(p, end))) {
+            size_t idlen;
+            if ((n = tuple_len(p, end)) < ROW_ID_AT || (idlen = be32(p + 2)) > n - ROW_ID_AT) {
                 rc = HC_E_PARSE;
                 break;
             }

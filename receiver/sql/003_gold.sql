@@ -1,5 +1,6 @@
 -- 003_gold.sql - gold: the watermark, business aggregates, and the promotion functions the
--- receiver calls (lake.promote_plan, lake.promote_staged, lake.refresh_gold, lake.reset).
+-- receiver calls (lake.promote_plan, lake.known_ids, lake.silver_ahead, lake.promote_staged,
+-- lake.refresh_gold, lake.reset).
 --
 -- Gold is maintained incrementally: a promotion reads only the bronze records it promotes and
 -- adds their sums to gold and to the state tables lake.agg_* (distinct invoices per window, per
