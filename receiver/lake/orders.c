@@ -348,3 +348,86 @@ int rx_orders_sum(const char *rows, size_t len, struct hc_buf *oi, struct hc_buf
     free(ops.slots);
     return rc;
 }
+
+/* ---- the latest row per key ----------------------------------------------------------------- */
+
+struct latest {
+    uint64_t h;
+    struct fld key, id; /* id: the event_id, column 0 */
+    int64_t time;
+    const unsigned char *row;
+    size_t len;
+};
+
+static int latest_eq(const void *a, const void *b)
+{
+    return fld_eq(&((const struct latest *)a)->key, &((const struct latest *)b)->key);
+}
+
+/* Split a tuple of any width into f (at most cap columns); *nf its columns, *n its length. */
+static int split_any(const unsigned char *p, const unsigned char *end, struct fld *f, int cap,
+                     int *nf, size_t *n)
+{
+    const unsigned char *q = p + 2;
+
+    if (end - p < 2 || (*nf = p[0] << 8 | p[1]) > cap)
+        return HC_E_PARSE;
+    for (int i = 0; i < *nf; i++) {
+        uint32_t l;
+        if (end - q < 4)
+            return HC_E_PARSE;
+        l = be32(q);
+        q += 4;
+        f[i].p = q;
+        f[i].len = l == 0xFFFFFFFFu ? -1 : (int64_t)l;
+        if (l == 0xFFFFFFFFu)
+            continue;
+        if ((size_t)(end - q) < l)
+            return HC_E_PARSE;
+        q += l;
+    }
+    *n = (size_t)(q - p);
+    return 0;
+}
+
+int rx_latest_rows(const char *rows, size_t len, int key_col, int time_col, struct hc_buf *out)
+{
+    const unsigned char *p = (const unsigned char *)rows, *end = p + len;
+    struct table t = {NULL, 0, 0, sizeof(struct latest)};
+    struct fld f[32];
+    size_t n = 0;
+    int nf = 0, rc = 0;
+
+    for (; p < end && !rc; p += n) {
+        struct latest k, *g;
+        if ((rc = split_any(p, end, f, 32, &nf, &n)))
+            break;
+        if (key_col >= nf || time_col >= nf || f[key_col].len < 0 || f[0].len < 0 ||
+            (rc = col_i64(&f[time_col], 0, &k.time)))
+            break;
+        k.key = f[key_col];
+        k.id = f[0];
+        k.row = p;
+        k.len = n;
+        k.h = hc_hash_bytes((const char *)k.key.p, (size_t)k.key.len);
+        if (!(g = slot_for(&t, k.h, latest_eq, &k))) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (!g->h) {
+            *g = k;
+            t.n++;
+        } else if (k.time > g->time || (k.time == g->time && fld_cmp(&k.id, &g->id) > 0)) {
+            *g = k;
+        }
+    }
+    if (!rc && p < end)
+        rc = HC_E_PARSE;
+    for (size_t i = 0; !rc && i < t.cap; i++) {
+        const struct latest *g = (const struct latest *)t.slots + i;
+        if (g->h)
+            rc = hc_buf_add(out, g->row, g->len);
+    }
+    free(t.slots);
+    return rc;
+}

@@ -1,5 +1,6 @@
 /*
- * orders.h - a batch's order lines summed for gold, in the receiver.
+ * orders.h - a batch's silver rows reduced to what gold reads, in the receiver: the order lines
+ * summed (rx_orders_sum), and the latest row of each parcel and car listing (rx_latest_rows).
  *
  * The gold tables kept from order lines (sales windows, invoices, customers, products,
  * cancellations and returns) need sums over the lines a promotion batch puts in silver, not the
@@ -31,5 +32,15 @@
  * silver.order_line's shape; oi and op may hold part of the output) or -ENOMEM.
  */
 int rx_orders_sum(const char *rows, size_t len, struct hc_buf *oi, struct hc_buf *op);
+
+/*
+ * Append to out, of the tuples rows[0..len) (COPY binary, the event_id in column 0), the latest
+ * of each value of column key_col: the greatest column time_col (a timestamptz), then the
+ * greatest event_id (bytes), as DISTINCT ON (key) ... ORDER BY key, time DESC, event_id DESC
+ * picks under COLLATE "C". Parcels (order_status by tracking_num, status_time) and car listings
+ * (car_listing by listing_id, event_time) need only those. Returns 0, HC_E_PARSE (a tuple too
+ * short, or a NULL key, event_id or time) or -ENOMEM.
+ */
+int rx_latest_rows(const char *rows, size_t len, int key_col, int time_col, struct hc_buf *out);
 
 #endif

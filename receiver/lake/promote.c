@@ -62,8 +62,9 @@ struct batch {
     struct id_slot *ids;
     size_t nids, capids; /* capids: a power of two */
     struct hc_buf idv;
-    int checked;          /* settled: known events dropped, order lines summed */
-    struct hc_buf oi, op; /* COPY text for lake_oi and lake_op (receiver/lake/orders.h) */
+    int checked;             /* settled: known events dropped, order lines summed */
+    struct hc_buf oi, op;    /* COPY text for lake_oi and lake_op (receiver/lake/orders.h) */
+    struct hc_buf latest[4]; /* parcels' and listings' latest rows (rx_latest_rows) */
 };
 
 static const char *const kind_table[] = {NULL, "lake_ol", "lake_os", "lake_cl"};
@@ -82,6 +83,8 @@ static void batch_free(struct batch *b)
     hc_buf_free(&b->idv);
     hc_buf_free(&b->oi);
     hc_buf_free(&b->op);
+    for (int i = 0; i < 4; i++)
+        hc_buf_free(&b->latest[i]);
     free(b->pend);
     free(b->ids);
     b->pend = NULL;
@@ -372,17 +375,19 @@ static int batch_after(PGconn *c, int64_t lo, int64_t *hi, int64_t *n, char *err
     return 0;
 }
 
-/* COPY the batch's rows (the order lines only when PostgreSQL inserts them: gold reads their
- * sums), sums, quarantine records and watermarks into the temp tables. */
-static int stage(PGconn *c, struct batch *b, int lines, char *err, size_t cap)
+/* COPY the batch into the temp tables: its rows when PostgreSQL inserts them into silver (all),
+ * else only what gold reads (no order lines: their sums; the latest status of each parcel and
+ * state of each listing), the sums, quarantine records and watermarks. */
+static int stage(PGconn *c, struct batch *b, int all, char *err, size_t cap)
 {
     int rc = 0;
 
-    for (int k = lines ? HC_KIND_ORDER_LINE : HC_KIND_ORDER_STATUS; k <= HC_KIND_CAR_LISTING && !rc;
+    for (int k = all ? HC_KIND_ORDER_LINE : HC_KIND_ORDER_STATUS; k <= HC_KIND_CAR_LISTING && !rc;
          k++) {
+        const struct hc_buf *rows = all ? &b->rows[k] : &b->latest[k];
         char sql[64];
         snprintf(sql, sizeof sql, "COPY %s FROM STDIN (FORMAT binary)", kind_table[k]);
-        rc = rx_lake_copy_in(c, sql, 1, b->rows[k].p, b->rows[k].len, err, cap);
+        rc = rx_lake_copy_in(c, sql, 1, rows->p, rows->len, err, cap);
     }
     if (!rc)
         rc = rx_lake_copy_in(c, "COPY lake_oi FROM STDIN", 0, b->oi.p, b->oi.len, err, cap);
@@ -513,9 +518,17 @@ static int settle(PGconn *c, struct batch *b, struct batch *prev, char *err, siz
         return rc;
     hc_buf_reset(&b->oi);
     hc_buf_reset(&b->op);
+    for (int k = 0; k < 4; k++)
+        hc_buf_reset(&b->latest[k]);
+    /* silver.order_status: tracking_num 3, status_time 6; car_listing: listing_id 3, event_time 2
+     */
     if ((rc = rx_orders_sum(b->rows[HC_KIND_ORDER_LINE].p, b->rows[HC_KIND_ORDER_LINE].len, &b->oi,
-                            &b->op))) {
-        snprintf(err, cap, "summing order lines: %s", hc_strerror(rc));
+                            &b->op)) ||
+        (rc = rx_latest_rows(b->rows[HC_KIND_ORDER_STATUS].p, b->rows[HC_KIND_ORDER_STATUS].len, 3,
+                             6, &b->latest[HC_KIND_ORDER_STATUS])) ||
+        (rc = rx_latest_rows(b->rows[HC_KIND_CAR_LISTING].p, b->rows[HC_KIND_CAR_LISTING].len, 3, 2,
+                             &b->latest[HC_KIND_CAR_LISTING]))) {
+        snprintf(err, cap, "summing the batch for gold: %s", hc_strerror(rc));
         return rc;
     }
     b->checked = 1;

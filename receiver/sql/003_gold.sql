@@ -256,8 +256,8 @@ BEGIN
         ON CONFLICT (grain, window_start) DO NOTHING;
 END $$;
 
--- Parcels, from the order statuses this batch put in silver (lake_os): a newer status_time (then
--- a greater event_id) wins.
+-- Parcels, from the order statuses this batch put in silver (lake_os: all of them, or only the
+-- latest of each parcel): a newer status_time (then a greater event_id) wins.
 CREATE OR REPLACE FUNCTION lake.update_tracking() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -341,8 +341,9 @@ BEGIN
                           / (c.invoices + excluded.invoices), 6) ELSE 0 END;
 END $$;
 
--- Car listings, from those this batch put in silver (lake_cl): each listing's latest state replaced
--- when a newer event came; the per make and model sums take the old state out and the new one in.
+-- Car listings, from those this batch put in silver (lake_cl: all of them, or only the latest of
+-- each listing): each listing's latest state replaced when a newer event came; the per make and
+-- model sums take the old state out and the new one in.
 CREATE OR REPLACE FUNCTION lake.update_cars() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -420,7 +421,8 @@ $$;
 -- Takes the advisory lock that serialises promoters (for this transaction), and creates the temp
 -- tables the promoter (receiver/lake/promote.c) fills with COPY before lake.promote_staged:
 -- lake_ol, lake_os, lake_cl (rows for silver: one copy of each event silver does not hold yet,
--- checked and typed by common/rules.c; lake_ol only when PostgreSQL inserts them), lake_oi and
+-- checked and typed by common/rules.c; when the receiver writes silver itself, no lake_ol and
+-- only the latest row of each parcel and listing in lake_os and lake_cl), lake_oi and
 -- lake_op (the order lines' sums, receiver/lake/orders.h), lake_q (records for the quarantine)
 -- and lake_files (per
 -- file, the watermark before it and the running maximum of valid event times after it). max_us:

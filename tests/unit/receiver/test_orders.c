@@ -3,7 +3,8 @@
  * real bodies by common/rules.h, grouped per file, minute, invoice and customer (lake_oi) and per
  * product (lake_op), with exact sums (unit_price rounded half away from zero to 4 decimals, as
  * numeric(14,4) stores it), returns, cancellations left out of products, descriptions compared
- * byte by byte, NULLs kept; and a tuple of another shape refused.
+ * byte by byte, NULLs kept; and a tuple of another shape refused. And the latest row of each
+ * parcel or listing (rx_latest_rows).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,12 +161,82 @@ static void test_refuses_other_tuples(void **state)
     hc_buf_free(&op);
 }
 
+/* Append the silver row of an order status: parcel tn, status_time st. */
+static void status(struct hc_buf *rows, const char *id, const char *tn, const char *st)
+{
+    char body[512];
+    struct hc_body b;
+
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"kind\":\"order_status\",\"event_time\":"
+             "\"2026-11-22T12:00:00Z\",\"data\":{\"tracking_num\":\"%s\",\"order_id\":\"O\","
+             "\"status\":\"shipped\",\"status_time\":\"%s\"}}",
+             id, tn, st);
+    assert_int_equal(hc_body_check(&b, body, strlen(body)), HC_RULE_NONE);
+    assert_int_equal(hc_body_copy_binary(&b, 1, rows), 0);
+}
+
+/* The event_ids of the tuples in out (column 0), sorted and joined by '|'. */
+static char *ids_of(const struct hc_buf *out)
+{
+    struct hc_buf t = HC_BUF_INIT;
+    const unsigned char *p = (const unsigned char *)out->p, *end = p + out->len;
+    char *s;
+
+    while (p < end) {
+        int nf = p[0] << 8 | p[1];
+        const unsigned char *q = p + 2;
+        for (int i = 0; i < nf; i++) {
+            uint32_t l = (uint32_t)q[0] << 24 | (uint32_t)q[1] << 16 | (uint32_t)q[2] << 8 | q[3];
+            if (i == 0) {
+                hc_buf_add(&t, q + 4, l);
+                hc_buf_addc(&t, '\n');
+            }
+            q += 4 + (l == 0xFFFFFFFFu ? 0 : l);
+        }
+        p = q;
+    }
+    s = sorted(&t);
+    hc_buf_free(&t);
+    return s;
+}
+
+/* The latest row per key: the newest time, then the greatest event_id (bytes); one row per key. */
+static void test_latest_rows(void **state)
+{
+    struct hc_buf rows = HC_BUF_INIT, out = HC_BUF_INIT;
+    char *ids;
+
+    (void)state;
+    status(&rows, "s1", "T1", "2026-11-22T10:00:00Z");
+    status(&rows, "s2", "T1", "2026-11-22T11:00:00Z");
+    status(&rows, "s4", "T1", "2026-11-22T11:00:00Z"); /* a tie: the greater event_id */
+    status(&rows, "s3", "T1", "2026-11-22T11:00:00Z");
+    status(&rows, "s5", "T1", "2026-11-22T09:00:00Z"); /* older, arriving later */
+    status(&rows, "s6", "T2", "2026-11-22T08:00:00Z");
+    status(&rows, "s7", "T10", "2026-11-22T07:00:00Z");
+    assert_int_equal(rx_latest_rows(rows.p, rows.len, 3, 6, &out), 0);
+    ids = ids_of(&out);
+    assert_string_equal(ids, "s4|s6|s7");
+    free(ids);
+    hc_buf_reset(&out);
+    assert_int_equal(rx_latest_rows(rows.p, rows.len - 1, 3, 6, &out), HC_E_PARSE);
+    hc_buf_reset(&out);
+    assert_int_equal(rx_latest_rows(rows.p, rows.len, 3, 4, &out), HC_E_PARSE); /* not a time */
+    hc_buf_reset(&out);
+    assert_int_equal(rx_latest_rows(rows.p, 0, 3, 6, &out), 0);
+    assert_int_equal(out.len, 0);
+    hc_buf_free(&rows);
+    hc_buf_free(&out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_groups_and_sums),
         cmocka_unit_test(test_rounding_and_range),
         cmocka_unit_test(test_refuses_other_tuples),
+        cmocka_unit_test(test_latest_rows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
