@@ -24,7 +24,7 @@
  * promoted batch.
  *
  * Memory: about 400 bytes an event of the batch and of the one read ahead (rows, sets of ids);
- * 190 MB at the default 250,000. A call with nothing new costs a few round trips (under a
+ * 200 MB at the default 250,000. A call with nothing new costs a few round trips (under a
  * millisecond of server time). HC_FAULT=promote_after_silver kills the process between the two
  * commits (for tests).
  */
