@@ -28,11 +28,6 @@ enum {
 #define PG_EPOCH_US 946684800000000LL /* 2000-01-01 in Unix microseconds */
 #define MINUTE_US   60000000LL
 
-struct fld {
-    const unsigned char *p;
-    int64_t len; /* -1: NULL */
-};
-
 static uint32_t be32(const unsigned char *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -43,13 +38,13 @@ static int64_t be64(const unsigned char *p)
     return (int64_t)((uint64_t)be32(p) << 32 | be32(p + 4));
 }
 
-static int fld_eq(const struct fld *a, const struct fld *b)
+static int fld_eq(const struct rx_col *a, const struct rx_col *b)
 {
     return a->len == b->len && (a->len <= 0 || !memcmp(a->p, b->p, (size_t)a->len));
 }
 
 /* Byte order, a NULL below everything (the caller skips NULLs). */
-static int fld_cmp(const struct fld *a, const struct fld *b)
+static int fld_cmp(const struct rx_col *a, const struct rx_col *b)
 {
     size_t n = (size_t)(a->len < b->len ? a->len : b->len);
     int c = n ? memcmp(a->p, b->p, n) : 0;
@@ -57,21 +52,21 @@ static int fld_cmp(const struct fld *a, const struct fld *b)
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-static uint64_t fld_hash(uint64_t h, const struct fld *f)
+static uint64_t fld_hash(uint64_t h, const struct rx_col *f)
 {
     if (f->len < 0)
         return h * 31 + 7;
     return h * 31 + hc_hash_bytes((const char *)f->p, (size_t)f->len);
 }
 
-/* Split one tuple at p into its columns; *n: its length. */
-static int split(const unsigned char *p, const unsigned char *end, struct fld *f, size_t *n)
+int rx_tuple_split(const unsigned char *p, const unsigned char *end, struct rx_col *f, int cap,
+                   int *nf, size_t *n)
 {
     const unsigned char *q = p + 2;
 
-    if (end - p < 2 || (p[0] << 8 | p[1]) != N_COLS)
+    if (end - p < 2 || (*nf = p[0] << 8 | p[1]) > cap)
         return HC_E_PARSE;
-    for (int i = 0; i < N_COLS; i++) {
+    for (int i = 0; i < *nf; i++) {
         uint32_t l;
         if (end - q < 4)
             return HC_E_PARSE;
@@ -89,8 +84,18 @@ static int split(const unsigned char *p, const unsigned char *end, struct fld *f
     return 0;
 }
 
+/* Split one order-line tuple at p into its columns; *n: its length. */
+static int split(const unsigned char *p, const unsigned char *end, struct rx_col *f, size_t *n)
+{
+    int nf;
+
+    if (rx_tuple_split(p, end, f, N_COLS, &nf, n) || nf != N_COLS)
+        return HC_E_PARSE;
+    return 0;
+}
+
 /* A timestamptz or int8 column as an integer (timestamps: Unix microseconds). */
-static int col_i64(const struct fld *f, int64_t add, int64_t *v)
+static int col_i64(const struct rx_col *f, int64_t add, int64_t *v)
 {
     if (f->len != 8)
         return HC_E_PARSE;
@@ -102,7 +107,7 @@ static int col_i64(const struct fld *f, int64_t add, int64_t *v)
  * A numeric column in 1/10000, rounded half away from zero at the 4th decimal as numeric(14,4)
  * stores it: base-10000 digits, the first's weight (its power of 10000), a sign.
  */
-static int col_price4(const struct fld *f, int64_t *v)
+static int col_price4(const struct rx_col *f, int64_t *v)
 {
     const unsigned char *p = f->p;
     int nd, weight, sign;
@@ -137,14 +142,14 @@ static int col_price4(const struct fld *f, int64_t *v)
 struct oi {
     uint64_t h; /* 0: empty */
     int64_t file, minute;
-    struct fld invoice, customer;
+    struct rx_col invoice, customer;
     i128 sales, rvalue;
     int64_t lines, returned, first, last;
 };
 
 struct op {
     uint64_t h;
-    struct fld code, desc;
+    struct rx_col code, desc;
     int64_t qty;
     i128 revenue;
 };
@@ -225,7 +230,7 @@ static int add_ts(struct hc_buf *b, int64_t us)
     return hc_buf_add(b, t, (size_t)hc_ts_format(us, t));
 }
 
-static int add_text(struct hc_buf *b, const struct fld *f)
+static int add_text(struct hc_buf *b, const struct rx_col *f)
 {
     if (f->len < 0)
         return hc_buf_add(b, "\\N", 2);
@@ -257,7 +262,7 @@ static int put_op(struct hc_buf *b, const struct op *g)
 /* ---- the sums ------------------------------------------------------------------------------- */
 
 /* Add one line (its columns f) to both groupings. */
-static int add_line(struct table *ois, struct table *ops, const struct fld *f)
+static int add_line(struct table *ois, struct table *ops, const struct rx_col *f)
 {
     struct oi k;
     struct op *p, pk;
@@ -327,7 +332,7 @@ int rx_orders_sum(const char *rows, size_t len, struct hc_buf *oi, struct hc_buf
 {
     const unsigned char *p = (const unsigned char *)rows, *end = p + len;
     struct table ois = {NULL, 0, 0, sizeof(struct oi)}, ops = {NULL, 0, 0, sizeof(struct op)};
-    struct fld f[N_COLS];
+    struct rx_col f[N_COLS];
     size_t n = 0;
     int rc = 0;
 
@@ -353,7 +358,7 @@ int rx_orders_sum(const char *rows, size_t len, struct hc_buf *oi, struct hc_buf
 
 struct latest {
     uint64_t h;
-    struct fld key, id; /* id: the event_id, column 0 */
+    struct rx_col key, id; /* id: the event_id, column 0 */
     int64_t time;
     const unsigned char *row;
     size_t len;
@@ -364,43 +369,17 @@ static int latest_eq(const void *a, const void *b)
     return fld_eq(&((const struct latest *)a)->key, &((const struct latest *)b)->key);
 }
 
-/* Split a tuple of any width into f (at most cap columns); *nf its columns, *n its length. */
-static int split_any(const unsigned char *p, const unsigned char *end, struct fld *f, int cap,
-                     int *nf, size_t *n)
-{
-    const unsigned char *q = p + 2;
-
-    if (end - p < 2 || (*nf = p[0] << 8 | p[1]) > cap)
-        return HC_E_PARSE;
-    for (int i = 0; i < *nf; i++) {
-        uint32_t l;
-        if (end - q < 4)
-            return HC_E_PARSE;
-        l = be32(q);
-        q += 4;
-        f[i].p = q;
-        f[i].len = l == 0xFFFFFFFFu ? -1 : (int64_t)l;
-        if (l == 0xFFFFFFFFu)
-            continue;
-        if ((size_t)(end - q) < l)
-            return HC_E_PARSE;
-        q += l;
-    }
-    *n = (size_t)(q - p);
-    return 0;
-}
-
 int rx_latest_rows(const char *rows, size_t len, int key_col, int time_col, struct hc_buf *out)
 {
     const unsigned char *p = (const unsigned char *)rows, *end = p + len;
     struct table t = {NULL, 0, 0, sizeof(struct latest)};
-    struct fld f[32];
+    struct rx_col f[32];
     size_t n = 0;
     int nf = 0, rc = 0;
 
     for (; p < end && !rc; p += n) {
         struct latest k, *g;
-        if ((rc = split_any(p, end, f, 32, &nf, &n)))
+        if ((rc = rx_tuple_split(p, end, f, 32, &nf, &n)))
             break;
         if (key_col >= nf || time_col >= nf || f[key_col].len < 0 || f[0].len < 0 ||
             (rc = col_i64(&f[time_col], 0, &k.time)))

@@ -23,8 +23,22 @@
 #define RX_LAKE_ORDERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
+
+/* A column of a tuple in COPY's binary format: its bytes, or len -1 for NULL. */
+struct rx_col {
+    const unsigned char *p;
+    int64_t len;
+};
+
+/*
+ * Split the COPY binary tuple at p (before end) into its columns f (at most cap): *nf gets their
+ * number, *n the tuple's length. Returns 0 or HC_E_PARSE (more than cap columns, or cut short).
+ */
+int rx_tuple_split(const unsigned char *p, const unsigned char *end, struct rx_col *f, int cap,
+                   int *nf, size_t *n);
 
 /*
  * Append the COPY text rows of lake_oi to oi and of lake_op to op for the order-line tuples

@@ -401,30 +401,6 @@ static int stage(PGconn *c, struct batch *b, int all, char *err, size_t cap)
     return rc;
 }
 
-/* The length of the COPY binary tuple at p (before end), or 0 when it does not fit. */
-static size_t tuple_len(const unsigned char *p, const unsigned char *end)
-{
-    const unsigned char *q = p + 2;
-    int nf;
-
-    if (end - p < 2)
-        return 0;
-    nf = p[0] << 8 | p[1];
-    for (int i = 0; i < nf; i++) {
-        uint32_t l;
-        if (end - q < 4)
-            return 0;
-        l = be32(q);
-        q += 4;
-        if (l == 0xFFFFFFFFu)
-            continue;
-        if ((size_t)(end - q) < l)
-            return 0;
-        q += l;
-    }
-    return (size_t)(q - p);
-}
-
 /*
  * Drop the rows of events silver holds already: lake.known_ids on c (silver from files up to
  * b->lo; c may be the read-ahead connection, while the batch before, prev, is still being
@@ -486,13 +462,14 @@ static int drop_known(PGconn *c, struct batch *b, struct batch *prev, char *err,
         if (!marked[k])
             continue;
         for (; p < end && !rc; p += n) {
-            size_t idlen;
-            if ((n = tuple_len(p, end)) < ROW_ID_AT || (idlen = be32(p + 2)) > n - ROW_ID_AT) {
+            struct rx_col f[32];
+            int nf;
+            if (rx_tuple_split(p, end, f, 32, &nf, &n) || nf < 1 || f[0].len < 0) {
                 rc = HC_E_PARSE;
                 break;
             }
-            if (!id_find(b, (const char *)p + ROW_ID_AT, idlen,
-                         hc_hash_bytes((const char *)p + ROW_ID_AT, idlen))
+            if (!id_find(b, (const char *)f[0].p, (size_t)f[0].len,
+                         hc_hash_bytes((const char *)f[0].p, (size_t)f[0].len))
                      ->known)
                 rc = hc_buf_add(&kept, p, n);
         }
