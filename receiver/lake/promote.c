@@ -19,8 +19,9 @@
  * One batch: the bronze files (lo, hi] read in file and record order (COPY out), each body
  * checked once (rules.c); the valid records of a file wait in `pend` until the file's greatest
  * valid event time is known (too_late needs it), then go to their kind's rows unless this batch
- * already took a copy of the event (the first copy wins). PostgreSQL gets the rows, the
- * quarantine records and the per-file watermarks by COPY, and lake.promote_staged does the rest.
+ * already took a copy of the event (the first copy wins). Settling the batch then drops the events
+ * silver holds and reduces the rows to what gold reads; PostgreSQL gets those, the quarantine
+ * records and the per-file watermarks by COPY, and lake.promote_staged does the rest.
  */
 struct pend {
     int32_t record_no;
@@ -49,7 +50,7 @@ struct batch {
     int64_t max_us, lateness_us, horizon_us; /* running maximum of valid event times */
     int64_t max_before;                      /* max_us before the batch (had_max: not NULL) */
     int64_t split_events;  /* from this many records on, silver is written on a second connection */
-    struct hc_buf rows[4]; /* COPY text per kind (index: enum hc_kind) */
+    struct hc_buf rows[4]; /* COPY binary tuples per kind (index: enum hc_kind) */
     struct hc_buf quar, files; /* COPY text for lake_q and lake_files */
     /* the file being read */
     int64_t file_id;

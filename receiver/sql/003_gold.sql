@@ -205,9 +205,10 @@ BEGIN
     INSERT INTO lake.agg_invoice_minute SELECT invoice_no, minute FROM lake_inv WHERE fresh > 0;
 END $$;
 
--- Add the new order lines (their sums, lake_oi) to the sales windows. A window that ended at or before
--- the watermark as it stood before a file was final for that file: its lines count as late, and
--- the window's revision goes up once per such file (not for the file that creates the window).
+-- Add the new order lines (their sums, lake_oi) to the sales windows. A window that ended at or
+-- before the watermark as it stood before a file was final for that file: its lines count as
+-- late, and the window's revision goes up once per such file (not for the file that creates the
+-- window).
 -- invoices: the distinct invoices new in the window (lake_inv). The lines come summed per minute
 -- and file; the hours and days are sums of those minutes.
 CREATE OR REPLACE FUNCTION lake.update_sales() RETURNS void
