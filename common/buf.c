@@ -168,9 +168,16 @@ int hc_buf_add_json_str(struct hc_buf *b, const char *s, size_t len)
 
 void hc_buf_reset(struct hc_buf *b)
 {
-    b->len = 0;
+    hc_buf_truncate(b, 0);
+}
+
+void hc_buf_truncate(struct hc_buf *b, size_t len)
+{
+    if (len > b->len)
+        return;
+    b->len = len;
     if (b->p)
-        b->p[0] = '\0';
+        b->p[len] = '\0';
 }
 
 void hc_buf_free(struct hc_buf *b)

@@ -46,6 +46,8 @@ size_t hc_json_str_len(const char *s, size_t len);
 char *hc_json_str_put(char *dst, const char *s, size_t len);
 /* Empty the buffer, keeping its memory. */
 void hc_buf_reset(struct hc_buf *b);
+/* Cut the content back to its first len bytes (len <= b->len), keeping the memory. */
+void hc_buf_truncate(struct hc_buf *b, size_t len);
 /* Release the memory; b may be reused after. Accepts a zeroed struct. */
 void hc_buf_free(struct hc_buf *b);
 

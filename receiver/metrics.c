@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "common/error.h"
 #include "common/hctime.h"
 
 /* Upper bounds of the fsync latency buckets, in seconds (the last is +Inf). */
@@ -85,8 +86,20 @@ static int render_one(struct hc_buf *out, const char *name, const char *type, co
                        v);
 }
 
-int rx_metrics_render(struct rx_metrics *m, const char *extra, struct hc_buf *out)
+int rx_metrics_add_source(struct rx_metrics *m, rx_metrics_source_fn fn, void *ctx)
 {
+    int i = atomic_load(&m->nsrc);
+    if (i == RX_METRICS_SOURCES)
+        return HC_E_TOOBIG;
+    m->src[i].fn = fn;
+    m->src[i].ctx = ctx;
+    atomic_store(&m->nsrc, i + 1);
+    return 0;
+}
+
+int rx_metrics_render(struct rx_metrics *m, struct hc_buf *out)
+{
+    int nsrc = atomic_load(&m->nsrc);
     if (render_requests(m, out) ||
         render_one(out, "hubcap_receiver_events_total", "counter",
                    "Events acknowledged (fsynced into a capture file).",
@@ -114,5 +127,8 @@ int rx_metrics_render(struct rx_metrics *m, const char *extra, struct hc_buf *ou
                    "When the receiver started, in Unix seconds.",
                    (long long)(m->started_ms / 1000)))
         return -ENOMEM;
-    return extra ? hc_buf_adds(out, extra) : 0;
+    for (int i = 0; i < nsrc; i++)
+        if (m->src[i].fn(m->src[i].ctx, out))
+            return -ENOMEM;
+    return 0;
 }

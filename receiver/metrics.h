@@ -25,7 +25,11 @@ enum rx_status_slot {
     RX_ST_COUNT
 };
 
-#define RX_FSYNC_BUCKETS 12
+#define RX_FSYNC_BUCKETS   12
+#define RX_METRICS_SOURCES 8
+
+/* More lines for /metrics from a module (the core's gauges, the lake, a front end). */
+typedef int (*rx_metrics_source_fn)(void *ctx, struct hc_buf *out);
 
 struct rx_metrics {
     atomic_uint_fast64_t requests[RX_ST_COUNT];
@@ -42,6 +46,11 @@ struct rx_metrics {
     atomic_int_fast64_t inflight_bytes;
     atomic_int_fast64_t connections;
     int64_t started_ms;
+    struct {
+        rx_metrics_source_fn fn;
+        void *ctx;
+    } src[RX_METRICS_SOURCES];
+    atomic_int nsrc;
 };
 
 /* Zero everything and note the start time. */
@@ -54,9 +63,13 @@ void rx_metrics_status(struct rx_metrics *m, int status);
 void rx_metrics_fsync(struct rx_metrics *m, int64_t ns);
 
 /*
- * Append the Prometheus text of m to out, then extra (more lines, e.g. per-partition gauges;
- * NULL for none). Returns 0 or -ENOMEM.
+ * Add a source of lines, rendered after the counters of m, in the order added; ctx must live as
+ * long as m is rendered. Call before the /metrics endpoint can run it (at start). Returns 0 or
+ * HC_E_TOOBIG (more than RX_METRICS_SOURCES).
  */
-int rx_metrics_render(struct rx_metrics *m, const char *extra, struct hc_buf *out);
+int rx_metrics_add_source(struct rx_metrics *m, rx_metrics_source_fn fn, void *ctx);
+
+/* Append the Prometheus text of m and of its sources to out. Returns 0 or -ENOMEM. */
+int rx_metrics_render(struct rx_metrics *m, struct hc_buf *out);
 
 #endif

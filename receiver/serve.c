@@ -17,10 +17,11 @@
 #include "receiver/capture/avro_writer.h"
 #include "receiver/api/api.h"
 #include "receiver/conf.h"
+#include "receiver/core/core.h"
+#include "receiver/core/frontend.h"
 #include "receiver/ingest/http.h"
 #include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
-#include "receiver/partition/hubs.h"
 
 #define RX_DRAIN_MS 15000
 
@@ -185,26 +186,29 @@ static void note_recovery(void *ctx, const char *msg)
     hc_warn("recovery: %s", msg);
 }
 
-static void banner(const struct rx_conf *c, int port)
+/* The front ends serve starts, in this order (stopped in reverse). */
+static const struct rx_frontend *const frontends[] = {
+    &rx_frontend_rest,
+};
+#define NFRONTENDS (sizeof frontends / sizeof frontends[0])
+
+static void banner(const struct rx_conf *c, void *const *ctx)
 {
-    char cs[2048];
-    printf("hubcap-receiver: %s on %s://%s%s%s:%d, namespace %s\n",
-           c->dev ? "development mode (no config file), loopback only," : "listening",
-           c->tls_cert[0] ? "https" : "http", strchr(c->listen_addr, ':') ? "[" : "",
-           c->listen_addr, strchr(c->listen_addr, ':') ? "]" : "", port, c->ns);
+    printf("hubcap-receiver: %s, namespace %s\n",
+           c->dev ? "development mode (no config file), loopback only" : "serving", c->ns);
     printf("capture: %s (codec %s, a file per %llds or %lluB, %s)\n", c->capture_dir,
            rx_codec_name(c->codec), (long long)(c->window_ms / 1000),
            (unsigned long long)c->window_bytes, c->skip_empty ? "skip empty" : "empty files too");
     for (int i = 0; i < c->nhubs; i++)
         printf("hub %s: %d partitions\n", c->hubs[i].name, c->hubs[i].partitions);
     if (c->lake)
-        printf("lake: landing and promoting into PostgreSQL (%s) every %llds at most; API at "
-               "/api/v1, dashboard at /\n",
+        printf("lake: landing and promoting into PostgreSQL (%s) every %llds at most\n",
                c->pg[0] ? "--pg" : "PG* environment", (long long)(c->lake_interval_ms / 1000));
     else
         printf("lake: off (start with --pg CONNINFO to land into PostgreSQL)\n");
-    if (rx_conf_connstr(c, port, c->dev, cs, sizeof cs) > 0)
-        printf("connection string for the agent:\n%s\n", cs);
+    for (size_t i = 0; i < NFRONTENDS; i++)
+        if (ctx[i] && frontends[i]->banner)
+            frontends[i]->banner(ctx[i], stdout);
     fflush(stdout);
 }
 
@@ -244,26 +248,57 @@ static void block_signals(sigset_t *set)
     signal(SIGPIPE, SIG_IGN);
 }
 
+static int core_source(void *ctx, struct hc_buf *out)
+{
+    return rx_core_render(ctx, out);
+}
+
+static int lake_source(void *ctx, struct hc_buf *out)
+{
+    return rx_lake_loop_render(ctx, out);
+}
+
+/* Start the front ends in order; on failure stop those started. Returns 0 or the failure. */
+static int start_frontends(const struct rx_frontend_env *env, void **ctx)
+{
+    for (size_t i = 0; i < NFRONTENDS; i++) {
+        const char *why = NULL;
+        int rc = frontends[i]->start(env, &ctx[i], &why);
+        if (rc == 1) {
+            ctx[i] = NULL;
+            continue;
+        }
+        if (rc) {
+            hc_error("cannot start the %s front end: %s", frontends[i]->name,
+                     why ? why : hc_strerror(rc));
+            while (i-- > 0)
+                frontends[i]->stop(ctx[i], 0);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int run(struct rx_conf *c)
 {
     struct rx_metrics m;
-    struct rx_hubs *hubs = NULL;
-    struct rx_http *http = NULL;
+    struct rx_core *core = NULL;
     struct rx_lake_loop *lake = NULL;
     struct rx_api *api = NULL;
+    void *ctx[NFRONTENDS] = {0};
     char why_buf[512];
-    const char *why = NULL;
     sigset_t set;
     int sig = 0, rc, lock = lock_capture(c);
     if (lock < 0)
         return RX_EXIT_FAIL;
     block_signals(&set);
     rx_metrics_init(&m);
-    if ((rc = rx_hubs_open(c, &m, note_recovery, NULL, &hubs, why_buf, sizeof why_buf))) {
+    if ((rc = rx_core_open(c, &m, note_recovery, NULL, &core, why_buf, sizeof why_buf))) {
         hc_error("cannot open the capture folder %s: %s", c->capture_dir, why_buf);
         close(lock);
         return RX_EXIT_FAIL;
     }
+    rx_metrics_add_source(&m, core_source, core);
     if (c->lake) {
         struct rx_lake_loop_opts lo = {.conninfo = c->pg,
                                        .capture_dir = c->capture_dir,
@@ -271,22 +306,24 @@ static int run(struct rx_conf *c)
                                        .m = &m};
         if ((rc = rx_lake_loop_start(&lo, &lake)) || (rc = rx_api_open(c->pg, 4, lake, &api))) {
             hc_error("cannot start the lake: %s", hc_strerror(rc));
-            goto out_close_hubs;
+            goto out_close_core;
         }
+        rx_metrics_add_source(&m, lake_source, lake);
     }
-    if ((rc = rx_http_start(c, hubs, &m, api, lake, &http, &why))) {
-        hc_error("cannot listen on %s:%d: %s", c->listen_addr, c->port, why);
-        goto out_close_hubs;
-    }
-    banner(c, rx_http_port(http));
-    hc_info("ready: port %d", rx_http_port(http));
+    struct rx_frontend_env env = {.c = c, .core = core, .m = &m, .api = api};
+    if ((rc = start_frontends(&env, ctx)))
+        goto out_close_core;
+    banner(c, ctx);
+    hc_info("ready");
     sigwait(&set, &sig);
     hc_info("%s: answering what is being written, closing capture files",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
-    rx_http_stop(http, RX_DRAIN_MS);
-out_close_hubs:
-    rx_hubs_close(hubs);
-    /* after the hubs: the files they closed last are landed by the loop's final cycle */
+    for (size_t i = NFRONTENDS; i-- > 0;)
+        if (ctx[i])
+            frontends[i]->stop(ctx[i], RX_DRAIN_MS);
+out_close_core:
+    rx_core_close(core);
+    /* after the core: the files it closed last are landed by the loop's final cycle */
     rx_lake_loop_stop(lake);
     rx_api_close(api);
     close(lock);

@@ -74,9 +74,7 @@ int rx_record_encode(struct hc_buf *out, const struct rx_record_meta *m, const s
         goto out_undo;
     return 0;
 out_undo:
-    out->len = start;
-    if (out->p)
-        out->p[start] = '\0';
+    hc_buf_truncate(out, start);
     return -ENOMEM;
 }
 

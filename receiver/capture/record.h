@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "common/buf.h"
-#include "receiver/ingest/batch.h"
+#include "receiver/core/event.h"
 
 #define RX_ENQ_TEXT_MAX 32
 

@@ -13,7 +13,6 @@
 
 #include "common/buf.h"
 #include "common/error.h"
-#include "receiver/capture/avro_enc.h"
 
 struct jp {
     const char *p, *end;
@@ -301,21 +300,25 @@ static int value(struct jp *j, int depth)
     }
 }
 
-/* ---- Events --------------------------------------------------------------------------------- */
+/* ---- Events ----------------------------------------------------------------------------- */
 
-static int add_event(struct rx_batch *b, struct rx_event **ev)
+static int add_event(struct rx_batch *b, struct rx_event **ev, struct rx_batch_at **at)
 {
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 16;
         struct rx_event *e = realloc(b->ev, cap * sizeof *e);
-        if (!e)
+        if (e)
+            b->ev = e;
+        struct rx_batch_at *a = e ? realloc(b->at, cap * sizeof *a) : NULL;
+        if (!a)
             return -ENOMEM;
-        b->ev = e;
+        b->at = a;
         b->cap = cap;
     }
-    *ev = &b->ev[b->n++];
+    *ev = &b->ev[b->n];
+    *at = &b->at[b->n++];
     memset(*ev, 0, sizeof **ev);
-    (*ev)->body_off = (*ev)->pkey_off = (size_t)-1;
+    (*at)->body = (*at)->pkey = (*at)->props = (size_t)-1;
     return 0;
 }
 
@@ -365,6 +368,7 @@ static int members(struct jp *j, struct hc_buf *tmp, member_fn fn, void *ctx, co
 struct broker {
     struct rx_batch *b;
     struct rx_event *ev;
+    struct rx_batch_at *at;
 };
 
 static int broker_member(struct jp *j, const char *key, void *ctx)
@@ -378,7 +382,7 @@ static int broker_member(struct jp *j, const char *key, void *ctx)
         return value(j, 2);
     if (j->p < j->end && *j->p == 'n')
         return literal(j, "null");
-    if (br->ev->pkey_off != (size_t)-1)
+    if (br->at->pkey != (size_t)-1)
         return bad(j, HC_E_INVAL, "PartitionKey given twice");
     if (j->p >= j->end || *j->p != '"')
         return bad(j, HC_E_INVAL, "BrokerProperties.PartitionKey must be a string");
@@ -386,48 +390,34 @@ static int broker_member(struct jp *j, const char *key, void *ctx)
         return -1;
     if (a->len - start > RX_PKEY_MAX)
         return bad(j, HC_E_INVAL, "PartitionKey longer than 128 bytes");
-    br->ev->pkey_off = start;
+    br->at->pkey = start;
     br->ev->pkey_len = a->len - start;
     return 0;
 }
 
-static int broker_object(struct jp *j, struct rx_batch *b, struct rx_event *ev)
+static int broker_object(struct jp *j, struct rx_batch *b, struct rx_event *ev,
+                         struct rx_batch_at *at)
 {
-    struct broker br = {b, ev};
+    struct broker br = {b, ev, at};
     return members(j, &b->keys, broker_member, &br, "BrokerProperties must be a JSON object");
 }
 
-/* ---- Properties ----------------------------------------------------------------------------- */
+/* ---- Properties (typed by core/props.h) ----------------------------------------------------- */
 
-/* Properties being encoded: entries go to b->scratch; names are remembered to refuse twins. */
-struct props {
-    struct rx_batch *b;
-    size_t count;
-    size_t name_off[RX_PROPS_MAX], name_len[RX_PROPS_MAX];
-};
-
-static int props_name(struct jp *j, struct props *pr, const char *name, size_t len)
+/* The result rc of an rx_props call (which set *why) as the parser's failure. */
+static int props_rc(struct jp *j, int rc, const char *const *why)
 {
-    struct hc_buf *s = &pr->b->scratch;
-    if (pr->count == RX_PROPS_MAX)
-        return bad(j, HC_E_INVAL, "more than 64 user properties on one event");
-    for (size_t i = 0; i < pr->count; i++)
-        if (pr->name_len[i] == len && !memcmp(s->p + pr->name_off[i], name, len))
-            return bad(j, HC_E_INVAL, "a user property is given twice");
-    if (rx_avro_put_long(s, (int64_t)len))
-        return bad(j, -ENOMEM, "out of memory");
-    pr->name_off[pr->count] = s->len;
-    pr->name_len[pr->count] = len;
-    if (hc_buf_add(s, name, len))
-        return bad(j, -ENOMEM, "out of memory");
-    pr->count++;
-    return 0;
+    if (!rc)
+        return 0;
+    return bad(j, rc, rc == -ENOMEM ? "out of memory" : *why);
 }
 
-/* A number's text as a long (branch 0) when it is an integer that fits, else a double. */
-static int props_number(struct jp *j, struct hc_buf *s, const char *t, size_t n, int integer)
+/* A number's text as a long when it is an integer that fits, else a double. */
+static int props_number(struct jp *j, struct rx_props *pr, const char *name, size_t len,
+                        const char *t, size_t n, int integer)
 {
     char tmp[64], *end;
+    const char *why = NULL;
     if (n >= sizeof tmp)
         return bad(j, HC_E_INVAL, "a numeric user property is longer than 63 characters");
     memcpy(tmp, t, n);
@@ -436,68 +426,51 @@ static int props_number(struct jp *j, struct hc_buf *s, const char *t, size_t n,
         errno = 0;
         long long v = strtoll(tmp, &end, 10);
         if (!errno && !*end)
-            return rx_avro_put_long(s, RX_AVRO_LONG) || rx_avro_put_long(s, v)
-                       ? bad(j, -ENOMEM, "out of memory")
-                       : 0;
+            return props_rc(j, rx_props_long(pr, name, len, v, &why), &why);
     }
     double d = strtod(tmp, &end);
     if (*end || !isfinite(d))
         return bad(j, HC_E_INVAL, "a numeric user property is out of range");
-    return rx_avro_put_long(s, RX_AVRO_DOUBLE) || rx_avro_put_double(s, d)
-               ? bad(j, -ENOMEM, "out of memory")
-               : 0;
+    return props_rc(j, rx_props_double(pr, name, len, d, &why), &why);
 }
 
-/* Append a string value (branch 2) s[0..n). */
-static int props_text(struct jp *j, struct hc_buf *s, const char *t, size_t n)
+static int props_text(struct jp *j, struct rx_props *pr, const char *name, size_t len,
+                      const char *t, size_t n)
 {
-    if (rx_avro_put_long(s, RX_AVRO_STRING) || rx_avro_put_bytes(s, t, n))
-        return bad(j, -ENOMEM, "out of memory");
-    return 0;
+    const char *why = NULL;
+    return props_rc(j, rx_props_string(pr, name, len, t, n, &why), &why);
 }
 
-/* One member of UserProperties: the value at j->p. */
-static int props_value(struct jp *j, struct props *pr)
+/* One member of UserProperties named name[0..len): the value at j->p. */
+static int props_value(struct jp *j, struct rx_batch *b, const char *name, size_t len)
 {
-    struct hc_buf *s = &pr->b->scratch;
+    struct rx_props *pr = &b->props;
     const char *start = j->p;
     int integer;
     if (*j->p == '"') {
-        size_t at;
-        /* unescape after the branch, then insert the length in front once it is known */
-        if (rx_avro_put_long(s, RX_AVRO_STRING))
-            return bad(j, -ENOMEM, "out of memory");
-        at = s->len;
-        if (string(j, s))
+        hc_buf_reset(&b->str);
+        if (string(j, &b->str))
             return -1;
-        size_t n = s->len - at;
-        uint8_t len[RX_AVRO_LONG_MAX];
-        size_t ln = rx_avro_long_enc((int64_t)n, len);
-        if (hc_buf_reserve(s, ln))
-            return bad(j, -ENOMEM, "out of memory");
-        memmove(s->p + at + ln, s->p + at, n);
-        memcpy(s->p + at, len, ln);
-        s->len += ln;
-        return 0;
+        return props_text(j, pr, name, len, b->str.p ? b->str.p : "", b->str.len);
     }
     if (*j->p == '-' || (*j->p >= '0' && *j->p <= '9')) {
         if (number(j, &integer))
             return -1;
-        return props_number(j, s, start, (size_t)(j->p - start), integer);
+        return props_number(j, pr, name, len, start, (size_t)(j->p - start), integer);
     }
     if (*j->p == 't' || *j->p == 'f')
         return literal(j, *j->p == 't' ? "true" : "false")
                    ? -1
-                   : props_text(j, s, start, (size_t)(j->p - start));
+                   : props_text(j, pr, name, len, start, (size_t)(j->p - start));
     if (value(j, 2))
         return -1;
-    return props_text(j, s, start, (size_t)(j->p - start));
+    return props_text(j, pr, name, len, start, (size_t)(j->p - start));
 }
 
-/* UserProperties: an object whose members become the Avro map entries (nulls are skipped). */
-static int user_props(struct jp *j, struct props *pr)
+/* UserProperties: an object whose members become the map's entries (nulls are skipped). */
+static int user_props(struct jp *j, struct rx_batch *b)
 {
-    struct hc_buf *name = &pr->b->keys;
+    struct hc_buf *name = &b->keys;
     if (expect(j, '{', "UserProperties must be a JSON object"))
         return -1;
     ws(j);
@@ -516,7 +489,7 @@ static int user_props(struct jp *j, struct props *pr)
         if (*j->p == 'n') {
             if (literal(j, "null"))
                 return -1;
-        } else if (props_name(j, pr, name->p, name->len) || props_value(j, pr)) {
+        } else if (props_value(j, b, name->p ? name->p : "", name->len)) {
             return -1;
         }
         ws(j);
@@ -528,17 +501,15 @@ static int user_props(struct jp *j, struct props *pr)
     }
 }
 
-/* Store the encoded map (count, entries, end marker) of scratch in the arena for ev. */
-static int props_store(struct jp *j, struct rx_batch *b, struct rx_event *ev, size_t count)
+/* Store the encoded map of b->props in the arena for the event at. */
+static int props_store(struct jp *j, struct rx_batch *b, struct rx_event *ev,
+                       struct rx_batch_at *at)
 {
     struct hc_buf *a = &b->arena;
-    ev->props_off = a->len;
-    if (count &&
-        (rx_avro_put_long(a, (int64_t)count) || hc_buf_add(a, b->scratch.p, b->scratch.len)))
+    at->props = a->len;
+    if (rx_props_finish(&b->props, a))
         return bad(j, -ENOMEM, "out of memory");
-    if (rx_avro_put_long(a, 0))
-        return bad(j, -ENOMEM, "out of memory");
-    ev->props_len = a->len - ev->props_off;
+    ev->props_len = a->len - at->props;
     return 0;
 }
 
@@ -547,7 +518,7 @@ static int props_store(struct jp *j, struct rx_batch *b, struct rx_event *ev, si
 struct event_ctx {
     struct rx_batch *b;
     struct rx_event *ev;
-    struct props pr;
+    struct rx_batch_at *at;
     int seen_body, seen_user, seen_broker;
 };
 
@@ -558,8 +529,8 @@ static int event_body(struct jp *j, struct event_ctx *e)
     if (e->seen_body++)
         return bad(j, HC_E_INVAL, "Body given twice");
     if (*j->p == 'n')
-        return literal(j, "null"); /* body_off stays (size_t)-1: a null body */
-    e->ev->body_off = a->len;
+        return literal(j, "null"); /* at->body stays (size_t)-1: a null body */
+    e->at->body = a->len;
     if (*j->p == '"') {
         if (string(j, a))
             return -1;
@@ -569,7 +540,7 @@ static int event_body(struct jp *j, struct event_ctx *e)
         if (hc_buf_add(a, start, (size_t)(j->p - start)))
             return bad(j, -ENOMEM, "out of memory");
     }
-    e->ev->body_len = a->len - e->ev->body_off;
+    e->ev->body_len = a->len - e->at->body;
     return 0;
 }
 
@@ -585,14 +556,14 @@ static int event_member(struct jp *j, const char *key, void *ctx)
             return bad(j, HC_E_INVAL, "UserProperties given twice");
         if (*j->p == 'n')
             return literal(j, "null");
-        return user_props(j, &e->pr);
+        return user_props(j, e->b);
     }
     if (!strcasecmp(key, "BrokerProperties")) {
         if (e->seen_broker++)
             return bad(j, HC_E_INVAL, "BrokerProperties given twice");
         if (*j->p == 'n')
             return literal(j, "null");
-        return broker_object(j, e->b, e->ev);
+        return broker_object(j, e->b, e->ev, e->at);
     }
     return value(j, 2);
 }
@@ -603,16 +574,15 @@ static int event_object(struct jp *j, struct rx_batch *b)
     int rc;
     memset(&e, 0, sizeof e);
     e.b = b;
-    e.pr.b = b;
-    if (add_event(b, &e.ev))
+    if (add_event(b, &e.ev, &e.at))
         return bad(j, -ENOMEM, "out of memory");
-    hc_buf_reset(&b->scratch);
+    rx_props_reset(&b->props);
     rc = members(j, &b->keys, event_member, &e, "each event of the batch must be a JSON object");
     if (rc)
         return -1;
     if (!e.seen_body)
         return bad(j, HC_E_INVAL, "an event of the batch has no Body");
-    return props_store(j, b, e.ev, e.pr.count);
+    return props_store(j, b, e.ev, e.at);
 }
 
 /* Turn arena offsets into pointers, now that the arena no longer moves. */
@@ -620,9 +590,10 @@ static void seal(struct rx_batch *b)
 {
     for (size_t i = 0; i < b->n; i++) {
         struct rx_event *ev = &b->ev[i];
-        ev->body = ev->body_off == (size_t)-1 ? NULL : (const uint8_t *)b->arena.p + ev->body_off;
-        ev->pkey = ev->pkey_off == (size_t)-1 ? NULL : b->arena.p + ev->pkey_off;
-        ev->props = (const uint8_t *)b->arena.p + ev->props_off;
+        const struct rx_batch_at *at = &b->at[i];
+        ev->body = at->body == (size_t)-1 ? NULL : (const uint8_t *)b->arena.p + at->body;
+        ev->pkey = at->pkey == (size_t)-1 ? NULL : b->arena.p + at->pkey;
+        ev->props = (const uint8_t *)b->arena.p + at->props;
     }
 }
 
@@ -634,9 +605,11 @@ void rx_batch_init(struct rx_batch *b)
 void rx_batch_free(struct rx_batch *b)
 {
     free(b->ev);
+    free(b->at);
     hc_buf_free(&b->arena);
-    hc_buf_free(&b->scratch);
+    rx_props_free(&b->props);
     hc_buf_free(&b->keys);
+    hc_buf_free(&b->str);
     memset(b, 0, sizeof *b);
 }
 
@@ -688,31 +661,21 @@ int rx_batch_parse(struct rx_batch *b, const char *json, size_t len, const char 
 /* ---- Single send ---------------------------------------------------------------------------- */
 
 /* A header value typed as Service Bus does: JSON number, JSON string, else the text itself. */
-static int header_prop(struct jp *j, struct props *pr, const struct rx_prop *p)
+static int header_prop(struct jp *j, struct rx_batch *b, const struct rx_prop *p)
 {
-    struct hc_buf *s = &pr->b->scratch;
-    size_t n = strlen(p->value);
+    size_t n = strlen(p->value), len = strlen(p->name);
     struct jp v = {p->value, p->value + n, NULL, 0};
     int integer;
-    if (!hc_utf8_valid(p->name, strlen(p->name)) || !hc_utf8_valid(p->value, n))
+    if (!hc_utf8_valid(p->name, len) || !hc_utf8_valid(p->value, n))
         return bad(j, HC_E_UTF8, "a user property header is not UTF-8");
-    if (props_name(j, pr, p->name, strlen(p->name)))
-        return -1;
     if (n && (*p->value == '-' || (*p->value >= '0' && *p->value <= '9')) &&
         !number(&v, &integer) && v.p == v.end)
-        return props_number(j, s, p->value, n, integer);
+        return props_number(j, &b->props, p->name, len, p->value, n, integer);
     v = (struct jp){p->value, p->value + n, NULL, 0};
-    if (n >= 2 && *p->value == '"') {
-        size_t mark = s->len;
-        struct hc_buf tmp = HC_BUF_INIT;
-        int ok = !string(&v, &tmp) && v.p == v.end;
-        int rc = ok ? props_text(j, s, tmp.p ? tmp.p : "", tmp.len) : 1;
-        hc_buf_free(&tmp);
-        if (ok)
-            return rc;
-        s->len = mark;
-    }
-    return props_text(j, s, p->value, n);
+    hc_buf_reset(&b->str);
+    if (n >= 2 && *p->value == '"' && !string(&v, &b->str) && v.p == v.end)
+        return props_text(j, &b->props, p->name, len, b->str.p ? b->str.p : "", b->str.len);
+    return props_text(j, &b->props, p->name, len, p->value, n);
 }
 
 int rx_batch_single(struct rx_batch *b, const void *body, size_t len, int check_utf8,
@@ -720,35 +683,33 @@ int rx_batch_single(struct rx_batch *b, const void *body, size_t len, int check_
                     const char **why)
 {
     struct jp j = {NULL, NULL, NULL, 0};
-    struct props pr;
     struct rx_event *ev;
-    memset(&pr, 0, sizeof pr);
-    pr.b = b;
+    struct rx_batch_at *at;
     if (check_utf8 && !hc_utf8_valid(body, len)) {
         *why = "the body is not UTF-8";
         return HC_E_UTF8;
     }
-    if (add_event(b, &ev) || hc_buf_reserve(&b->arena, len + 64)) {
+    if (add_event(b, &ev, &at) || hc_buf_reserve(&b->arena, len + 64)) {
         *why = "out of memory";
         return -ENOMEM;
     }
-    ev->body_off = 0;
+    at->body = 0;
     ev->body_len = len;
     hc_buf_add(&b->arena, body, len);
     if (broker) {
         j = (struct jp){broker, broker + strlen(broker), NULL, 0};
         if (!hc_utf8_valid(broker, strlen(broker)))
             bad(&j, HC_E_UTF8, "the BrokerProperties header is not UTF-8");
-        else if (!broker_object(&j, b, ev)) {
+        else if (!broker_object(&j, b, ev, at)) {
             ws(&j);
             if (j.p != j.end)
                 bad(&j, HC_E_PARSE, "text after the BrokerProperties JSON object");
         }
     }
-    hc_buf_reset(&b->scratch);
+    rx_props_reset(&b->props);
     for (size_t i = 0; i < nprops && !j.rc; i++)
-        header_prop(&j, &pr, &props[i]);
+        header_prop(&j, b, &props[i]);
     if (!j.rc)
-        props_store(&j, b, ev, pr.count);
+        props_store(&j, b, ev, at);
     return finish(b, &j, why);
 }

@@ -21,8 +21,8 @@
  * A single send (any other content type) is one event: the raw body, BrokerProperties from the
  * header of that name, user properties from custom headers (rx_batch_single).
  *
- * Properties are kept already encoded as the Avro "Properties" map of the Capture schema
- * (map of union [long, double, string, bytes]), so the capture writer copies them as they are.
+ * Properties are encoded by the core's typed encoder (core/props.h) into the Capture schema's
+ * "Properties" map, so the capture writer copies them as they are.
  */
 #ifndef RX_BATCH_H
 #define RX_BATCH_H
@@ -31,30 +31,25 @@
 #include <stdint.h>
 
 #include "common/buf.h"
+#include "receiver/core/event.h"
+#include "receiver/core/props.h"
 
-#define RX_PKEY_MAX   128 /* Event Hubs' partition key limit */
-#define RX_PROPS_MAX  64
 #define RX_JSON_DEPTH 64
 
-/* One event. Pointers refer to the batch's arena, valid until rx_batch_free. */
-struct rx_event {
-    const uint8_t *body; /* NULL when the body is null */
-    size_t body_len;
-    const char *pkey; /* partition key, NULL when none */
-    size_t pkey_len;
-    const uint8_t *props; /* Avro encoding of the Properties map */
-    size_t props_len;
-    int partition; /* free for the caller: the partition it goes to */
-    /* private: arena offsets while the arena may still move */
-    size_t body_off, pkey_off, props_off;
+/* private: where an event's parts are in the arena while it may still move */
+struct rx_batch_at {
+    size_t body, pkey, props; /* (size_t)-1: none */
 };
 
+/* The events (core/event.h) of one request; their bytes live in the arena until rx_batch_free. */
 struct rx_batch {
     struct rx_event *ev;
     size_t n, cap;
     struct hc_buf arena;
-    struct hc_buf scratch; /* private: properties being encoded */
-    struct hc_buf keys;    /* private: member names */
+    struct rx_batch_at *at; /* private, parallel to ev */
+    struct rx_props props;  /* private: the properties of the event being read */
+    struct hc_buf keys;     /* private: member names */
+    struct hc_buf str;      /* private: a property value being unescaped */
 };
 
 /* A user property from a header of a single send: name and value as received (C strings). */

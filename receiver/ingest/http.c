@@ -20,17 +20,16 @@
 #include "receiver/ingest/route.h"
 #include "receiver/web/web.h"
 #include "receiver/ingest/sas_rules.h"
-#include "receiver/partition/hash.h"
+#include "receiver/core/core.h"
 
 #define RX_RESOURCE_MAX 2048
 #define RX_DISCARD_X    4 /* a chunked body over the limit is read (and dropped) up to 4x */
 
 struct rx_http {
     const struct rx_conf *c;
-    struct rx_hubs *hubs;
+    struct rx_core *core;
     struct rx_metrics *m;
-    struct rx_api *api;        /* NULL: no lake */
-    struct rx_lake_loop *lake; /* NULL: no lake */
+    struct rx_api *api; /* NULL: no lake */
     struct MHD_Daemon *d;
     struct MHD_Response *created; /* the empty 201, shared */
     char *tls_key, *tls_cert;
@@ -56,11 +55,9 @@ struct rx_req {
     uint64_t received;
     int64_t charged; /* bytes counted in m->inflight_bytes */
     struct rx_batch batch;
-    struct rx_event **evp;
-    struct rx_job *jobs;
-    int njobs;
-    struct rx_done done;
+    struct rx_send send;
     int finished; /* h->mu: every partition is done with the request */
+    int failed;   /* h->mu: 0, or why the events could not be written */
     int gone;     /* h->mu: the connection ended while the partitions had the request */
 };
 
@@ -126,14 +123,12 @@ static enum MHD_Result answer_error(struct rx_http *h, struct MHD_Connection *co
 
 static enum MHD_Result answer_metrics(struct rx_http *h, struct MHD_Connection *conn)
 {
-    struct hc_buf extra = HC_BUF_INIT, out = HC_BUF_INIT;
+    struct hc_buf out = HC_BUF_INIT;
     enum MHD_Result ret;
-    if (rx_hubs_render(h->hubs, &extra) || (h->lake && rx_lake_loop_render(h->lake, &extra)) ||
-        rx_metrics_render(h->m, extra.p, &out))
+    if (rx_metrics_render(h->m, &out))
         ret = answer_error(h, conn, 500, "out of memory");
     else
         ret = answer(h, conn, 200, "text/plain; version=0.0.4; charset=utf-8", out.p, out.len);
-    hc_buf_free(&extra);
     hc_buf_free(&out);
     return ret;
 }
@@ -204,7 +199,7 @@ static int check_send(struct rx_http *h, struct MHD_Connection *conn, const char
     char resource[RX_RESOURCE_MAX];
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
     int has_len;
-    *hub = rx_conf_hub_index(h->c, rt->hub, rt->hub_len);
+    *hub = rx_core_hub(h->core, rt->hub, rt->hub_len);
     if (*hub < 0)
         return refuse(why, "no such event hub", 404);
     if (rt->partition >= h->c->hubs[*hub].partitions)
@@ -229,16 +224,6 @@ static int check_send(struct rx_http *h, struct MHD_Connection *conn, const char
         return refuse(why, "the publication is over the size limit", 413);
     if (atomic_load(&h->closing))
         return refuse(why, "the receiver is stopping", 503);
-    return 0;
-}
-
-static int charge(struct rx_http *h, int64_t bytes)
-{
-    int64_t now = atomic_fetch_add(&h->m->inflight_bytes, bytes) + bytes;
-    if (now > (int64_t)h->c->max_inflight) {
-        atomic_fetch_sub(&h->m->inflight_bytes, bytes);
-        return -1;
-    }
     return 0;
 }
 
@@ -267,11 +252,11 @@ static enum MHD_Result req_begin(struct rx_http *h, struct MHD_Connection *conn,
         return answer_error(h, conn, 405, "send events with POST");
     if ((status = check_send(h, conn, url, &rt, &hub, &clen, &why)))
         return answer_error(h, conn, status, why);
-    if (charge(h, (int64_t)clen))
+    if (rx_core_charge(h->core, (int64_t)clen))
         return answer_error(h, conn, 503, "the receiver holds too many request bytes");
     r = calloc(1, sizeof *r);
     if (!r || hc_buf_reserve(&r->body, clen)) {
-        atomic_fetch_sub(&h->m->inflight_bytes, (int64_t)clen);
+        rx_core_uncharge(h->core, (int64_t)clen);
         if (r)
             free(r);
         return answer_error(h, conn, 503, "out of memory");
@@ -310,7 +295,7 @@ static enum MHD_Result req_body(struct rx_req *r, const char *data, size_t len)
     }
     if ((int64_t)r->received > r->charged) { /* chunked: charge as it comes */
         int64_t more = (int64_t)r->received - r->charged;
-        if (charge(h, more)) {
+        if (rx_core_charge(h->core, more)) {
             r->status = 503;
             r->why = "the receiver holds too many request bytes";
             hc_buf_free(&r->body);
@@ -403,77 +388,26 @@ static int parse(struct rx_req *r, const char **why)
                            r->ctype == RX_CT_TEXT, broker, hp.p, hp.n, why);
 }
 
-/* Which partition each event goes to: the path's, the publisher's, its key's, or round-robin. */
-static void assign(struct rx_req *r, struct rx_hub *hub)
-{
-    int rr = -1, fixed = r->partition;
-    if (fixed < 0 && r->publisher_len)
-        fixed = rx_partition_for_key(r->publisher, r->publisher_len, hub->nparts);
-    for (size_t i = 0; i < r->batch.n; i++) {
-        struct rx_event *ev = &r->batch.ev[i];
-        if (fixed >= 0)
-            ev->partition = fixed;
-        else if (ev->pkey)
-            ev->partition = rx_partition_for_key(ev->pkey, ev->pkey_len, hub->nparts);
-        else
-            ev->partition = rr >= 0 ? rr : (rr = rx_hub_next_rr(hub));
-    }
-}
-
-/* Group the events into one job per partition (keeping their order). */
-static int make_jobs(struct rx_req *r, struct rx_hub *hub)
-{
-    size_t n = r->batch.n, *count = calloc((size_t)hub->nparts, sizeof *count);
-    int *job_of = calloc((size_t)hub->nparts, sizeof *job_of);
-    int rc = -ENOMEM;
-    r->evp = malloc(n * sizeof *r->evp);
-    r->jobs = calloc(n < (size_t)hub->nparts ? n : (size_t)hub->nparts, sizeof *r->jobs);
-    if (!count || !job_of || !r->evp || !r->jobs)
-        goto out_free;
-    for (size_t i = 0; i < n; i++)
-        count[r->batch.ev[i].partition]++;
-    for (int p = 0, at = 0; p < hub->nparts; p++) {
-        if (!count[p])
-            continue;
-        struct rx_job *j = &r->jobs[r->njobs];
-        job_of[p] = r->njobs++;
-        j->done = &r->done;
-        j->ev = r->evp + at;
-        j->publisher = r->publisher_len ? r->publisher : NULL;
-        j->publisher_len = r->publisher_len;
-        at += (int)count[p];
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct rx_job *j = &r->jobs[job_of[r->batch.ev[i].partition]];
-        j->ev[j->n++] = &r->batch.ev[i];
-    }
-    rc = 0;
-out_free:
-    free(count);
-    free(job_of);
-    return rc;
-}
-
 static void req_free(struct rx_req *r)
 {
-    atomic_fetch_sub(&r->h->m->inflight_bytes, r->charged);
+    rx_core_uncharge(r->h->core, r->charged);
+    rx_send_release(&r->send);
     rx_batch_free(&r->batch);
     hc_buf_free(&r->body);
-    free(r->evp);
-    free(r->jobs);
     free(r);
 }
 
 /*
- * rx_done.fn, on the partition thread that finished last: resume the connection to answer, or,
+ * rx_send.done, on the partition thread that finished last: resume the connection to answer, or,
  * when it has already ended (libmicrohttpd can end a suspended connection whose client left),
  * free the request. h->mu keeps the connection alive while it is resumed.
  */
-static void req_resume(struct rx_done *d)
+static void req_resume(struct rx_send *s, int status)
 {
-    struct rx_req *r = (struct rx_req *)((char *)d - offsetof(struct rx_req, done));
+    struct rx_req *r = s->ctx;
     struct rx_http *h = r->h;
     pthread_mutex_lock(&h->mu);
+    r->failed = status;
     r->finished = 1;
     if (r->gone) {
         pthread_mutex_unlock(&h->mu);
@@ -488,7 +422,6 @@ static void req_resume(struct rx_done *d)
 static enum MHD_Result req_submit(struct rx_req *r)
 {
     struct rx_http *h = r->h;
-    struct rx_hub *hub = &h->hubs->hub[r->hub];
     const char *why = NULL;
     int rc = parse(r, &why);
     if (rc == -ENOMEM)
@@ -496,17 +429,25 @@ static enum MHD_Result req_submit(struct rx_req *r)
     if (rc)
         return answer_error(h, r->conn, 400, why);
     hc_buf_free(&r->body); /* the events live in the batch's arena now */
-    assign(r, hub);
-    if (make_jobs(r, hub))
-        return answer_error(h, r->conn, 503, "out of memory");
-    atomic_init(&r->done.left, r->njobs);
-    atomic_init(&r->done.status, 0);
-    r->done.fn = req_resume;
+    r->send = (struct rx_send){.hub = r->hub,
+                               .partition = r->partition,
+                               .publisher = r->publisher_len ? r->publisher : NULL,
+                               .publisher_len = r->publisher_len,
+                               .ev = r->batch.ev,
+                               .n = r->batch.n,
+                               .done = req_resume,
+                               .ctx = r};
     r->state = REQ_WAIT;
     atomic_fetch_add(&h->waiting, 1);
     MHD_suspend_connection(r->conn); /* before the partitions can resume it */
-    for (int i = 0; i < r->njobs; i++)
-        rx_partition_submit(hub->parts[r->jobs[i].ev[0]->partition], &r->jobs[i]);
+    if ((rc = rx_core_submit(h->core, &r->send))) {
+        /* nothing was queued: answer 503 when libmicrohttpd calls again */
+        r->state = REQ_BODY;
+        r->status = 503;
+        r->why = "out of memory";
+        atomic_fetch_sub(&h->waiting, 1);
+        MHD_resume_connection(r->conn);
+    }
     return MHD_YES;
 }
 
@@ -514,7 +455,10 @@ static enum MHD_Result req_end(struct rx_req *r)
 {
     struct rx_http *h = r->h;
     if (r->state == REQ_WAIT) { /* resumed: every partition is done */
-        int failed = atomic_load(&r->done.status);
+        int failed;
+        pthread_mutex_lock(&h->mu);
+        failed = r->failed;
+        pthread_mutex_unlock(&h->mu);
         atomic_fetch_sub(&h->waiting, 1);
         r->state = REQ_BODY;
         r->status = -1; /* answered */
@@ -673,9 +617,8 @@ static int start_daemon(struct rx_http *h, const char **why)
     return 0;
 }
 
-int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metrics *m,
-                  struct rx_api *api, struct rx_lake_loop *lake, struct rx_http **out,
-                  const char **why)
+int rx_http_start(const struct rx_conf *c, struct rx_core *core, struct rx_metrics *m,
+                  struct rx_api *api, struct rx_http **out, const char **why)
 {
     struct rx_http *h = calloc(1, sizeof *h);
     int rc;
@@ -684,10 +627,9 @@ int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metri
         return -ENOMEM;
     }
     h->c = c;
-    h->hubs = hubs;
+    h->core = core;
     h->m = m;
     h->api = api;
-    h->lake = lake;
     atomic_init(&h->closing, 0);
     atomic_init(&h->waiting, 0);
     pthread_mutex_init(&h->mu, NULL);
@@ -741,3 +683,35 @@ void rx_http_stop(struct rx_http *h, int64_t drain_ms)
     pthread_mutex_destroy(&h->mu);
     free(h);
 }
+
+/* ---- The front end -------------------------------------------------------------------------- */
+
+static int rest_start(const struct rx_frontend_env *env, void **ctx, const char **why)
+{
+    return rx_http_start(env->c, env->core, env->m, env->api, (struct rx_http **)ctx, why);
+}
+
+static void rest_banner(void *ctx, FILE *out)
+{
+    struct rx_http *h = ctx;
+    const struct rx_conf *c = h->c;
+    char cs[2048];
+    int port = rx_http_port(h), v6 = strchr(c->listen_addr, ':') != NULL;
+    fprintf(out, "rest: %s://%s%s%s:%d (Event Hubs REST send API, /metrics, /healthz%s)\n",
+            c->tls_cert[0] ? "https" : "http", v6 ? "[" : "", c->listen_addr, v6 ? "]" : "", port,
+            h->api ? ", /api/v1, dashboard at /" : "");
+    if (rx_conf_connstr(c, port, c->dev, cs, sizeof cs) > 0)
+        fprintf(out, "connection string for the agent:\n%s\n", cs);
+}
+
+static void rest_stop(void *ctx, int64_t drain_ms)
+{
+    rx_http_stop(ctx, drain_ms);
+}
+
+const struct rx_frontend rx_frontend_rest = {
+    .name = "rest",
+    .start = rest_start,
+    .banner = rest_banner,
+    .stop = rest_stop,
+};

@@ -3,7 +3,7 @@
  *
  * A send is checked as soon as its headers are in (hub, Content-Type, Content-Length against
  * max_publication, SAS token), so a refused request costs no body buffering. Its body is then
- * parsed (ingest/batch.h), its events spread over the hub's partitions, and the connection is
+ * parsed (ingest/batch.h) and submitted to the hub core (core/core.h), and the connection is
  * suspended until every partition has its events on disk: then 201. Nothing of a request that
  * fails a check reaches a partition.
  *
@@ -22,21 +22,20 @@
 
 #include "receiver/api/api.h"
 #include "receiver/conf.h"
-#include "receiver/lake/loop.h"
+#include "receiver/core/core.h"
+#include "receiver/core/frontend.h"
 #include "receiver/metrics.h"
-#include "receiver/partition/hubs.h"
 
 struct rx_http;
 
 /*
  * Listen on c->listen_addr:c->port (HTTPS when c->tls_cert is set) with c->http_threads threads.
- * api answers /api/... (NULL: 503 "start serve with --pg"); lake adds its lines to /metrics
- * (NULL: none). c, hubs, m, api and lake must outlive the server. Returns 0 and sets *out, or
+ * api answers /api/... (NULL: 503 "start serve with --pg"); /metrics renders m (and its
+ * sources). c, core, m and api must outlive the server. Returns 0 and sets *out, or
  * -errno / HC_E_INVAL with *why a static sentence.
  */
-int rx_http_start(const struct rx_conf *c, struct rx_hubs *hubs, struct rx_metrics *m,
-                  struct rx_api *api, struct rx_lake_loop *lake, struct rx_http **out,
-                  const char **why);
+int rx_http_start(const struct rx_conf *c, struct rx_core *core, struct rx_metrics *m,
+                  struct rx_api *api, struct rx_http **out, const char **why);
 
 /* The port listened on (useful with port 0). */
 int rx_http_port(const struct rx_http *h);

@@ -20,7 +20,7 @@
 
 #include "receiver/capture/recover.h"
 #include "receiver/conf.h"
-#include "receiver/ingest/batch.h"
+#include "receiver/core/event.h"
 #include "receiver/metrics.h"
 
 /* The completion of a request whose events went to one or more partitions (one job each). */

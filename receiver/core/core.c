@@ -1,0 +1,263 @@
+#include "receiver/core/core.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/error.h"
+#include "receiver/partition/hash.h"
+
+/* A record holds at most the publication (body and properties come from it) plus its framing. */
+#define RX_RECORD_OVERHEAD (128u * 1024)
+
+struct rx_hub {
+    const struct rx_hub_conf *conf; /* borrowed from the rx_conf given to rx_core_open */
+    int nparts;
+    struct rx_partition **parts;
+    atomic_uint rr; /* round-robin for events without a partition key */
+};
+
+struct rx_core {
+    const struct rx_conf *c;
+    struct rx_metrics *m;
+    struct rx_hub *hub; /* hub[i] is c->hubs[i] */
+    int n;
+};
+
+/* ---- Life cycle ----------------------------------------------------------------------------- */
+
+static int hub_open(struct rx_core *core, int i, rx_recover_note_fn note, void *ctx, char *why_buf,
+                    size_t why_cap)
+{
+    const struct rx_conf *c = core->c;
+    struct rx_hub *hub = &core->hub[i];
+    struct rx_partition_opts o = {.capture_dir = c->capture_dir,
+                                  .ns = c->ns,
+                                  .hub = c->hubs[i].name,
+                                  .window_ms = c->window_ms,
+                                  .window_bytes = c->window_bytes,
+                                  .skip_empty = c->skip_empty,
+                                  .codec = c->codec,
+                                  .block_size = c->max_publication + RX_RECORD_OVERHEAD,
+                                  .metrics = core->m};
+    hub->conf = &c->hubs[i];
+    hub->parts = calloc((size_t)c->hubs[i].partitions, sizeof *hub->parts);
+    if (!hub->parts)
+        return -ENOMEM;
+    for (int p = 0; p < c->hubs[i].partitions; p++) {
+        int rc;
+        o.pid = p;
+        if ((rc = rx_partition_open(&o, note, ctx, &hub->parts[p], NULL))) {
+            snprintf(why_buf, why_cap, "hub %s partition %d: %s", c->hubs[i].name, p,
+                     hc_strerror(rc));
+            return rc;
+        }
+        hub->nparts++;
+    }
+    return 0;
+}
+
+int rx_core_open(const struct rx_conf *c, struct rx_metrics *m, rx_recover_note_fn note, void *ctx,
+                 struct rx_core **out, char *why_buf, size_t why_cap)
+{
+    struct rx_core *core = calloc(1, sizeof *core);
+    int rc = -ENOMEM;
+    if (!core || !(core->hub = calloc((size_t)c->nhubs, sizeof *core->hub)))
+        goto out_close;
+    core->c = c;
+    core->m = m;
+    for (int i = 0; i < c->nhubs; i++) {
+        core->n++;
+        if ((rc = hub_open(core, i, note, ctx, why_buf, why_cap)))
+            goto out_close;
+    }
+    *out = core;
+    return 0;
+out_close:
+    if (rc == -ENOMEM)
+        snprintf(why_buf, why_cap, "out of memory");
+    rx_core_close(core);
+    return rc;
+}
+
+void rx_core_close(struct rx_core *core)
+{
+    if (!core)
+        return;
+    for (int i = 0; core->hub && i < core->n; i++) {
+        for (int p = 0; p < core->hub[i].nparts; p++)
+            rx_partition_close(core->hub[i].parts[p]);
+        free(core->hub[i].parts);
+    }
+    free(core->hub);
+    free(core);
+}
+
+const struct rx_conf *rx_core_conf(const struct rx_core *core)
+{
+    return core->c;
+}
+
+struct rx_metrics *rx_core_metrics(const struct rx_core *core)
+{
+    return core->m;
+}
+
+int rx_core_hub(const struct rx_core *core, const char *name, size_t len)
+{
+    return rx_conf_hub_index(core->c, name, len);
+}
+
+int rx_core_partitions(const struct rx_core *core, int hub)
+{
+    return hub >= 0 && hub < core->n ? core->hub[hub].nparts : 0;
+}
+
+struct rx_partition *rx_core_partition(const struct rx_core *core, int hub, int pid)
+{
+    if (hub < 0 || hub >= core->n || pid < 0 || pid >= core->hub[hub].nparts)
+        return NULL;
+    return core->hub[hub].parts[pid];
+}
+
+/* ---- The in-flight budget ------------------------------------------------------------------- */
+
+int rx_core_charge(struct rx_core *core, int64_t bytes)
+{
+    int64_t now = atomic_fetch_add(&core->m->inflight_bytes, bytes) + bytes;
+    if (now > (int64_t)core->c->max_inflight) {
+        atomic_fetch_sub(&core->m->inflight_bytes, bytes);
+        return HC_E_RETRY;
+    }
+    return 0;
+}
+
+void rx_core_uncharge(struct rx_core *core, int64_t bytes)
+{
+    atomic_fetch_sub(&core->m->inflight_bytes, bytes);
+}
+
+/* ---- Routing and submission ----------------------------------------------------------------- */
+
+static int next_rr(struct rx_hub *hub)
+{
+    return (int)(atomic_fetch_add_explicit(&hub->rr, 1, memory_order_relaxed) %
+                 (unsigned)hub->nparts);
+}
+
+/*
+ * Which partition each event goes to: the send's, the publisher's, its key's, or round-robin
+ * (one partition for all the keyless events of a send, so they stay together and in order).
+ */
+static void route(const struct rx_send *s, struct rx_hub *hub)
+{
+    int rr = -1, fixed = s->partition;
+    if (fixed < 0 && s->publisher)
+        fixed = rx_partition_for_key(s->publisher, s->publisher_len, hub->nparts);
+    for (size_t i = 0; i < s->n; i++) {
+        struct rx_event *ev = &s->ev[i];
+        if (fixed >= 0)
+            ev->partition = fixed;
+        else if (ev->pkey)
+            ev->partition = rx_partition_for_key(ev->pkey, ev->pkey_len, hub->nparts);
+        else
+            ev->partition = rr >= 0 ? rr : (rr = next_rr(hub));
+    }
+}
+
+/* Group the events into one job per partition, keeping their order. */
+static int group(struct rx_send *s, struct rx_hub *hub)
+{
+    size_t n = s->n, np = (size_t)hub->nparts;
+    size_t *count = calloc(np, sizeof *count);
+    int *job_of = calloc(np, sizeof *job_of);
+    int rc = -ENOMEM;
+    s->evp = malloc(n * sizeof *s->evp);
+    s->jobs = calloc(n < np ? n : np, sizeof *s->jobs);
+    if (!count || !job_of || !s->evp || !s->jobs)
+        goto out_free;
+    for (size_t i = 0; i < n; i++)
+        count[s->ev[i].partition]++;
+    for (size_t p = 0, at = 0; p < np; p++) {
+        if (!count[p])
+            continue;
+        struct rx_job *j = &s->jobs[s->njobs];
+        job_of[p] = s->njobs++;
+        j->done = &s->d;
+        j->ev = s->evp + at;
+        j->publisher = s->publisher;
+        j->publisher_len = s->publisher ? s->publisher_len : 0;
+        at += count[p];
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct rx_job *j = &s->jobs[job_of[s->ev[i].partition]];
+        j->ev[j->n++] = &s->ev[i];
+    }
+    rc = 0;
+out_free:
+    free(count);
+    free(job_of);
+    return rc;
+}
+
+/* rx_done.fn: the last partition finished the send. */
+static void send_done(struct rx_done *d)
+{
+    struct rx_send *s = (struct rx_send *)((char *)d - offsetof(struct rx_send, d));
+    s->done(s, atomic_load(&d->status));
+}
+
+int rx_core_submit(struct rx_core *core, struct rx_send *s)
+{
+    struct rx_hub *hub;
+    int rc;
+    if (s->hub < 0 || s->hub >= core->n || s->n == 0 || s->partition >= core->hub[s->hub].nparts)
+        return HC_E_INVAL;
+    hub = &core->hub[s->hub];
+    s->jobs = NULL;
+    s->evp = NULL;
+    s->njobs = 0;
+    route(s, hub);
+    if ((rc = group(s, hub))) {
+        rx_send_release(s);
+        return rc;
+    }
+    atomic_init(&s->d.left, s->njobs);
+    atomic_init(&s->d.status, 0);
+    s->d.fn = send_done;
+    /* after the last submit, s may already be done (and freed by the front end) */
+    for (int i = 0, nj = s->njobs; i < nj; i++) {
+        struct rx_job *j = &s->jobs[i];
+        rx_partition_submit(hub->parts[j->ev[0]->partition], j);
+    }
+    return 0;
+}
+
+void rx_send_release(struct rx_send *s)
+{
+    if (!s)
+        return;
+    free(s->jobs);
+    free(s->evp);
+    s->jobs = NULL;
+    s->evp = NULL;
+    s->njobs = 0;
+}
+
+int rx_core_render(const struct rx_core *core, struct hc_buf *out)
+{
+    if (hc_buf_adds(out, "# HELP hubcap_receiver_partition_next_sequence The SequenceNumber the "
+                         "next event of a partition gets.\n"
+                         "# TYPE hubcap_receiver_partition_next_sequence gauge\n"))
+        return -ENOMEM;
+    for (int i = 0; i < core->n; i++)
+        for (int p = 0; p < core->hub[i].nparts; p++)
+            if (hc_buf_addf(out,
+                            "hubcap_receiver_partition_next_sequence{hub=\"%s\",partition=\"%d\"}"
+                            " %lld\n",
+                            core->hub[i].conf->name, p,
+                            (long long)rx_partition_next_seq(core->hub[i].parts[p])))
+                return -ENOMEM;
+    return 0;
+}
