@@ -19,8 +19,8 @@
 #include "receiver/ingest/batch.h"
 #include "receiver/ingest/route.h"
 #include "receiver/web/web.h"
-#include "receiver/ingest/sas_rules.h"
 #include "receiver/core/core.h"
+#include "receiver/core/sas_rules.h"
 
 #define RX_RESOURCE_MAX 2048
 #define RX_DISCARD_X    4 /* a chunked body over the limit is read (and dropped) up to 4x */
@@ -198,18 +198,20 @@ static int check_send(struct rx_http *h, struct MHD_Connection *conn, const char
 {
     char resource[RX_RESOURCE_MAX];
     const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    const char *auth =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     int has_len;
     *hub = rx_core_hub(h->core, rt->hub, rt->hub_len);
     if (*hub < 0)
         return refuse(why, "no such event hub", 404);
     if (rt->partition >= h->c->hubs[*hub].partitions)
         return refuse(why, "no such partition", 404);
-    if (rx_sas_resource(h->c, host, url, resource, sizeof resource) < 0)
+    if (rx_sas_resource(h->c, h->c->tls_cert[0] ? "https" : "http", host, url, resource,
+                        sizeof resource) < 0)
         return refuse(why, "request path too long", 400);
-    if (rx_sas_check_send(
-            h->c, *hub,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
-            resource, hc_now_ms() / 1000, why))
+    if (!auth)
+        return refuse(why, "no Authorization header: send a SharedAccessSignature token", 401);
+    if (rx_sas_check(h->c, *hub, auth, resource, RX_RIGHT_SEND, hc_now_ms() / 1000, NULL, why))
         return 401;
     if (rx_content_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_CONTENT_TYPE)) == RX_CT_BAD)

@@ -18,7 +18,7 @@
 #include "common/error.h"
 #include "common/sas.h"
 #include "receiver/conf.h"
-#include "receiver/ingest/sas_rules.h"
+#include "receiver/core/sas_rules.h"
 
 #define NOW 1800000000LL
 
@@ -50,7 +50,7 @@ static char *token(const char *uri, const char *name, const char *key, int64_t e
 static int check(struct rx_conf *c, int hub, const char *tok, const char *resource,
                  const char **why)
 {
-    return rx_sas_check_send(c, hub, tok, resource, NOW, why);
+    return rx_sas_check(c, hub, tok, resource, RX_RIGHT_SEND, NOW, NULL, why);
 }
 
 /* The agent's view: parse the printed connection string, sign for its audience, send. */
@@ -73,7 +73,8 @@ static void test_agent_connection_string(void **state)
     assert_string_equal(aud, "http://127.0.0.1/events");
     char *tok = token(aud, cs.key_name, cs.key, NOW + 3600);
     /* the agent posts to http://127.0.0.1:8080/events/messages: Host carries the port */
-    assert_true(rx_sas_resource(c, "127.0.0.1:8080", "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", "127.0.0.1:8080", "/events/messages", res, sizeof res) >
+                0);
     assert_string_equal(res, "http://127.0.0.1:8080/events/messages");
     assert_int_equal(check(c, 0, tok, res, &why), 0);
     /* the key is not printed unless asked */
@@ -129,26 +130,66 @@ static void test_refusals(void **state)
     free(c);
 }
 
+/* AMQP audiences: any scheme, a port, a partition or consumer group below the hub; Listen. */
+static void test_schemes_and_listen(void **state)
+{
+    struct rx_conf *c = conf_with_rules();
+    struct hc_sas_claims cl;
+    char res[256];
+    const char *why = NULL;
+    char *sb = token("sb://127.0.0.1:5672/events", RX_DEV_RULE, RX_DEV_KEY, NOW + 60);
+    char *listen = token("amqps://127.0.0.1/events", "listen-only", "listen-key", NOW + 60);
+    char *send = token("sb://127.0.0.1/orders", "orders-send", "orders-key", NOW + 60);
+    (void)state;
+    assert_true(rx_sas_resource(c, "amqp", "127.0.0.1", "/events/Partitions/3", res, sizeof res) >
+                0);
+    assert_string_equal(res, "amqp://127.0.0.1/events/Partitions/3");
+    assert_int_equal(rx_sas_check(c, 0, sb, res, RX_RIGHT_SEND, NOW, &cl, &why), 0);
+    assert_int_equal(cl.expiry_s, NOW + 60);
+    assert_int_equal(rx_sas_check(c, 0, sb,
+                                  "sb://127.0.0.1/events/ConsumerGroups/$default/"
+                                  "Partitions/0",
+                                  RX_RIGHT_LISTEN, NOW, NULL, &why),
+                     0); /* Manage covers Listen */
+    assert_int_equal(rx_sas_check(c, 0, listen,
+                                  "amqp://127.0.0.1/events/ConsumerGroups/x/"
+                                  "Partitions/0",
+                                  RX_RIGHT_LISTEN, NOW, NULL, &why),
+                     0);
+    assert_int_equal(rx_sas_check(c, 0, listen, res, RX_RIGHT_SEND, NOW, NULL, &why), HC_E_AUTH);
+    assert_string_equal(why, "the token's policy has no Send right");
+    assert_int_equal(rx_sas_check(c, 1, send,
+                                  "amqp://127.0.0.1/orders/ConsumerGroups/x/"
+                                  "Partitions/0",
+                                  RX_RIGHT_LISTEN, NOW, NULL, &why),
+                     HC_E_AUTH);
+    assert_string_equal(why, "the token's policy has no Listen right");
+    free(sb), free(listen), free(send);
+    free(c);
+}
+
 static void test_resource(void **state)
 {
     struct rx_conf *c = conf_with_rules();
     char res[256];
     (void)state;
-    assert_true(rx_sas_resource(c, "localhost:8080", "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", "localhost:8080", "/events/messages", res, sizeof res) >
+                0);
     assert_string_equal(res, "http://localhost:8080/events/messages");
     /* a Host with odd bytes is not used: the listen address is */
-    assert_true(rx_sas_resource(c, "a/b@evil", "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", "a/b@evil", "/events/messages", res, sizeof res) > 0);
     assert_string_equal(res, "http://127.0.0.1/events/messages");
-    assert_true(rx_sas_resource(c, NULL, "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", NULL, "/events/messages", res, sizeof res) > 0);
     assert_string_equal(res, "http://127.0.0.1/events/messages");
     strcpy(c->listen_addr, "::1");
-    assert_true(rx_sas_resource(c, NULL, "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", NULL, "/events/messages", res, sizeof res) > 0);
     assert_string_equal(res, "http://[::1]/events/messages");
     /* host_name set: tokens must be for it, whatever Host says */
     strcpy(c->host_name, "ns.servicebus.windows.net");
-    assert_true(rx_sas_resource(c, "127.0.0.1:8080", "/events/messages", res, sizeof res) > 0);
+    assert_true(rx_sas_resource(c, "http", "127.0.0.1:8080", "/events/messages", res, sizeof res) >
+                0);
     assert_string_equal(res, "http://ns.servicebus.windows.net/events/messages");
-    assert_int_equal(rx_sas_resource(c, NULL, "/events/messages", res, 10), HC_E_TOOBIG);
+    assert_int_equal(rx_sas_resource(c, "http", NULL, "/events/messages", res, 10), HC_E_TOOBIG);
     free(c);
 }
 
@@ -157,6 +198,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_agent_connection_string),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_schemes_and_listen),
         cmocka_unit_test(test_resource),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,6 @@
-#include "receiver/ingest/sas_rules.h"
+#include "receiver/core/sas_rules.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -29,27 +30,28 @@ static int lookup_key(void *ctx, const char *name, const char **key, size_t *key
     return HC_E_NOTFOUND;
 }
 
-int rx_sas_check_send(const struct rx_conf *c, int hub, const char *auth, const char *resource,
-                      int64_t now_s, const char **why)
+int rx_sas_check(const struct rx_conf *c, int hub, const char *token, const char *resource,
+                 unsigned right, int64_t now_s, struct hc_sas_claims *claims, const char **why)
 {
     struct lookup l = {c, c->hubs[hub].name, NULL};
     enum hc_sas_reason reason;
     int rc;
-    if (!auth || !*auth) {
-        *why = "no Authorization header: send a SharedAccessSignature token";
+    if (!token || !*token) {
+        *why = "no token: send a SharedAccessSignature token";
         return HC_E_AUTH;
     }
-    if (strncasecmp(auth, HC_SAS_PREFIX, strlen(HC_SAS_PREFIX))) {
-        *why = "the Authorization header is not a SharedAccessSignature token";
+    if (strncasecmp(token, HC_SAS_PREFIX, strlen(HC_SAS_PREFIX))) {
+        *why = "the token is not a SharedAccessSignature token";
         return HC_E_AUTH;
     }
-    rc = hc_sas_verify(auth, lookup_key, &l, resource, now_s, NULL, &reason);
+    rc = hc_sas_verify(token, lookup_key, &l, resource, now_s, claims, &reason);
     if (rc) {
-        *why = hc_sas_reason_str(reason);
-        return HC_E_AUTH;
+        *why = rc == -ENOMEM ? "out of memory" : hc_sas_reason_str(reason);
+        return rc == -ENOMEM ? rc : HC_E_AUTH;
     }
-    if (!l.found || !(l.found->rights & RX_RIGHT_SEND)) {
-        *why = "the token's policy has no Send right";
+    if (!l.found || !(l.found->rights & (right | RX_RIGHT_MANAGE))) {
+        *why = right == RX_RIGHT_LISTEN ? "the token's policy has no Listen right"
+                                        : "the token's policy has no Send right";
         return HC_E_AUTH;
     }
     *why = NULL;
@@ -69,19 +71,19 @@ static int host_ok(const char *h)
     return 1;
 }
 
-int rx_sas_resource(const struct rx_conf *c, const char *host_header, const char *path, char *out,
-                    size_t cap)
+int rx_sas_resource(const struct rx_conf *c, const char *scheme, const char *host, const char *path,
+                    char *out, size_t cap)
 {
-    const char *host = c->host_name[0] ? c->host_name : NULL;
+    const char *h = c->host_name[0] ? c->host_name : NULL;
     int n;
-    if (!host && host_ok(host_header))
-        host = host_header;
-    if (host)
-        n = snprintf(out, cap, "http://%s%s", host, path);
+    if (!h && host_ok(host))
+        h = host;
+    if (h)
+        n = snprintf(out, cap, "%s://%s%s", scheme, h, path);
     else if (strchr(c->listen_addr, ':'))
-        n = snprintf(out, cap, "http://[%s]%s", c->listen_addr, path);
+        n = snprintf(out, cap, "%s://[%s]%s", scheme, c->listen_addr, path);
     else
-        n = snprintf(out, cap, "http://%s%s", c->listen_addr, path);
+        n = snprintf(out, cap, "%s://%s%s", scheme, c->listen_addr, path);
     if (n < 0 || (size_t)n >= cap) {
         if (cap)
             out[0] = '\0';
