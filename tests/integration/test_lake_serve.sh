@@ -82,7 +82,8 @@ ok "gold kept by serve across the kills equals a rebuild"
 # the restart of PostgreSQL was seen and survived: a fresh receiver reports a reconnect after
 # another restart, and lands what arrives after it
 rx_start "${RX_ARGS[@]}"
-for _ in $(seq 1 100); do [ "$(rx_metric hubcap_lake_cycles_total)" -ge 1 ] 2> /dev/null && break; sleep 0.1; done
+for _ in $(seq 1 600); do [ "$(rx_metric hubcap_lake_cycles_total)" -ge 1 ] 2> /dev/null && break; sleep 0.1; done
+[ "$(rx_metric hubcap_lake_cycles_total)" -ge 1 ] || fail "the lake ran no cycle in 60 s"
 pg_restart
 "$AGENT" generate -b "$BUF" --count 500 --seed 6 --device-id lake-serve -q
 "$AGENT" ship -b "$BUF" --once -q -s "$CS" || fail "shipping after the restart failed"
@@ -92,7 +93,8 @@ for _ in $(seq 1 150); do
 done
 [ "$(pg_sql 'SELECT count(*) FROM bronze.event')" -ge $((nevents + 500)) ] ||
   fail "events sent after a PostgreSQL restart did not reach bronze"
+for _ in $(seq 1 100); do [ "$(rx_metric hubcap_lake_reconnects_total)" -ge 1 ] 2> /dev/null && break; sleep 0.1; done
 [ "$(rx_metric hubcap_lake_reconnects_total)" -ge 1 ] ||
-  fail "/metrics shows no lake reconnect after a PostgreSQL restart"
+  fail "/metrics shows no lake reconnect after a PostgreSQL restart: $(curl -s "$RX_URL/metrics" | grep '^hubcap_lake_')"
 rx_stop
 ok "after a PostgreSQL restart the receiver reconnects by itself and lands new events"
