@@ -34,6 +34,8 @@ struct rx_partition {
     int64_t last_name_s;
     int64_t seq, offset;                 /* next to assign */
     int64_t durable_seq, durable_offset; /* next after what is on disk */
+    int64_t failing;                     /* commits failed since the last that succeeded */
+    int64_t refused;                     /* requests they failed */
     struct hc_buf rec;
     atomic_int_fast64_t next_seq; /* for readers outside the thread */
 };
@@ -168,21 +170,59 @@ static int part_append(struct rx_partition *p, const struct rx_job *job, const s
     return 0;
 }
 
-/* A write failed: cut the file back to what is durable, and number from there again. */
-static void part_fail(struct rx_partition *p, int rc)
+/* What to do about a write error, for the log line. */
+static const char *part_advice(int rc)
 {
-    hc_error("capture %s/%d: write failed: %s; the requests get 503", p->o.hub, p->o.pid,
-             hc_strerror(rc));
+    return rc == -ENOSPC || rc == -EDQUOT ? "free space under"
+                                          : "check the disk and the file system (dmesg) under";
+}
+
+/*
+ * A commit failed (rc) and its njobs requests get 503: cut the file back to what is durable and
+ * number from there again. When the cut cannot be made durable, the file is ended where it is
+ * (left for recovery at the next start) and the numbers handed to it are not used again: a gap
+ * in the sequence, never a repeat. Said once per failing spell; the next commit tries again.
+ */
+static void part_fail(struct rx_partition *p, int rc, size_t njobs)
+{
+    int rewound = 1;
     atomic_fetch_add(&p->o.metrics->write_errors, 1);
+    if (!p->failing++)
+        hc_error("capture %s/%d: cannot write %s: %s; %zu request(s) get 503 with Retry-After, "
+                 "the file is cut back to its last synced block; %s %s (the partition tries "
+                 "again with each request, no restart needed)",
+                 p->o.hub, p->o.pid, p->file ? rx_avro_file_path(p->file) : p->dir, hc_strerror(rc),
+                 njobs, part_advice(rc), p->o.capture_dir);
+    p->refused += njobs;
     if (p->file) {
-        int arc = rx_avro_file_abandon(p->file, p->final_path);
-        if (arc)
-            hc_error("capture %s: cannot cut back: %s (left for recovery)",
-                     rx_avro_file_path(p->file), hc_strerror(arc));
-        part_file_gone(p, 0);
+        int crc = rx_avro_file_rewind(p->file);
+        if (crc) {
+            rewound = 0;
+            hc_error("capture %s: cannot cut back to the last synced block: %s; the file is "
+                     "left for recovery at the next start, sequence numbers %lld to %lld are "
+                     "skipped",
+                     rx_avro_file_path(p->file), hc_strerror(crc), (long long)p->durable_seq,
+                     (long long)p->seq - 1);
+            rx_avro_file_abandon(p->file, p->final_path);
+            part_file_gone(p, 0);
+        }
     }
-    p->seq = p->durable_seq;
-    p->offset = p->durable_offset;
+    if (rewound) {
+        p->seq = p->durable_seq;
+        p->offset = p->durable_offset;
+    } else {
+        p->durable_seq = p->seq;
+        p->durable_offset = p->offset;
+    }
+}
+
+/* A commit succeeded after failures: say so once. */
+static void part_recovered(struct rx_partition *p)
+{
+    hc_info("capture %s/%d: writing again after %lld failed commit(s) (%lld request(s) got 503)",
+            p->o.hub, p->o.pid, (long long)p->failing, (long long)p->refused);
+    p->failing = 0;
+    p->refused = 0;
 }
 
 static void part_commit(struct rx_partition *p, struct rx_job *jobs)
@@ -204,9 +244,14 @@ static void part_commit(struct rx_partition *p, struct rx_job *jobs)
         events += j->n;
     if (!rc && p->file && (rx_avro_file_pending(p->file) || p->seq != p->durable_seq))
         rc = part_sync(p);
-    if (rc)
-        part_fail(p, rc);
-    else {
+    if (rc) {
+        size_t njobs = 0;
+        for (struct rx_job *j = jobs; j; j = j->next)
+            njobs++;
+        part_fail(p, rc, njobs);
+    } else {
+        if (p->failing)
+            part_recovered(p);
         atomic_fetch_add(&p->o.metrics->events_in, events);
         atomic_fetch_add(&p->o.metrics->event_bytes, bytes);
     }

@@ -8,6 +8,14 @@
  * events are on disk. Files are rolled by time (window_ms after they were opened) and by size
  * (window_bytes), written under "*.avro.tmp" and renamed when closed.
  *
+ * When a write or an fdatasync fails (a full disk: ENOSPC, EIO, a short write), every job of that
+ * commit finishes with the error (the front ends answer 503 with Retry-After), the file is cut
+ * back to its last synced block and made durable, and numbering goes back to what is on disk;
+ * metrics->write_errors counts it and one log line per failing spell says what to do. The next
+ * commit simply tries again, so the partition writes again by itself once there is room. Should
+ * the cut itself fail, the file is left for recovery and the numbers handed to it are skipped,
+ * never used twice.
+ *
  * On open, the partition's folder is recovered (capture/recover.h) and numbering resumes after
  * the last event on disk. On close, queued jobs are finished and the file is closed and renamed.
  */
