@@ -116,6 +116,10 @@ int rx_metrics_render(struct rx_metrics *m, struct hc_buf *out)
         render_one(out, "hubcap_receiver_capture_files_recovered_total", "counter",
                    "Partial capture files recovered at start.",
                    (long long)LOAD(m->files_recovered)) ||
+        render_one(out, "hubcap_receiver_capture_files_set_aside_total", "counter",
+                   "Capture files with an unreadable header renamed *.corrupt at start (kept "
+                   "in place; their complete blocks written anew).",
+                   (long long)LOAD(m->files_set_aside)) ||
         render_one(out, "hubcap_receiver_capture_write_errors_total", "counter",
                    "Capture writes or fsyncs that failed (their requests got 503).",
                    (long long)LOAD(m->write_errors)) ||

@@ -42,6 +42,7 @@ struct rx_metrics {
     atomic_int_fast64_t files_open;
     atomic_uint_fast64_t files_closed;
     atomic_uint_fast64_t files_recovered;
+    atomic_uint_fast64_t files_set_aside;
     atomic_uint_fast64_t write_errors;
     atomic_int_fast64_t inflight_bytes;
     atomic_int_fast64_t connections;

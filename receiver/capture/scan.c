@@ -65,14 +65,42 @@ static int next_block(const uint8_t *p, size_t len, const struct rx_avro_scan *s
     return 0;
 }
 
-int rx_avro_scan(const uint8_t *p, size_t len, struct rx_avro_scan *s)
+int rx_avro_scan_header(const uint8_t *p, size_t len, struct rx_avro_scan *s)
 {
-    size_t off;
     int rc;
     memset(s, 0, sizeof *s);
     if ((rc = scan_header(p, len, s)))
         return rc;
-    off = s->good_len = s->header_len;
+    s->good_len = s->header_len;
+    return 0;
+}
+
+int rx_avro_scan_blocks(const uint8_t *p, const struct rx_avro_scan *s, rx_avro_block_fn fn,
+                        void *ctx)
+{
+    size_t off = s->header_len;
+    for (int64_t b = 0; b < s->blocks; b++) {
+        struct rx_avro_block blk;
+        const uint8_t *data;
+        size_t at = off, size;
+        int64_t count;
+        int rc;
+        if (next_block(p, s->good_len, s, &off, &count, &data, &size))
+            return HC_E_PARSE;
+        blk = (struct rx_avro_block){at, off - at, count, (size_t)(data - p), size};
+        if ((rc = fn(ctx, &blk)))
+            return rc;
+    }
+    return 0;
+}
+
+int rx_avro_scan(const uint8_t *p, size_t len, struct rx_avro_scan *s)
+{
+    size_t off;
+    int rc;
+    if ((rc = rx_avro_scan_header(p, len, s)))
+        return rc;
+    off = s->header_len;
     for (;;) {
         int64_t count;
         const uint8_t *data;
@@ -86,7 +114,10 @@ int rx_avro_scan(const uint8_t *p, size_t len, struct rx_avro_scan *s)
     }
 }
 
-/* Inflate a raw deflate block into out. */
+/*
+ * Inflate a raw deflate block into out, up to RX_BLOCK_RAW_MAX bytes (a block that inflates to
+ * more is not one this receiver could have written, and may be a deflate bomb).
+ */
 static int inflate_block(const uint8_t *data, size_t size, struct hc_buf *out)
 {
     z_stream z;
@@ -98,7 +129,14 @@ static int inflate_block(const uint8_t *data, size_t size, struct hc_buf *out)
     z.next_in = (Bytef *)data;
     z.avail_in = (uInt)size;
     do {
-        if (hc_buf_reserve(out, size * 4 + 65536)) {
+        size_t want = size * 4 + 65536;
+        if (out->len >= RX_BLOCK_RAW_MAX) {
+            zr = Z_DATA_ERROR;
+            break;
+        }
+        if (want > RX_BLOCK_RAW_MAX - out->len)
+            want = RX_BLOCK_RAW_MAX - out->len;
+        if (hc_buf_reserve(out, want)) {
             inflateEnd(&z);
             return -ENOMEM;
         }
@@ -150,6 +188,184 @@ int rx_avro_scan_records(const uint8_t *p, const struct rx_avro_scan *s, int64_t
         }
         rc = block_records(data, size, count, fn, ctx);
     }
+    hc_buf_free(&raw);
+    return rc;
+}
+
+/* ---- Salvage -------------------------------------------------------------------------------- */
+
+/*
+ * The search gives up once candidate blocks that failed to decode have cost this many bytes (read
+ * and inflated), plus 4 per byte of the file: a damaged file of ours fails a few candidates per
+ * damaged stretch, hostile bytes cannot make the search much slower than reading them.
+ */
+#define SALVAGE_BUDGET ((size_t)64 << 20)
+
+struct salvage {
+    const uint8_t *p;
+    size_t len;
+    struct rx_avro_salvage *out;
+    struct hc_buf raw;
+    size_t spent, budget; /* bytes the failed candidates cost, and the limit */
+};
+
+/* A record as a Capture writer makes it: a sequence number >= 0 and a decimal offset. */
+static int plausible(void *arg, const struct rx_record *r)
+{
+    (void)arg;
+    if (r->seq < 0 || r->offset_len == 0 || r->offset_len > 19)
+        return HC_E_PARSE;
+    for (size_t i = 0; i < r->offset_len; i++)
+        if (r->offset[i] < '0' || r->offset[i] > '9')
+            return HC_E_PARSE;
+    return 0;
+}
+
+/* 0 when data[0..size) holds exactly count plausible records of codec; counts a failed try. */
+static int decodes(struct salvage *sv, const uint8_t *data, size_t size, int64_t count,
+                   enum rx_codec codec)
+{
+    size_t cost = 64 + size;
+    int rc = 0;
+    if (codec == RX_CODEC_DEFLATE) {
+        rc = inflate_block(data, size, &sv->raw);
+        data = (const uint8_t *)sv->raw.p;
+        size = sv->raw.len;
+        cost += size;
+    }
+    if (!rc)
+        rc = block_records(data, size, count, plausible, NULL);
+    if (rc && rc != -ENOMEM)
+        sv->spent += cost;
+    return rc;
+}
+
+/* Without a header: 0 and out->codec set when either codec decodes the block. */
+static int decodes_any(struct salvage *sv, const uint8_t *data, size_t size, int64_t count)
+{
+    static const enum rx_codec codecs[] = {RX_CODEC_DEFLATE, RX_CODEC_NULL};
+    int rc = HC_E_PARSE;
+    for (size_t c = 0; c < sizeof codecs / sizeof *codecs && rc && rc != -ENOMEM; c++)
+        if (!(rc = decodes(sv, data, size, count, codecs[c])))
+            sv->out->codec = codecs[c];
+    return rc;
+}
+
+/* The frame of a block at b whose sync marker sits exactly at k: 0, or -1 when it is not one. */
+static int frame_at(const uint8_t *p, size_t b, size_t k, int64_t *count, const uint8_t **data,
+                    size_t *size)
+{
+    const uint8_t *q = p + b, *end = p + k;
+    int64_t sz;
+    if (rx_avro_get_long(&q, end, count) || *count <= 0 || rx_avro_get_long(&q, end, &sz) ||
+        sz < 0 || sz != end - q)
+        return -1;
+    *data = q;
+    *size = (size_t)sz;
+    return 0;
+}
+
+/*
+ * The sync marker of a file whose header is lost: the 16 bytes before a block that are repeated
+ * right after it, or else the last 16 bytes of the file when a block ends there. 1 when found.
+ */
+static int find_sync(struct salvage *sv, size_t from)
+{
+    const uint8_t *p = sv->p, *end = p + sv->len, *data;
+    int64_t count, sz;
+    size_t size;
+    for (size_t i = from; sv->len >= 2 * SYNC_LEN + 2 && i <= sv->len - 2 * SYNC_LEN - 2; i++) {
+        const uint8_t *q = p + i + SYNC_LEN;
+        if (sv->spent > sv->budget)
+            return 0;
+        if (rx_avro_get_long(&q, end, &count) || count <= 0 || rx_avro_get_long(&q, end, &sz) ||
+            sz < 0 || sz > end - q - SYNC_LEN || memcmp(q + sz, p + i, SYNC_LEN))
+            continue;
+        if (!decodes_any(sv, q, (size_t)sz, count)) {
+            memcpy(sv->out->sync, p + i, SYNC_LEN);
+            return 1;
+        }
+    }
+    for (size_t b = from, k = sv->len - SYNC_LEN; sv->len >= SYNC_LEN + 2 && b + 2 <= k; b++) {
+        if (sv->spent > sv->budget)
+            return 0;
+        if (!frame_at(p, b, k, &count, &data, &size) && !decodes_any(sv, data, size, count)) {
+            memcpy(sv->out->sync, p + k, SYNC_LEN);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Every block that ends at a copy of the sync marker, from `from` on: the bytes since the last
+ * marker are a block, or stray bytes then a block (the first start that frames and decodes).
+ */
+static int walk_sync(struct salvage *sv, size_t from, rx_avro_block_fn fn, void *ctx)
+{
+    const uint8_t *p = sv->p, *data;
+    size_t pos = from, size;
+    int64_t count;
+    int rc;
+    while (pos < sv->len && sv->spent <= sv->budget) {
+        const uint8_t *m = memmem(p + pos, sv->len - pos, sv->out->sync, SYNC_LEN);
+        size_t at;
+        if (!m)
+            break;
+        at = (size_t)(m - p);
+        for (size_t b = pos; b + 2 <= at && sv->spent <= sv->budget; b++) {
+            struct rx_avro_block blk;
+            if (frame_at(p, b, at, &count, &data, &size))
+                continue;
+            if ((rc = decodes(sv, data, size, count, sv->out->codec)) == -ENOMEM)
+                return rc;
+            if (rc)
+                continue;
+            blk = (struct rx_avro_block){b, at + SYNC_LEN - b, count, (size_t)(data - p), size};
+            sv->out->blocks++;
+            sv->out->records += count;
+            if (fn && (rc = fn(ctx, &blk)))
+                return rc;
+            break;
+        }
+        pos = at + SYNC_LEN;
+    }
+    return 0;
+}
+
+int rx_avro_salvage(const uint8_t *p, size_t len, size_t from, const struct rx_avro_scan *hdr,
+                    struct rx_avro_salvage *out, rx_avro_block_fn fn, void *ctx)
+{
+    struct salvage sv = {p, len, out, HC_BUF_INIT, 0, SALVAGE_BUDGET + 4 * len};
+    int rc = 0;
+    memset(out, 0, sizeof *out);
+    if (hdr) {
+        out->codec = hdr->codec;
+        memcpy(out->sync, hdr->sync, SYNC_LEN);
+        out->sync_found = 1;
+    } else {
+        out->sync_found = from < len && find_sync(&sv, from);
+    }
+    if (out->sync_found)
+        rc = walk_sync(&sv, from, fn, ctx);
+    hc_buf_free(&sv.raw);
+    return rc;
+}
+
+int rx_avro_block_records(const uint8_t *p, const struct rx_avro_block *b, enum rx_codec codec,
+                          rx_avro_record_fn fn, void *ctx)
+{
+    struct hc_buf raw = HC_BUF_INIT;
+    const uint8_t *data = p + b->data_off;
+    size_t size = b->data_len;
+    int rc = 0;
+    if (codec == RX_CODEC_DEFLATE) {
+        rc = inflate_block(data, size, &raw);
+        data = (const uint8_t *)raw.p;
+        size = raw.len;
+    }
+    if (!rc)
+        rc = block_records(data, size, b->count, fn, ctx);
     hc_buf_free(&raw);
     return rc;
 }

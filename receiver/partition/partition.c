@@ -340,6 +340,7 @@ int rx_partition_open(const struct rx_partition_opts *o, rx_recover_note_fn note
     if ((rc = rx_recover_partition(p->dir, o->skip_empty, note, ctx, &r)))
         goto out_free;
     atomic_fetch_add(&o->metrics->files_recovered, (uint64_t)r.recovered);
+    atomic_fetch_add(&o->metrics->files_set_aside, (uint64_t)r.set_aside);
     p->seq = p->durable_seq = r.next_seq;
     p->offset = p->durable_offset = r.next_offset;
     p->last_name_s = r.last_name_s;

@@ -1,7 +1,8 @@
 /*
- * test_capture.c - capture files: what libavro writes through rx_avro_file decodes back to the
- * records given (both codecs); a file cut at any byte is recovered to its last complete block;
- * a partition folder resumes numbering after its last event, whatever state it was left in.
+ * test_capture.c - capture files: what rx_avro_file writes decodes back to the records given
+ * (both codecs); a file cut at any byte, .tmp or closed, is recovered to its last complete block;
+ * complete blocks after lost bytes or a lost header are kept; a partition folder resumes numbering
+ * after the highest event on disk, set-aside files included, whatever state it was left in.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -163,6 +164,15 @@ static int check_record(void *arg, const struct rx_record *r)
                      i % 4 == 0 ? RX_AVRO_STRING : -1);
     assert_int_equal(r->props_len, 1);
     return 0;
+}
+
+/* check_record over events 0-3, then 15 on (the blocks left after a lost middle). */
+static int check_record_upto4(void *arg, const struct rx_record *r)
+{
+    struct expect *e = arg;
+    if (e->next == 4)
+        e->next = 15;
+    return check_record(arg, r);
 }
 
 /* Every record of the file at path, checked; returns how many. */
@@ -362,7 +372,7 @@ static void test_recover_partition(void **state)
     assert_true(rx_layout_file(path, sizeof path, pdir, t0 + 9000, 0) > 0);
     spit(path, (const uint8_t *)"garbage", 7);
     assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
-    assert_int_equal(r.quarantined, 1);
+    assert_int_equal(r.set_aside, 1);
     assert_int_equal(r.next_seq, 26);
     assert_int_equal(r.last_name_s, t0 + 9000); /* its name stays taken */
     strcat(path, ".corrupt");
@@ -374,6 +384,213 @@ static void test_recover_partition(void **state)
     assert_int_equal(r.removed, 1);
     assert_int_equal(access(path, F_OK), -1);
     assert_int_equal(r.next_seq, 26);
+}
+
+/*
+ * A closed file at second t of pdir with blocks of events: block b holds events ends[b-1] to
+ * ends[b]-1 (ends[0] = first). off[b] gets the file length after block b (off[0]: the header).
+ */
+static void blocks_file(const char *pdir, int64_t t, const int *ends, int nblocks, uint64_t *off)
+{
+    char tpath[600], fpath[600];
+    struct rx_avro_file *f;
+    assert_true(rx_layout_file(tpath, sizeof tpath, pdir, t, 1) > 0);
+    assert_true(rx_layout_file(fpath, sizeof fpath, pdir, t, 0) > 0);
+    assert_int_equal(rx_avro_file_create(tpath, RX_CODEC_DEFLATE, BLOCK, &f, NULL), 0);
+    assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+    off[0] = rx_avro_file_synced_size(f);
+    for (int b = 1; b <= nblocks; b++) {
+        append_events(f, ends[b - 1], ends[b]);
+        assert_int_equal(rx_avro_file_sync(f, NULL), 0);
+        off[b] = rx_avro_file_synced_size(f);
+    }
+    assert_int_equal(rx_avro_file_close(f, fpath), 0);
+}
+
+static int count_files(const char *dir, const char *ext)
+{
+    char cmd[800], line[64];
+    FILE *p;
+    snprintf(cmd, sizeof cmd, "find '%s' -name '*%s' | wc -l", dir, ext);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    assert_non_null(fgets(line, sizeof line, p));
+    pclose(p);
+    return atoi(line);
+}
+
+/* Recover pdir: nothing set aside, numbering next; the files decode from 0 to next. */
+static void recover_expect(const char *pdir, int64_t next, struct rx_recovery *r)
+{
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, r), 0);
+    assert_int_equal(r->next_seq, next);
+    assert_int_equal(r->next_offset, offset_of((int)next));
+}
+
+/*
+ * A CLOSED file whose tail is incomplete (what the old writer left on a full disk) is cut back to
+ * its last complete block, exactly as a .tmp is, at every cut point past its header: never set
+ * aside, and numbering goes on after what is left.
+ */
+static void test_recover_closed_torn(void **state)
+{
+    char pdir[600], path[600];
+    int ends[] = {0, 4, 9, 15};
+    uint64_t off[4];
+    struct rx_recovery r;
+    int64_t t = 1771252205;
+    uint8_t *p;
+    size_t len;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/torn/hub/0", root);
+    blocks_file(pdir, t, ends, 3, off);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t, 0) > 0);
+    p = slurp(path, &len);
+    for (size_t n = off[0]; n < len; n += 7) {
+        int b = 0;
+        while (b < 3 && off[b + 1] <= n)
+            b++;
+        spit(path, p, n);
+        recover_expect(pdir, ends[b], &r);
+        assert_int_equal(r.set_aside, 0);
+        assert_int_equal(r.recovered, n == off[b] ? 0 : 1);
+        assert_int_equal(r.cut_bytes, (int64_t)(n - off[b]));
+        assert_int_equal(count_files(pdir, ".corrupt"), 0);
+        assert_int_equal(check_file(path, RX_CODEC_DEFLATE), ends[b]);
+    }
+    free(p);
+}
+
+/*
+ * Bytes lost in the middle of a closed file (a write dropped, later ones kept, as glibc did after
+ * a failed write): the file is rebuilt from every complete block, before and after the damage.
+ */
+static void test_recover_lost_middle(void **state)
+{
+    char pdir[600], path[600];
+    int ends[] = {0, 4, 9, 15, 20};
+    uint64_t off[5];
+    struct rx_recovery r;
+    struct rx_avro_scan s;
+    struct expect e = {0};
+    int64_t t = 1771252205;
+    uint8_t *p, *q;
+    size_t len, n, qlen;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/middle/hub/0", root);
+    blocks_file(pdir, t, ends, 4, off);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t, 0) > 0);
+    p = slurp(path, &len);
+    /* drop the end of block 2 and the start of block 3: blocks 1 and 4 remain whole */
+    n = (size_t)(off[2] - 10);
+    spit(path, p, n);
+    {
+        FILE *f = fopen(path, "ab");
+        assert_non_null(f);
+        assert_int_equal(fwrite(p + off[2] + 10, 1, len - off[2] - 10, f), len - off[2] - 10);
+        fclose(f);
+    }
+    recover_expect(pdir, 20, &r);
+    assert_int_equal(r.recovered, 1);
+    assert_int_equal(r.set_aside, 0);
+    q = slurp(path, &qlen);
+    assert_int_equal(qlen, off[1] + (off[4] - off[3]));
+    assert_int_equal(rx_avro_scan(q, qlen, &s), 0);
+    assert_int_equal(s.good_len, qlen);
+    assert_int_equal(s.records, 4 + 5);
+    e.next = 0; /* block 1: events 0-3, then block 4: 15-19 */
+    assert_int_equal(rx_avro_scan_records(q, &s, 0, check_record_upto4, &e), 0);
+    free(q);
+    free(p);
+}
+
+/*
+ * A file whose header is lost (its first bytes gone) is set aside in place (renamed *.corrupt,
+ * bytes kept), its complete blocks are written anew under its final name, and numbering goes on
+ * after them.
+ */
+static void test_recover_lost_header(void **state)
+{
+    char pdir[600], path[600], aside[620];
+    int ends[] = {0, 4, 9, 15};
+    uint64_t off[4];
+    struct rx_recovery r;
+    int64_t t = 1771252205;
+    uint8_t *p, *q;
+    size_t len, qlen;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/header/hub/0", root);
+    blocks_file(pdir, t, ends, 3, off);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t, 0) > 0);
+    p = slurp(path, &len);
+    spit(path, p + 100, len - 100); /* magic and most of the schema gone */
+    recover_expect(pdir, 15, &r);
+    assert_int_equal(r.set_aside, 1);
+    assert_int_equal(r.repaired, 1);
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    q = slurp(aside, &qlen);
+    assert_int_equal(qlen, len - 100);
+    assert_memory_equal(q, p + 100, qlen);
+    free(q);
+    assert_int_equal(check_file(path, RX_CODEC_DEFLATE), 15);
+    /* a second start: nothing more to do, nothing set aside again */
+    recover_expect(pdir, 15, &r);
+    assert_int_equal(r.set_aside + r.repaired + r.recovered, 0);
+    free(p);
+}
+
+/*
+ * Numbering continues after the highest number in ANY file, set-aside ones included: here a file
+ * set aside (unreadable header, its final name taken) holds events above the newest file's.
+ */
+static void test_recover_numbering_after_aside(void **state)
+{
+    char pdir[600], path[600], aside[620];
+    int low[] = {0, 10}, high[] = {10, 20}, top[] = {20, 26, 30};
+    uint64_t off[3];
+    struct rx_recovery r;
+    int64_t t = 1771252205;
+    uint8_t *p;
+    size_t len;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/aside/hub/0", root);
+    blocks_file(pdir, t + 60, top, 2, off); /* events 20-29, then set aside below */
+    assert_true(rx_layout_file(path, sizeof path, pdir, t + 60, 0) > 0);
+    p = slurp(path, &len);
+    unlink(path);
+    blocks_file(pdir, t, low, 1, off);
+    blocks_file(pdir, t + 120, high, 1, off);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t, 0) > 0);
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    p[0] = 'X'; /* not "Obj\x01" */
+    spit(aside, p, len);
+    recover_expect(pdir, 30, &r);
+    assert_int_equal(r.set_aside, 0); /* it already was */
+    assert_int_equal(r.repaired, 0);  /* its final name is taken */
+    assert_int_equal(access(aside, F_OK), 0);
+    assert_int_equal(r.last_name_s, t + 120);
+    free(p);
+}
+
+/* An older receiver set torn files aside as *.corrupt: they come back, cut, under their name. */
+static void test_recover_old_corrupt(void **state)
+{
+    char pdir[600], path[600], aside[620];
+    int ends[] = {0, 4, 9};
+    uint64_t off[3];
+    struct rx_recovery r;
+    int64_t t = 1771252205;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/old/hub/0", root);
+    blocks_file(pdir, t, ends, 2, off);
+    assert_true(rx_layout_file(path, sizeof path, pdir, t, 0) > 0);
+    snprintf(aside, sizeof aside, "%s.corrupt", path);
+    assert_int_equal(rename(path, aside), 0);
+    assert_int_equal(truncate(aside, (off_t)off[2] - 3), 0);
+    recover_expect(pdir, 4, &r);
+    assert_int_equal(r.recovered, 1);
+    assert_int_equal(access(aside, F_OK), -1);
+    assert_int_equal(check_file(path, RX_CODEC_DEFLATE), 4);
 }
 
 /* A map in two blocks, the first with a negative count and its size: every entry, then the end. */
@@ -431,9 +648,17 @@ static void test_map_blocks(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_write_read_deflate),   cmocka_unit_test(test_write_read_null),
-        cmocka_unit_test(test_too_big_record),       cmocka_unit_test(test_recover_every_cut),
-        cmocka_unit_test(test_abandon_keeps_synced), cmocka_unit_test(test_recover_partition),
+        cmocka_unit_test(test_write_read_deflate),
+        cmocka_unit_test(test_write_read_null),
+        cmocka_unit_test(test_too_big_record),
+        cmocka_unit_test(test_recover_every_cut),
+        cmocka_unit_test(test_abandon_keeps_synced),
+        cmocka_unit_test(test_recover_partition),
+        cmocka_unit_test(test_recover_closed_torn),
+        cmocka_unit_test(test_recover_lost_middle),
+        cmocka_unit_test(test_recover_lost_header),
+        cmocka_unit_test(test_recover_numbering_after_aside),
+        cmocka_unit_test(test_recover_old_corrupt),
         cmocka_unit_test(test_map_blocks),
     };
     return cmocka_run_group_tests(tests, setup, getenv("RX_KEEP") ? NULL : teardown);
