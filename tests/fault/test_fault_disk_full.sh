@@ -8,11 +8,11 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/receiver/tools/testlib.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "skip: mounting a tmpfs needs root"; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"
 mnt="$T/small"
 mkdir -p "$mnt"
 mount -t tmpfs -o size=12M tmpfs "$mnt" 2> "$T/mount.err" ||
-  { echo "skip: cannot mount a tmpfs here: $(cat "$T/mount.err")"; exit 0; }
+  skip "cannot mount a tmpfs here: $(cat "$T/mount.err")"
 hc_cleanup_hooks+=("umount -l '$mnt'")
 buf="$mnt/buf"
 st() { "$AGENT" status -b "$buf" --json; }
