@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@
 
 /* Framed blocks held in memory before they are written (not synced) within one commit. */
 #define RX_WRITE_CHUNK (1024 * 1024)
+
+/* A buffer grown past this (a record of many megabytes) is freed after the sync. */
+#define RX_KEEP_MAX (4 * RX_BLOCK_TARGET)
 
 struct rx_avro_file {
     int fd;
@@ -219,6 +223,17 @@ static int end_block(struct rx_avro_file *f)
 
 /* ---- The file ------------------------------------------------------------------------------- */
 
+/* After a commit of big records, give back what the next blocks will not need. */
+static void trim(struct rx_avro_file *f)
+{
+    if (f->block.cap > RX_KEEP_MAX)
+        hc_buf_free(&f->block);
+    if (f->zout.cap > RX_KEEP_MAX)
+        hc_buf_free(&f->zout);
+    if (f->out.cap > RX_KEEP_MAX + RX_WRITE_CHUNK)
+        hc_buf_free(&f->out);
+}
+
 static void file_free(struct rx_avro_file *f)
 {
     if (f->zready)
@@ -229,18 +244,28 @@ static void file_free(struct rx_avro_file *f)
     free(f);
 }
 
-static int random_sync(uint8_t sync[SYNC_LEN])
+/*
+ * A sync marker: random bytes, without waiting for the kernel's pool at early boot (it only has
+ * to be unlikely inside the data, not secret): then the clock, the process and a counter.
+ */
+static void random_sync(uint8_t sync[SYNC_LEN])
 {
+    static atomic_uint_fast64_t counter;
+    uint64_t v[2];
     size_t got = 0;
     while (got < SYNC_LEN) {
-        ssize_t n = getrandom(sync + got, SYNC_LEN - got, 0);
+        ssize_t n = getrandom(sync + got, SYNC_LEN - got, GRND_NONBLOCK);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0)
-            return -errno;
+        if (n <= 0)
+            break;
         got += (size_t)n;
     }
-    return 0;
+    if (got == SYNC_LEN)
+        return;
+    v[0] = (uint64_t)hc_mono_ns() * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+    v[1] = (uint64_t)hc_now_ms() * 0xbf58476d1ce4e5b9ULL ^ atomic_fetch_add(&counter, 1);
+    memcpy(sync, v, SYNC_LEN);
 }
 
 int rx_avro_file_create(const char *tmp_path, enum rx_codec codec, size_t block_size,
@@ -259,8 +284,9 @@ int rx_avro_file_create(const char *tmp_path, enum rx_codec codec, size_t block_
     f->fd = -1;
     f->codec = codec;
     f->block_size = block_size;
-    if ((rc = random_sync(f->sync)) || (rc = rx_avro_header(&f->out, codec, f->sync))) {
-        *why = rc == -ENOMEM ? "out of memory" : "no random bytes for the sync marker";
+    random_sync(f->sync);
+    if ((rc = rx_avro_header(&f->out, codec, f->sync))) {
+        *why = "out of memory";
         goto out_free;
     }
     if ((rc = mkdirs_parent(tmp_path))) {
@@ -301,7 +327,7 @@ int rx_avro_file_append(struct rx_avro_file *f, const void *rec, size_t len)
     f->pending += len;
     f->pending_records++;
     if (f->block.len >= RX_BLOCK_TARGET && (rc = end_block(f)))
-        return rc;
+        return f->err = rc;
     return f->out.len >= RX_WRITE_CHUNK ? write_out(f) : 0;
 }
 
@@ -323,6 +349,7 @@ int rx_avro_file_sync(struct rx_avro_file *f, int64_t *fsync_ns)
     f->records += f->pending_records;
     f->pending_records = 0;
     f->pending = 0;
+    trim(f);
     return 0;
 }
 

@@ -1,8 +1,9 @@
 /*
  * scan.h - read an Avro object container file as it lies in memory (pure): its header, which
  * blocks are complete, and the records of a block. For crash recovery (where does the last
- * complete block end? what are the last sequence number and offset?) and for tests; it does not
- * depend on libavro, so it also checks what libavro wrote.
+ * complete block end? what are the last sequence number and offset?), for the lander's header
+ * check and for tests; it shares no code with the writer (avro_writer.c) nor with libavro (the
+ * lander's reader), so it checks both.
  *
  * A block is complete when its count, size, all its bytes and the file's 16-byte sync marker are
  * there. Codecs: null and deflate (raw RFC 1951, as the Avro specification says). A deflate block

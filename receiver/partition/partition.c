@@ -34,6 +34,7 @@ struct rx_partition {
     int64_t last_name_s;
     int64_t seq, offset;                 /* next to assign */
     int64_t durable_seq, durable_offset; /* next after what is on disk */
+    const char *open_why;                /* why the last file could not be opened, or NULL */
     int64_t failing;                     /* commits failed since the last that succeeded */
     int64_t refused;                     /* requests they failed */
     struct hc_buf rec;
@@ -83,9 +84,8 @@ static int part_open_file(struct rx_partition *p, int64_t now_ms)
     int rc = part_names(p, now_ms, tmp, sizeof tmp);
     if (!rc)
         rc = rx_avro_file_create(tmp, p->o.codec, p->o.block_size, &p->file, &why);
-    if (rc) {
-        hc_error("capture %s/%d: cannot open a file: %s (%s)", p->o.hub, p->o.pid,
-                 why ? why : "bad name", hc_strerror(rc));
+    if (rc) { /* said by part_fail, once per failing spell */
+        p->open_why = why ? why : "no free file name";
         return rc;
     }
     p->file_opened_ms = now_ms;
@@ -102,12 +102,20 @@ static void part_file_gone(struct rx_partition *p, int closed)
         atomic_fetch_add(&p->o.metrics->files_closed, 1);
 }
 
-/* Close the current file (everything in it is durable once this returns 0). */
+/*
+ * Close the current file (everything in it is durable once this returns 0). One that holds no
+ * event (every commit into it failed) goes when skip_empty.
+ */
 static int part_close_file(struct rx_partition *p)
 {
     int rc;
     if (!p->file)
         return 0;
+    if (p->o.skip_empty && rx_avro_file_records(p->file) == 0 && !rx_avro_file_pending(p->file)) {
+        rc = rx_avro_file_abandon(p->file, p->final_path);
+        part_file_gone(p, 0);
+        return rc;
+    }
     rc = rx_avro_file_close(p->file, p->final_path);
     part_file_gone(p, !rc);
     if (rc)
@@ -188,11 +196,13 @@ static void part_fail(struct rx_partition *p, int rc, size_t njobs)
     int rewound = 1;
     atomic_fetch_add(&p->o.metrics->write_errors, 1);
     if (!p->failing++)
-        hc_error("capture %s/%d: cannot write %s: %s; %zu request(s) get 503 with Retry-After, "
-                 "the file is cut back to its last synced block; %s %s (the partition tries "
-                 "again with each request, no restart needed)",
-                 p->o.hub, p->o.pid, p->file ? rx_avro_file_path(p->file) : p->dir, hc_strerror(rc),
-                 njobs, part_advice(rc), p->o.capture_dir);
+        hc_error("capture %s/%d: cannot write %s: %s%s%s; %zu request(s) get 503 with "
+                 "Retry-After, the file is cut back to its last synced block; %s %s (the "
+                 "partition tries again with each request, no restart needed)",
+                 p->o.hub, p->o.pid, p->file ? rx_avro_file_path(p->file) : p->dir,
+                 p->open_why ? p->open_why : "", p->open_why ? ": " : "", hc_strerror(rc), njobs,
+                 part_advice(rc), p->o.capture_dir);
+    p->open_why = NULL;
     p->refused += njobs;
     if (p->file) {
         int crc = rx_avro_file_rewind(p->file);

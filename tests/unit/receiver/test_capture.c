@@ -208,7 +208,7 @@ static void write_and_read(enum rx_codec codec)
     append_events(f, 0, 10);
     assert_int_equal(rx_avro_file_sync(f, NULL), 0);
     assert_int_equal(rx_avro_file_records(f), 10);
-    append_events(f, 10, 1000); /* more than a block: libavro starts new ones by itself */
+    append_events(f, 10, 1000); /* more than a block (64 KiB): new ones start by themselves */
     assert_int_equal(rx_avro_file_sync(f, NULL), 0);
     append_events(f, 1000, 1001);
     assert_int_equal(rx_avro_file_close(f, final), 0);
