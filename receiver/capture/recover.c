@@ -117,11 +117,13 @@ static int collect(void *arg, const struct rx_avro_block *b)
 }
 
 /*
- * Write head, then the blocks bl of m, to tmp; make it durable and rename it to dest (over it
- * when replace, else only when dest does not exist). *len gets the new file's length.
+ * Write head, then the blocks bl of m each ended by sync (a block's own marker may be damaged),
+ * to tmp; make it durable and rename it to dest (over it when replace, else only when dest does
+ * not exist). *len gets the new file's length.
  */
 static int rebuild(const char *tmp, const char *dest, int replace, const void *head,
-                   size_t head_len, const struct mapped *m, const struct blocks *bl, size_t *len)
+                   size_t head_len, const uint8_t sync[SYNC_LEN], const struct mapped *m,
+                   const struct blocks *bl, size_t *len)
 {
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), rc;
     uint64_t off = head_len;
@@ -129,7 +131,9 @@ static int rebuild(const char *tmp, const char *dest, int replace, const void *h
         return -errno;
     rc = rx_pwrite_all(fd, head, head_len, 0);
     for (size_t i = 0; i < bl->n && !rc; i++) {
-        rc = rx_pwrite_all(fd, m->p + bl->b[i].off, bl->b[i].len, off);
+        size_t frame = bl->b[i].len - SYNC_LEN;
+        if (!(rc = rx_pwrite_all(fd, m->p + bl->b[i].off, frame, off)))
+            rc = rx_pwrite_all(fd, sync, SYNC_LEN, off + frame);
         off += bl->b[i].len;
     }
     if (!rc && fdatasync(fd))
@@ -266,7 +270,9 @@ struct fix {
 
 /*
  * A file whose header reads (s: rx_avro_scan of m): cut back to its complete blocks, or rebuilt
- * from them when more lie after the damage. m may be unmapped on return.
+ * from them when more lie after the damage. HC_E_PARSE (nothing done) when the bytes to cut hold
+ * blocks of another sync marker or codec: the header itself is damaged. m may be unmapped on
+ * return.
  */
 static int recover_readable(const struct names *n, struct mapped *m, const struct rx_avro_scan *s,
                             struct fix *fx)
@@ -282,8 +288,17 @@ static int recover_readable(const struct names *n, struct mapped *m, const struc
         return 0;
     if ((rc = rx_avro_salvage(m->p, m->len, s->good_len, s, &sv, collect, &more)))
         goto out;
+    if (!more.n) { /* blocks with another sync marker or codec: the header lies (damaged) */
+        struct rx_avro_salvage other;
+        if ((rc = rx_avro_salvage(m->p, m->len, s->good_len, NULL, &other, NULL, NULL)))
+            goto out;
+        if (other.blocks) {
+            rc = HC_E_PARSE;
+            goto out;
+        }
+    }
     if (more.n) {
-        rc = rebuild(n->rebuild, n->path, 1, m->p, s->good_len, m, &more, &len);
+        rc = rebuild(n->rebuild, n->path, 1, m->p, s->good_len, s->sync, m, &more, &len);
         fx->rebuilt = 1;
     } else {
         unmap_file(m);
@@ -375,7 +390,7 @@ static int recover_unreadable(struct recovery_ctx *r, const struct names *n, str
     }
     if (bl.n && !exists(n->final)) {
         if ((rc = rx_avro_header(&head, sv.codec, sv.sync)) ||
-            (rc = rebuild(n->rebuild, n->final, 0, head.p, head.len, m, &bl, &len)))
+            (rc = rebuild(n->rebuild, n->final, 0, head.p, head.len, sv.sync, m, &bl, &len)))
             goto out;
         r->out->repaired++;
         notef(r, n->final, "written anew from the %lld complete blocks found in the file set aside",
@@ -435,6 +450,17 @@ static int final_name(struct recovery_ctx *r, const struct names *n, const struc
     return 0;
 }
 
+/* 1 when the header names a codec of the Avro specification other than null and deflate. */
+static int other_codec(const struct rx_avro_scan *s)
+{
+    static const char *const codecs[] = {"snappy", "bzip2", "xz", "zstandard"};
+    for (size_t i = 0; i < sizeof codecs / sizeof *codecs; i++)
+        if (s->codec_name_len == strlen(codecs[i]) &&
+            !memcmp(s->codec_name, codecs[i], s->codec_name_len))
+            return 1;
+    return 0;
+}
+
 /* Steps 1 and 2 for one file: ss.avro, ss.avro.tmp or NAME.corrupt. */
 static int recover_file(struct recovery_ctx *r, const char *dir, const char *name)
 {
@@ -446,6 +472,8 @@ static int recover_file(struct recovery_ctx *r, const char *dir, const char *nam
     if ((rc = names_of(&n, dir, name)) || (rc = map_file(n.path, &m)))
         return rc;
     rc = rx_avro_scan_header(m.p, m.len, &s);
+    if (rc == HC_E_VERSION && !other_codec(&s))
+        rc = HC_E_PARSE; /* not a codec at all: a damaged header */
     if (rc == HC_E_VERSION) {
         r->unknown_codec++;
         notef(r, n.path, "an Avro codec other than null or deflate: left as it is", 0);
@@ -454,7 +482,9 @@ static int recover_file(struct recovery_ctx *r, const char *dir, const char *nam
         rc = recover_unreadable(r, &n, &m);
     } else if (!closed || !tail_ok(&m, &s)) {
         rx_avro_scan(m.p, m.len, &s);
-        if (!(rc = recover_readable(&n, &m, &s, &fx))) {
+        if ((rc = recover_readable(&n, &m, &s, &fx)) == HC_E_PARSE) {
+            rc = recover_unreadable(r, &n, &m);
+        } else if (!rc) {
             if (!closed)
                 rc = final_name(r, &n, &fx);
             else if (fx.dropped)
@@ -503,34 +533,50 @@ static int step_repair(struct recovery_ctx *r, const char *dir, char **names, si
     return 0;
 }
 
-/* Step 3: the newest closed file with an event gives the numbering; 1 stops the walk. */
-static int step_number(struct recovery_ctx *r, const char *dir, char **names, size_t n)
+/*
+ * Step 3 for one closed file: read it through, recovered first when it is damaged inside (bytes
+ * lost in the middle; a header whose sync marker or codec the blocks do not match), and take the
+ * numbering after its last event. 1 when it had one, 0 when not (or when it was set aside with
+ * nothing to copy), or -errno.
+ */
+static int number_newest(struct recovery_ctx *r, const char *dir, const char *name)
 {
-    for (size_t i = 0; i < n; i++) {
+    struct names nm;
+    int rc;
+    if ((rc = names_of(&nm, dir, name)))
+        return rc;
+    for (int pass = 0; pass < 3; pass++) {
         struct blocks bl = {0};
-        struct names nm;
         struct mapped m;
         struct rx_avro_scan s;
         struct numbering v, skip;
+        struct rx_avro_salvage other;
         struct fix fx;
-        int rc, found = 0;
-        if (!is_capture_name(names[i]) || strcmp(names[i] + STEM_LEN, ""))
-            continue;
-        if ((rc = names_of(&nm, dir, names[i])) || (rc = map_file(nm.path, &m)))
-            return rc;
-        if (rx_avro_scan(m.p, m.len, &s)) { /* set aside or unknown codec: said in step 2 */
+        int found = 0, lies = 0;
+        if ((rc = map_file(nm.path, &m)))
+            return rc == -ENOENT ? 0 : rc;
+        if (rx_avro_scan(m.p, m.len, &s)) { /* set aside or another codec: said in step 2 */
             unmap_file(&m);
-            continue;
+            return 0;
         }
-        if (s.good_len != m.len) { /* damaged inside although it ends well */
-            if (!(rc = recover_readable(&nm, &m, &s, &fx)))
+        if (s.good_len != m.len) {
+            if ((rc = recover_readable(&nm, &m, &s, &fx)) == HC_E_PARSE)
+                rc = recover_unreadable(r, &nm, &m);
+            else if (!rc)
                 note_fix(r, nm.path, &fx, "");
             unmap_file(&m);
-            if (rc || (rc = map_file(nm.path, &m)) || (rc = rx_avro_scan(m.p, m.len, &s)))
+            if (rc)
                 return rc;
+            continue; /* read what it is now */
         }
-        if (!(rc = rx_avro_scan_blocks(m.p, &s, collect, &bl)) &&
-            (found = numbering_after(m.p, &bl, s.codec, &v, &skip))) {
+        if (!(rc = rx_avro_scan_blocks(m.p, &s, collect, &bl)))
+            found = numbering_after(m.p, &bl, s.codec, &v, &skip);
+        if (!rc && !found && bl.n && pass == 0 &&
+            !(rc = rx_avro_salvage(m.p, m.len, 0, NULL, &other, NULL, NULL)) && other.blocks)
+            lies = 1; /* no block decodes as the header says, yet blocks are there */
+        if (lies) {
+            rc = recover_unreadable(r, &nm, &m);
+        } else if (!rc && found) {
             r->out->next_seq = v.seq + r->skip.seq;
             r->out->next_offset = v.offset + r->skip.offset;
         } else if (!rc) {
@@ -539,8 +585,21 @@ static int step_number(struct recovery_ctx *r, const char *dir, char **names, si
         }
         free(bl.b);
         unmap_file(&m);
-        if (rc || found)
-            return rc ? rc : 1;
+        if (rc || !lies)
+            return rc ? rc : found;
+    }
+    return 0;
+}
+
+/* Step 3: the newest closed file with an event gives the numbering; 1 stops the walk. */
+static int step_number(struct recovery_ctx *r, const char *dir, char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (!is_capture_name(names[i]) || strcmp(names[i] + STEM_LEN, ""))
+            continue;
+        if ((rc = number_newest(r, dir, names[i])))
+            return rc;
     }
     return 0;
 }

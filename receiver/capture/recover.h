@@ -24,7 +24,9 @@
  *    so names are never reused either.
  *
  * Other closed files are checked at their end only, not read through: a file is closed (renamed)
- * only after the fdatasync of all of it, so damage inside it can only come from outside.
+ * only after the fdatasync of all of it, so damage inside it can only come from outside. A file
+ * with another codec of the Avro specification (snappy, bzip2, xz, zstandard: a file copied from
+ * elsewhere) is left as it is; a codec name that is none of these is a damaged header.
  */
 #ifndef RX_RECOVER_H
 #define RX_RECOVER_H
@@ -57,8 +59,8 @@ int rx_recover_partition(const char *pdir, int skip_empty, rx_recover_note_fn no
 /*
  * Recover one temporary file "ss.avro.tmp" (step 1, or 2 when its header is unreadable).
  * *final_len gets the length of the file under its final name, -1 when there is none (removed,
- * or set aside with no complete block). Returns 0 or -errno; HC_E_VERSION for an unknown codec
- * (the file is left alone).
+ * or set aside with no complete block). Returns 0 or -errno; HC_E_VERSION for another codec of
+ * the Avro specification (the file is left alone).
  */
 int rx_recover_tmp(const char *path, int skip_empty, int64_t *final_len);
 

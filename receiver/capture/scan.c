@@ -39,6 +39,8 @@ static int scan_header(const uint8_t *p, size_t len, struct rx_avro_scan *s)
         return HC_E_PARSE;
     if (scan_meta(&q, end, s, &codec, &codec_len) || !s->schema || end - q < SYNC_LEN)
         return HC_E_PARSE;
+    s->codec_name = codec;
+    s->codec_name_len = codec_len;
     if (!codec || (codec_len == 4 && !memcmp(codec, "null", 4)))
         s->codec = RX_CODEC_NULL;
     else if (codec_len == 7 && !memcmp(codec, "deflate", 7))
@@ -297,34 +299,70 @@ static int find_sync(struct salvage *sv, size_t from)
     return 0;
 }
 
+/* Give fn the block at b: count records, its data, ending at end (its sync marker after). */
+static int found(struct salvage *sv, size_t b, size_t end, int64_t count, const uint8_t *data,
+                 size_t size, rx_avro_block_fn fn, void *ctx)
+{
+    struct rx_avro_block blk = {b, end + SYNC_LEN - b, count, (size_t)(data - sv->p), size};
+    sv->out->blocks++;
+    sv->out->records += count;
+    return fn ? fn(ctx, &blk) : 0;
+}
+
 /*
- * Every block that ends at a copy of the sync marker, from `from` on: the bytes since the last
- * marker are a block, or stray bytes then a block (the first start that frames and decodes).
+ * The block that starts at pos by its own count and size, and decodes, whatever the 16 bytes after
+ * it hold (a damaged sync marker). 1 with *end set, 0 when there is none, or -ENOMEM.
+ */
+static int block_here(struct salvage *sv, size_t pos, int64_t *count, const uint8_t **data,
+                      size_t *size, size_t *end)
+{
+    const uint8_t *q = sv->p + pos, *lim = sv->p + sv->len;
+    int64_t sz;
+    int rc;
+    if (rx_avro_get_long(&q, lim, count) || *count <= 0 || rx_avro_get_long(&q, lim, &sz) ||
+        sz < 0 || sz > lim - q - SYNC_LEN)
+        return 0;
+    if ((rc = decodes(sv, q, (size_t)sz, *count, sv->out->codec)))
+        return rc == -ENOMEM ? rc : 0;
+    *data = q;
+    *size = (size_t)sz;
+    *end = (size_t)(q + sz - sv->p);
+    return 1;
+}
+
+/*
+ * Every block from `from` on: the one that starts right there (by its own frame: its sync marker
+ * may be damaged), else the one that ends at the next copy of the sync marker (the bytes before
+ * it, or stray bytes then a block: the first start that frames and decodes).
  */
 static int walk_sync(struct salvage *sv, size_t from, rx_avro_block_fn fn, void *ctx)
 {
     const uint8_t *p = sv->p, *data;
-    size_t pos = from, size;
+    size_t pos = from, size, end;
     int64_t count;
     int rc;
     while (pos < sv->len && sv->spent <= sv->budget) {
-        const uint8_t *m = memmem(p + pos, sv->len - pos, sv->out->sync, SYNC_LEN);
+        const uint8_t *m;
         size_t at;
-        if (!m)
+        if ((rc = block_here(sv, pos, &count, &data, &size, &end)) < 0)
+            return rc;
+        if (rc) {
+            if ((rc = found(sv, pos, end, count, data, size, fn, ctx)))
+                return rc;
+            pos = end + SYNC_LEN;
+            continue;
+        }
+        if (!(m = memmem(p + pos, sv->len - pos, sv->out->sync, SYNC_LEN)))
             break;
         at = (size_t)(m - p);
-        for (size_t b = pos; b + 2 <= at && sv->spent <= sv->budget; b++) {
-            struct rx_avro_block blk;
+        for (size_t b = pos + 1; b + 2 <= at && sv->spent <= sv->budget; b++) {
             if (frame_at(p, b, at, &count, &data, &size))
                 continue;
             if ((rc = decodes(sv, data, size, count, sv->out->codec)) == -ENOMEM)
                 return rc;
             if (rc)
                 continue;
-            blk = (struct rx_avro_block){b, at + SYNC_LEN - b, count, (size_t)(data - p), size};
-            sv->out->blocks++;
-            sv->out->records += count;
-            if (fn && (rc = fn(ctx, &blk)))
+            if ((rc = found(sv, b, at, count, data, size, fn, ctx)))
                 return rc;
             break;
         }

@@ -36,6 +36,8 @@ struct rx_avro_scan {
     uint8_t sync[16];
     const uint8_t *schema; /* the avro.schema text, in the scanned memory */
     size_t schema_len;
+    const uint8_t *codec_name; /* the avro.codec text (NULL: none, null), also for HC_E_VERSION */
+    size_t codec_name_len;
 };
 
 /*
@@ -62,7 +64,7 @@ int rx_avro_scan_records(const uint8_t *p, const struct rx_avro_scan *s, int64_t
 /* A complete block found by rx_avro_salvage, as offsets into the scanned memory. */
 struct rx_avro_block {
     size_t off;      /* its first byte (the count) */
-    size_t len;      /* count, size, data and the sync marker */
+    size_t len;      /* count, size, data and the 16 bytes of the sync marker (maybe damaged) */
     int64_t count;   /* records */
     size_t data_off; /* its data (compressed for deflate) */
     size_t data_len;
@@ -87,8 +89,10 @@ int rx_avro_scan_blocks(const uint8_t *p, const struct rx_avro_scan *s, rx_avro_
 
 /*
  * Find the complete blocks of a damaged file p[0..len) from offset `from` on (a block boundary,
- * or 0): every stretch that ends at a copy of the sync marker is a block, or stray bytes then a
- * block; a block counts only when its data decode as exactly its count of Capture records.
+ * or 0): the block that starts where the last one ended (by its own count and size, even when its
+ * sync marker is damaged), else the stretch up to the next copy of the sync marker, a block or
+ * stray bytes then a block. A block counts only when its data decode as exactly its count of
+ * Capture records.
  * hdr: the file's header (rx_avro_scan returned 0: its sync marker and codec are used), or NULL
  * when the header cannot be read: the sync marker is then taken from a block that has a copy of
  * it on both sides (or that ends the file), and the codec is the one its records decode with.
