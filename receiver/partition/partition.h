@@ -17,7 +17,9 @@
  * never used twice.
  *
  * On open, the partition's folder is recovered (capture/recover.h) and numbering resumes after
- * the last event on disk. On close, queued jobs are finished and the file is closed and renamed.
+ * the highest sequence number and offset on disk, files set aside included. On close, queued jobs
+ * are finished and the file is closed and renamed (one that holds no event is removed when
+ * skip_empty).
  */
 #ifndef RX_PARTITION_H
 #define RX_PARTITION_H
