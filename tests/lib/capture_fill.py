@@ -13,8 +13,8 @@ disk fills, and a reader that checks the capture files against what was acknowle
 
   capture_fill.py check DIR --acked FILE... [--allow-tmp]
       Reads every DIR/**/*.avro with python3-avro: per partition the SequenceNumbers run from 0
-      with no gap and no repeat and the offsets add up, every event id is there once at most,
-      and every acknowledged id is there exactly once. Prints one JSON line; exits 1 (saying
+      with no gap and no repeat and the offsets add up, every event id (in the body) is there
+      once at most, and every acknowledged id is there exactly once. Prints one JSON line; exits 1 (saying
       why) otherwise.
 """
 import argparse
@@ -150,7 +150,9 @@ def cmd_check(a):
                 sys.exit("check: %s: Offset %s, expected %d" % (path, rec["Offset"], p["offset"]))
             p["next"] += 1
             p["offset"] += len(rec["Body"] or b"")
-            eid = rec["Properties"].get("event_id")
+            eid = json.loads(rec["Body"])["event_id"]  # the id in the body ...
+            if rec["Properties"].get("event_id") != eid:  # ... and the same in the properties
+                sys.exit("check: %s: body and properties name different events" % path)
             if eid in seen:
                 sys.exit("check: event %s is in the capture twice (%s and %s)" % (
                     eid, seen[eid], path))
