@@ -30,6 +30,8 @@ static void conf_common(struct rx_conf *c)
     c->max_inflight = RX_DEFAULT_INFLIGHT;
     c->connection_limit = 4096;
     c->connection_timeout_ms = 30000;
+    c->header_timeout_ms = 10000;
+    c->body_timeout_ms = 60000;
     strcpy(c->log_level, "info");
     strcpy(c->capture_dir, "./capture");
     c->window_ms = RX_DEFAULT_WINDOW_MS;
@@ -238,6 +240,12 @@ static int receiver_net_key(struct load *l, const char *k, const char *v)
     } else if (!strcmp(k, "connection_timeout")) {
         if (hc_duration_parse(v, &c->connection_timeout_ms) || c->connection_timeout_ms < 1000)
             return fail(l, "connection_timeout '%s': a duration of at least 1s, e.g. 30s", v);
+    } else if (!strcmp(k, "header_timeout")) {
+        if (hc_duration_parse(v, &c->header_timeout_ms) || c->header_timeout_ms < 1000)
+            return fail(l, "header_timeout '%s': a duration of at least 1s, e.g. 10s", v);
+    } else if (!strcmp(k, "body_timeout")) {
+        if (hc_duration_parse(v, &c->body_timeout_ms) || c->body_timeout_ms < 1000)
+            return fail(l, "body_timeout '%s': a duration of at least 1s, e.g. 60s", v);
     } else {
         return -1;
     }

@@ -16,6 +16,9 @@
  *   max_inflight     = 256M              ; request bytes held at once; past it: 503 + Retry-After
  *   connection_limit = 4096
  *   connection_timeout = 30s             ; an idle or stalled connection is closed after this
+ *   header_timeout   = 10s               ; a request's line and headers must be in by then (from
+ *                                        ; the connection's start, or its request line)
+ *   body_timeout     = 60s               ; a request's body must be in this long after its headers
  *   log_level        = info
  *
  *   [capture]
@@ -81,6 +84,8 @@ struct rx_conf {
     uint64_t max_inflight;
     int connection_limit;
     int64_t connection_timeout_ms;
+    int64_t header_timeout_ms; /* a request's headers must be in by then (slow clients) */
+    int64_t body_timeout_ms;   /* and its body this long after them */
     char log_level[8];
 
     char capture_dir[RX_PATH_MAX];

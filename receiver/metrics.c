@@ -15,7 +15,7 @@ static const struct {
     enum rx_status_slot slot;
 } status_slots[] = {
     {200, RX_ST_200}, {201, RX_ST_201}, {400, RX_ST_400}, {401, RX_ST_401}, {404, RX_ST_404},
-    {405, RX_ST_405}, {413, RX_ST_413}, {500, RX_ST_500}, {503, RX_ST_503},
+    {405, RX_ST_405}, {413, RX_ST_413}, {500, RX_ST_500}, {501, RX_ST_501}, {503, RX_ST_503},
 };
 
 void rx_metrics_init(struct rx_metrics *m)
@@ -86,6 +86,23 @@ static int render_one(struct hc_buf *out, const char *name, const char *type, co
                        v);
 }
 
+static int render_http(struct rx_metrics *m, struct hc_buf *out)
+{
+    return hc_buf_addf(
+        out,
+        "# HELP hubcap_receiver_http_deadline_closed_total HTTP connections closed because a "
+        "request's headers (header_timeout) or body (body_timeout) did not arrive in time.\n"
+        "# TYPE hubcap_receiver_http_deadline_closed_total counter\n"
+        "hubcap_receiver_http_deadline_closed_total{phase=\"headers\"} %llu\n"
+        "hubcap_receiver_http_deadline_closed_total{phase=\"body\"} %llu\n"
+        "# HELP hubcap_receiver_http_lingering_closes_total HTTP connections answered before "
+        "their body was read (too big to drain), then closed after reading what followed.\n"
+        "# TYPE hubcap_receiver_http_lingering_closes_total counter\n"
+        "hubcap_receiver_http_lingering_closes_total %llu\n",
+        LOAD(m->http_deadline_closed[0]), LOAD(m->http_deadline_closed[1]),
+        LOAD(m->http_lingering));
+}
+
 int rx_metrics_add_source(struct rx_metrics *m, rx_metrics_source_fn fn, void *ctx)
 {
     int i = atomic_load(&m->nsrc);
@@ -127,6 +144,7 @@ int rx_metrics_render(struct rx_metrics *m, struct hc_buf *out)
                    (long long)atomic_load(&m->inflight_bytes)) ||
         render_one(out, "hubcap_receiver_connections", "gauge", "Open HTTP connections.",
                    (long long)atomic_load(&m->connections)) ||
+        render_http(m, out) ||
         render_one(out, "hubcap_receiver_start_time_seconds", "gauge",
                    "When the receiver started, in Unix seconds.",
                    (long long)(m->started_ms / 1000)))

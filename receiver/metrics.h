@@ -20,6 +20,7 @@ enum rx_status_slot {
     RX_ST_405,
     RX_ST_413,
     RX_ST_500,
+    RX_ST_501,
     RX_ST_503,
     RX_ST_OTHER,
     RX_ST_COUNT
@@ -46,6 +47,8 @@ struct rx_metrics {
     atomic_uint_fast64_t write_errors;
     atomic_int_fast64_t inflight_bytes;
     atomic_int_fast64_t connections;
+    atomic_uint_fast64_t http_deadline_closed[2]; /* by a read deadline: headers, body */
+    atomic_uint_fast64_t http_lingering;          /* closed lingeringly (answered before body) */
     int64_t started_ms;
     struct {
         rx_metrics_source_fn fn;
