@@ -19,7 +19,6 @@
 #include "receiver/conf.h"
 #include "receiver/core/core.h"
 #include "receiver/core/frontend.h"
-#include "receiver/ingest/http.h"
 #include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 

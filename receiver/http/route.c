@@ -1,4 +1,4 @@
-#include "receiver/ingest/route.h"
+#include "receiver/http/route.h"
 
 #include <ctype.h>
 #include <string.h>

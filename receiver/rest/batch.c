@@ -3,7 +3,7 @@
  * the batch's arena (unescaped bodies, keys, encoded properties) and its events array; recursion
  * is bounded by RX_JSON_DEPTH, so no input can exhaust the stack.
  */
-#include "receiver/ingest/batch.h"
+#include "receiver/rest/batch.h"
 
 #include <errno.h>
 #include <math.h>
@@ -600,6 +600,12 @@ static void seal(struct rx_batch *b)
 void rx_batch_init(struct rx_batch *b)
 {
     memset(b, 0, sizeof *b);
+}
+
+size_t rx_batch_bytes(const struct rx_batch *b)
+{
+    return b->cap * (sizeof *b->ev + sizeof *b->at) + b->arena.cap + b->props.enc.cap +
+           b->keys.cap + b->str.cap;
 }
 
 void rx_batch_free(struct rx_batch *b)

@@ -59,6 +59,8 @@ struct rx_prop {
 };
 
 void rx_batch_init(struct rx_batch *b);
+/* The bytes of memory b holds (its arrays and buffers, by capacity), for the in-flight budget. */
+size_t rx_batch_bytes(const struct rx_batch *b);
 /* Release everything; b may be reused after rx_batch_init. Accepts a zeroed struct. */
 void rx_batch_free(struct rx_batch *b);
 

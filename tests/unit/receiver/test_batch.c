@@ -17,7 +17,7 @@
 #include "common/error.h"
 #include "receiver/capture/avro_enc.h"
 #include "receiver/capture/record.h"
-#include "receiver/ingest/batch.h"
+#include "receiver/rest/batch.h"
 
 static const char agent_batch[] =
     "[{\"Body\":\"{\\\"event_id\\\":\\\"0190f3c2-0000-7000-8000-000000000001\\\",\\\"device_id\\\":"

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "receiver/ingest/route.h"
+#include "receiver/http/route.h"
 
 static void test_routes(void **state)
 {
