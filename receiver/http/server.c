@@ -243,16 +243,17 @@ static int framing(struct MHD_Connection *conn, const char *version, struct fram
 }
 
 /*
- * Whether a request refused or answered from its headers can keep its connection: 1 when its
- * answer waits for the body (read and dropped), 0 when it can go now (no body follows, or the
- * client waits for 100-continue and is told not to send it); -1 when it must go now and the
- * connection then close lingeringly (the body is more than we drain).
+ * Whether the answer to a request can wait for its body: 1 when it can (no body, or one we read
+ * and drop), -1 when it must go at once (a body bigger than we drain, or one the client holds
+ * back until 100 Continue) and the connection then closes lingeringly. libmicrohttpd closes
+ * every connection whose answer was queued from the headers (the first call), so an answer that
+ * can wait is queued by req_end.
  */
 static int answer_after_body(const struct rx_conn *c, const struct framing *f,
                              const struct rx_http_body *b)
 {
     if (!b->chunked && !b->length)
-        return 0;
+        return 1;
     if (f->expect)
         return -1;
     return b->chunked || b->length <= c->drain_max ? 1 : -1;
@@ -263,13 +264,12 @@ static enum MHD_Result refuse(struct rx_conn *c, struct MHD_Connection *conn,
                               const struct framing *f, const struct rx_http_body *b, int status,
                               const char *why)
 {
-    int after = answer_after_body(c, f, b);
-    if (after > 0) {
+    if (answer_after_body(c, f, b) > 0) {
         c->status = status;
         c->why = why;
         return MHD_YES; /* answered by req_end */
     }
-    c->linger = after < 0;
+    c->linger = 1;
     c->status = -1;
     return rx_http_answer_error(conn, status, why);
 }
@@ -309,10 +309,9 @@ static enum MHD_Result req_begin(struct rx_http *h, struct MHD_Connection *conn,
         c->pool = RX_HTTP_POOL;
     }
     if (c->kind != RX_ROUTE_SEND) {
-        int after = answer_after_body(c, &f, &b);
-        if (after > 0)
-            return MHD_YES; /* answered by req_end, once the body is dropped */
-        c->linger = after < 0;
+        if (answer_after_body(c, &f, &b) > 0)
+            return MHD_YES; /* answered by req_end (after the body, if any, is dropped) */
+        c->linger = 1;
         return answer_route(h, c, conn, url, method);
     }
     if (!h->send)
