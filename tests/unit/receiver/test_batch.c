@@ -370,6 +370,30 @@ static void test_single(void **state)
     rx_batch_free(&b);
 }
 
+/* The bytes a batch holds, for the in-flight budget: at least its arena and its events. */
+static void test_bytes(void **state)
+{
+    struct rx_batch b;
+    const char *why;
+    char *json = malloc(200000);
+    size_t n = 0;
+    (void)state;
+    assert_non_null(json);
+    json[n++] = '[';
+    for (int i = 0; i < 10000; i++)
+        n += (size_t)sprintf(json + n, "%s{\"Body\":\"%d\"}", i ? "," : "", i);
+    json[n++] = ']';
+    json[n] = '\0';
+    assert_int_equal(parse(&b, json, &why), 0);
+    assert_int_equal(b.n, 10000);
+    /* tiny events: their array outweighs the body (a body of 14 bytes an event) */
+    assert_true(rx_batch_bytes(&b) >= b.arena.cap + b.n * sizeof(struct rx_event));
+    assert_true(rx_batch_bytes(&b) > 5 * n);
+    rx_batch_free(&b);
+    assert_int_equal(rx_batch_bytes(&b), 0);
+    free(json);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_every_prefix),
         cmocka_unit_test(test_random_corruption),
         cmocka_unit_test(test_single),
+        cmocka_unit_test(test_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
