@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +23,8 @@
 #include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 
-#define RX_DRAIN_MS 15000
+#define RX_DRAIN_MS       15000
+#define RX_MMAP_THRESHOLD (128 * 1024) /* glibc's default, kept fixed */
 
 static void usage(FILE *f)
 {
@@ -290,6 +292,13 @@ static int run(struct rx_conf *c)
     int sig = 0, rc, lock = lock_capture(c);
     if (lock < 0)
         return RX_EXIT_FAIL;
+    /*
+     * Request bodies and parsed batches are large (up to max_publication) and short-lived: keep
+     * them in their own mappings, given back when freed, instead of letting glibc's adaptive
+     * threshold move them onto the heap, where freed memory stays resident. The process then
+     * holds about what max_inflight counts (tools/bench/upload_memory.sh).
+     */
+    mallopt(M_MMAP_THRESHOLD, RX_MMAP_THRESHOLD);
     block_signals(&set);
     rx_metrics_init(&m);
     if ((rc = rx_core_open(c, &m, note_recovery, NULL, &core, why_buf, sizeof why_buf))) {
