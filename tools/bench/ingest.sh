@@ -50,8 +50,9 @@ token=$("$PY" "$HC_SRC/receiver/tools/rxtool.py" token http://127.0.0.1/events \
 cat > "$W/post.lua" <<LUA
 -- $BODIES different batches, taken in turn: every event differs, as in real traffic
 local reqs = {}
+-- wrk.format adds no Host when given headers at load time: HTTP/1.1 needs one (else 400)
 local headers = {["Content-Type"] = "application/vnd.microsoft.servicebus.json",
-                 ["Authorization"] = "$token"}
+                 ["Authorization"] = "$token", ["Host"] = "127.0.0.1:$port"}
 for i = 0, $BODIES - 1 do
   local f = io.open("$W/bodies/body-" .. i .. ".json", "rb")
   reqs[#reqs + 1] = wrk.format("POST", nil, headers, f:read("*a"))
