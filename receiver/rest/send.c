@@ -266,13 +266,33 @@ static int parse(struct rx_req *r, const char **why)
                            r->ctype == RX_CT_TEXT, broker, hp.p, hp.n, why);
 }
 
-static void req_free(struct rx_req *r)
+/*
+ * Let go of everything the request holds but itself (body, events, the core's part of the
+ * send) and give its bytes back to the budget: before its answer is queued, so that a client
+ * sending its next request as soon as it reads the answer finds them free.
+ */
+static void req_settle(struct rx_req *r)
 {
-    rx_core_uncharge(r->a->core, r->charged);
     rx_send_release(&r->send);
     rx_batch_free(&r->batch);
     hc_buf_free(&r->body);
+    rx_core_uncharge(r->a->core, r->charged);
+    r->charged = 0;
+}
+
+static void req_free(struct rx_req *r)
+{
+    req_settle(r);
     free(r);
+}
+
+/* Answer status (201: the shared empty answer) after settling r. */
+static enum MHD_Result req_answer(struct rx_req *r, int status, const char *why)
+{
+    req_settle(r);
+    if (status == 201)
+        return rx_http_answer_response(r->conn, 201, r->a->created);
+    return rx_http_answer_error(r->conn, status, why);
 }
 
 /*
@@ -325,7 +345,7 @@ static enum MHD_Result req_submit(struct rx_req *r)
     const char *why = NULL;
     int status = make_events(r, &why);
     if (status)
-        return rx_http_answer_error(r->conn, status, why);
+        return req_answer(r, status, why);
     r->send = (struct rx_send){.hub = r->hub,
                                .partition = r->partition,
                                .publisher = r->publisher_len ? r->publisher : NULL,
@@ -360,13 +380,13 @@ static enum MHD_Result send_end(void *req, struct MHD_Connection *conn)
         atomic_fetch_sub(&a->waiting, 1);
         r->state = REQ_BODY;
         if (failed)
-            return rx_http_answer_error(r->conn, 503, "the events could not be written; retry");
-        return rx_http_answer_response(r->conn, 201, a->created);
+            return req_answer(r, 503, "the events could not be written; retry");
+        return req_answer(r, 201, NULL);
     }
     if (r->failed) /* rx_core_submit could not queue it */
-        return rx_http_answer_error(r->conn, 503, "out of memory");
+        return req_answer(r, 503, "out of memory");
     if (atomic_load(&a->closing))
-        return rx_http_answer_error(r->conn, 503, "the receiver is stopping");
+        return req_answer(r, 503, "the receiver is stopping");
     return req_submit(r);
 }
 
