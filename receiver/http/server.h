@@ -46,7 +46,7 @@
 #include "receiver/core/frontend.h"
 #include "receiver/http/route.h"
 
-#define RX_HTTP_POOL      (64u * 1024) /* libmicrohttpd's memory per connection */
+#define RX_HTTP_POOL      (32u * 1024) /* libmicrohttpd's memory per connection */
 #define RX_HTTP_DRAIN_X   4            /* a refused body is drained up to 4 x max_publication */
 #define RX_HTTP_LINGER_MS 5000         /* reading what follows an answer given before the body */
 

@@ -123,7 +123,7 @@ def urllib_status(body):
 # ---- 413 and 503 to clients that write the whole body first ---------------------------------
 drained = b'[{"Body":"' + b"x" * (2 << 20) + b'"}]'     # 2 MB: read and dropped, then 413
 lingered = b'[{"Body":"' + b"x" * (6 << 20) + b'"}]'    # 6 MB: 413 at once, closed lingeringly
-busy = b'[{"Body":"' + b"b" * 1000000 + b'"}]'  # under max_publication; with the connection's
+busy = b'[{"Body":"' + b"b" * 1040000 + b'"}]'  # under max_publication; with the connection's
                                                  # pool, over max_inflight
 kept = 0
 for i in range(20):
