@@ -96,7 +96,8 @@ static int render_http(struct rx_metrics *m, struct hc_buf *out)
         "hubcap_receiver_http_deadline_closed_total{phase=\"headers\"} %llu\n"
         "hubcap_receiver_http_deadline_closed_total{phase=\"body\"} %llu\n"
         "# HELP hubcap_receiver_http_lingering_closes_total HTTP connections answered before "
-        "their body was read (too big to drain), then closed after reading what followed.\n"
+        "their body was read (too big to drain, or not delimited), then closed after reading "
+        "what followed.\n"
         "# TYPE hubcap_receiver_http_lingering_closes_total counter\n"
         "hubcap_receiver_http_lingering_closes_total %llu\n",
         LOAD(m->http_deadline_closed[0]), LOAD(m->http_deadline_closed[1]),
