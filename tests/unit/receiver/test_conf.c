@@ -46,6 +46,8 @@ static void test_dev_defaults(void **state)
     assert_string_equal(c.capture_dir, "./capture");
     assert_int_equal(c.codec, RX_CODEC_DEFLATE);
     assert_int_equal(c.max_publication, 1048576);
+    assert_int_equal(c.header_timeout_ms, 10000);
+    assert_int_equal(c.body_timeout_ms, 60000);
     assert_true(rx_conf_is_loopback(&c));
     assert_int_equal(rx_conf_check(&c), 0);
     setenv(RX_DEV_KEY_ENV, "my-dev-key", 1);
@@ -84,6 +86,7 @@ static void test_file(void **state)
     assert_int_equal(load_text("; comment\n[receiver]\nnamespace = contoso\nlisten = 0.0.0.0:9443\n"
                                "host_name = contoso.servicebus.windows.net\nhttp_threads = 3\n"
                                "max_publication = 256K\nconnection_timeout = 10s\n"
+                               "header_timeout = 3s\nbody_timeout = 2m\n"
                                "[capture]\ndir = /var/cap\nwindow = 1m\nwindow_bytes = 10M\n"
                                "skip_empty = false\ncodec = null\n"
                                "[hub orders]\npartitions = 8\n[hub cars]\npartitions = 2\n"
@@ -97,6 +100,8 @@ static void test_file(void **state)
     assert_int_equal(c.http_threads, 3);
     assert_int_equal(c.max_publication, 256 * 1024);
     assert_int_equal(c.connection_timeout_ms, 10000);
+    assert_int_equal(c.header_timeout_ms, 3000);
+    assert_int_equal(c.body_timeout_ms, 120000);
     assert_string_equal(c.capture_dir, "/var/cap");
     assert_int_equal(c.window_ms, 60000);
     assert_int_equal(c.window_bytes, 10u << 20);
@@ -123,6 +128,8 @@ static void test_bad_files(void **state)
         {"[nope]\nx = 1\n", ":2: unknown section [nope]"},
         {"[capture]\ncodec = snappy\n", "codec 'snappy'"},
         {"[capture]\nwindow = 0s\n", "window '0s'"},
+        {"[receiver]\nheader_timeout = 500ms\n", "header_timeout '500ms': a duration of at least"},
+        {"[receiver]\nbody_timeout = soon\n", "body_timeout 'soon'"},
         {"[hub a/b]\npartitions = 2\n", "a hub name is"},
         {"[hub h]\npartitions = 0\n", "partitions '0'"},
         {"[hub h]\npartitions = 2000\n", "partitions '2000'"},
