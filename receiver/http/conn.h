@@ -64,6 +64,7 @@ struct rx_http {
     struct MHD_Daemon *d;
     char *tls_key, *tls_cert;
     atomic_int closing;
+    pthread_mutex_t adopt_mu; /* rx_http_adopt against rx_http_stop */
 
     pthread_mutex_t mu;
     struct rx_conn *conns;                       /* mu */

@@ -521,6 +521,7 @@ static void http_free(struct rx_http *h)
     free(h->tls_cert);
     free(h->tls_key);
     pthread_mutex_destroy(&h->mu);
+    pthread_mutex_destroy(&h->adopt_mu);
     free(h);
 }
 
@@ -542,6 +543,7 @@ int rx_http_start(const struct rx_frontend_env *env, const struct rx_http_handle
     h->flags = flags;
     atomic_init(&h->closing, 0);
     pthread_mutex_init(&h->mu, NULL);
+    pthread_mutex_init(&h->adopt_mu, NULL);
     if ((rc = rx_http__keeper_start(h))) {
         *why = "cannot start a thread";
         goto out_free;
@@ -559,14 +561,18 @@ out_free:
 
 int rx_http_adopt(struct rx_http *h, int fd, const struct sockaddr *sa, socklen_t salen)
 {
+    int rc = 0;
+    pthread_mutex_lock(&h->adopt_mu);
     if (atomic_load(&h->closing)) {
         close(fd);
-        return -ESHUTDOWN;
+        rc = -ESHUTDOWN;
+    } else {
+        errno = 0;
+        if (MHD_add_connection(h->d, fd, sa, salen) != MHD_YES)
+            rc = errno ? -errno : -EIO; /* libmicrohttpd closed fd */
     }
-    errno = 0;
-    if (MHD_add_connection(h->d, fd, sa, salen) == MHD_YES)
-        return 0;
-    return errno ? -errno : -EIO; /* libmicrohttpd closed fd */
+    pthread_mutex_unlock(&h->adopt_mu);
+    return rc;
 }
 
 int rx_http_port(const struct rx_http *h)
@@ -584,7 +590,9 @@ int rx_http_stop(struct rx_http *h, int64_t drain_ms)
     int listen_fd, pending = 0;
     if (!h)
         return 0;
+    pthread_mutex_lock(&h->adopt_mu); /* no rx_http_adopt inside libmicrohttpd from here on */
     atomic_store(&h->closing, 1);
+    pthread_mutex_unlock(&h->adopt_mu);
     listen_fd = MHD_quiesce_daemon(h->d);
     until = hc_now_ms() + drain_ms;
     while (h->send && (pending = h->send->drain(h->send_ctx)) > 0 && hc_now_ms() < until)

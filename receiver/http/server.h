@@ -12,24 +12,29 @@
  *   HTTP/1.1 without Host is 400.
  * - Refusals (400, 401, 404, 405, 413, 503) keep the connection: the body is read and dropped
  *   first, so a client that writes its whole body before reading sees the answer, and a
- *   pipelined request behind it is served. Only a body that cannot be drained (declared over
- *   RX_HTTP_DRAIN_X times max_publication, a chunked one past that, or one the client was told
- *   not to send with Expect: 100-continue) is answered at once; the connection is then closed
- *   lingeringly: the answer is sent, the write side shut, and what the client still sends read
- *   and dropped for up to RX_HTTP_LINGER_MS before the socket is closed, so the client reads the
- *   answer instead of a reset.
- * - Deadlines: a request's line and headers must be in within header_timeout (from the
- *   connection's start; on a kept connection, its request line within connection_timeout of the
- *   previous answer), its body within body_timeout of its headers; else the connection is
- *   closed (hubcap_receiver_http_deadline_closed_total{phase}). A connection that sends a byte
- *   a second cannot hold a slot for longer.
- * - Memory: each connection's libmicrohttpd pool (RX_HTTP_POOL bytes) is charged against
- *   max_inflight (rx_core_charge) from its first request until it closes; a request on a
- *   connection whose pool cannot be charged is answered 503 (except /healthz and /metrics).
+ *   pipelined request behind it is served (libmicrohttpd 0.9.75 closes every connection
+ *   answered from the headers, so every answer that can wait is given after the body). Only a
+ *   body declared over RX_HTTP_DRAIN_X times max_publication, or one the client holds back for
+ *   Expect: 100-continue, is answered at once; the connection is then closed lingeringly: the
+ *   answer is sent, the write side shut, and what the client still sends read and dropped for
+ *   up to RX_HTTP_LINGER_MS before the socket is closed, so the client reads the answer instead
+ *   of a reset. A chunked body that goes past RX_HTTP_DRAIN_X times max_publication is cut off
+ *   (the connection closed without an answer).
+ * - Deadlines: a request's line and headers must be in within header_timeout of the
+ *   connection's start; on a kept connection, its request line within connection_timeout +
+ *   header_timeout of the previous answer (an idle one is closed by connection_timeout first)
+ *   and its headers within header_timeout of its request line; its body within body_timeout of
+ *   its headers. Else the connection is closed (hubcap_receiver_http_deadline_closed_total
+ *   {phase}): a client sending a byte a second cannot hold a connection for longer.
+ * - Memory: each connection's libmicrohttpd pool (RX_HTTP_POOL bytes; libmicrohttpd zeroes all
+ *   of it after each request, so it is resident) is charged against max_inflight
+ *   (rx_core_charge) from its first request until it closes; a request on a connection whose
+ *   pool cannot be charged is answered 503 (except /healthz and /metrics).
  *
- * Answers from the server are 200, 400, 404, 405 (Allow: GET, HEAD), 501, 503 (Retry-After: 1);
- * errors in Event Hubs' XML: <Error><Code>404</Code><Detail>…</Detail></Error>. Every answer is
- * counted in /metrics by status.
+ * Answers from the server are 200, 400, 404, 405 (Allow: GET, HEAD; Allow: POST on the send
+ * paths), 501, 503 (Retry-After: 1); errors in Event Hubs' XML:
+ * <Error><Code>404</Code><Detail>…</Detail></Error>. Every answer is counted in /metrics by
+ * status.
  *
  * Threads: libmicrohttpd's (http_threads of them) call the handler; rx_http_adopt may be called
  * from any thread.
@@ -102,11 +107,14 @@ int rx_http_start(const struct rx_frontend_env *env, const struct rx_http_handle
 
 /*
  * Serve the accepted connection fd (a stream socket; bytes the acceptor only peeked with
- * MSG_PEEK are still there for the server to read), from the peer sa (salen bytes, copied).
- * Thread-safe; works with or without RX_HTTP_NO_LISTEN, with HTTPS too (the TLS handshake is
- * the server's). The fd belongs to the server from this call on, whatever it returns: it closes
- * it when the connection ends or when it cannot be served. Returns 0; -ESHUTDOWN (stopping),
- * -ENFILE (connection_limit reached), -EINVAL / -ENOMEM / -errno from libmicrohttpd.
+ * MSG_PEEK are still there for the server to read), from the peer sa (salen bytes, as accept(2)
+ * gave them; copied; not NULL).
+ * Thread-safe, also against rx_http_stop (which makes it refuse: -ESHUTDOWN); not after
+ * rx_http_stop returned. Works with or without RX_HTTP_NO_LISTEN, with HTTPS too (the TLS
+ * handshake is the server's). The fd belongs to the server from this call on, whatever it
+ * returns: the server closes it when the connection ends, or at once when it cannot serve it.
+ * Returns 0; -ESHUTDOWN (stopping), -ENFILE (connection_limit reached), or another -errno from
+ * libmicrohttpd (-ENOMEM, -EINVAL...).
  */
 int rx_http_adopt(struct rx_http *h, int fd, const struct sockaddr *sa, socklen_t salen);
 

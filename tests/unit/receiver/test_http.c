@@ -4,9 +4,12 @@
  * keeps "AMQP" connections for itself and hands the others over with rx_http_adopt. Over the
  * adopted connections a real Event Hubs send gets its 201 with the event in its partition, and
  * /healthz answers twice on one kept connection; the AMQP connection still gets its own answer.
+ * Past connection_limit an adopted fd is refused (-ENFILE) and closed by the server.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -44,7 +47,8 @@ struct acceptor {
     int lfd;
     int port;
     pthread_t t;
-    int adopted, amqp, refused; /* counts, read after the thread ended */
+    atomic_int adopted, amqp, refused; /* counts */
+    atomic_int last;                   /* what rx_http_adopt returned last */
 };
 
 static void *accept_loop(void *arg)
@@ -66,7 +70,8 @@ static void *accept_loop(void *arg)
             a->amqp++;
             continue;
         }
-        if (rx_http_adopt(rx_rest_http(rest), fd, (struct sockaddr *)&ss, sl) == 0)
+        a->last = rx_http_adopt(rx_rest_http(rest), fd, (struct sockaddr *)&ss, sl);
+        if (a->last == 0)
             a->adopted++;
         else
             a->refused++; /* the fd was closed by the server */
@@ -141,22 +146,34 @@ static int answer(int fd)
 
 /* ---- Tests ---------------------------------------------------------------------------------- */
 
-static int setup(void **state)
+static int start(int connection_limit)
 {
     struct rx_frontend_env env;
     const char *why = NULL;
     char err[256];
-    (void)state;
     if (!tu_mkdtemp(root, sizeof root, "rx_http_XXXXXX"))
         return -1;
     rx_conf_dev(&conf);
     snprintf(conf.capture_dir, sizeof conf.capture_dir, "%s", root);
     conf.http_threads = 2;
+    conf.connection_limit = connection_limit;
     rx_metrics_init(&metrics);
     if (rx_core_open(&conf, &metrics, NULL, NULL, &core, err, sizeof err))
         return -1;
     env = (struct rx_frontend_env){.c = &conf, .core = core, .m = &metrics, .api = NULL};
     return rx_rest_start(&env, RX_HTTP_NO_LISTEN, &rest, &why);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return start(4096);
+}
+
+static int setup_two(void **state)
+{
+    (void)state;
+    return start(2); /* one connection for each of the two threads */
 }
 
 static int teardown(void **state)
@@ -215,10 +232,41 @@ static void adopted_connections_are_served(void **state)
     hc_buf_free(&req);
 }
 
+/* Past connection_limit the server refuses the fd, and closes it: the client sees the end. */
+static void a_refused_fd_is_closed(void **state)
+{
+    struct acceptor a;
+    char c;
+    int held[2], fd;
+    (void)state;
+    acceptor_start(&a);
+    for (int i = 0; i < 2; i++) { /* connections that send something, then wait */
+        held[i] = dial(a.port);
+        put(held[i], "GET ", 4);
+    }
+    for (int i = 0; i < 200 && a.adopted < 2; i++)
+        usleep(10000);
+    assert_int_equal(a.adopted, 2);
+    fd = dial(a.port);
+    put(fd, health, sizeof health - 1);
+    errno = 0;
+    assert_true(recv(fd, &c, 1, 0) <= 0); /* closed (an end or a reset), not left open */
+    assert_true(errno != EAGAIN && errno != EWOULDBLOCK);
+    close(fd);
+    for (int i = 0; i < 200 && a.refused < 1; i++) /* the fd is closed before adopt returns */
+        usleep(10000);
+    assert_int_equal(a.refused, 1);
+    assert_int_equal(a.last, -ENFILE);
+    close(held[0]);
+    close(held[1]);
+    acceptor_stop(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(adopted_connections_are_served, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_refused_fd_is_closed, setup_two, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
