@@ -24,7 +24,7 @@ echo "== unit tests under ASan/UBSan"
 
 echo "== the receiver's lake (loop, promotion), API and ingest, and the fleet, under ASan/UBSan"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure \
-  -R 'integration/(test_api|test_lake_serve|test_lake_pipeline|test_receiver_ingest|test_fleet)$')
+  -R 'integration/(test_api|test_lake_serve|test_lake_pipeline|test_receiver_ingest|test_receiver_http|test_fleet)$')
 
 echo "== all tests"
 (cd "$build" && ctest --output-on-failure "$@")
