@@ -10,7 +10,8 @@
 # turn, so events differ as real ones do), DURATION in seconds (20), CODEC
 # (deflate), HTTP_THREADS (receiver, default: CPUs), WRK_THREADS (1), CAPTURE (folder; default a
 # temporary one, removed after), VERIFY=1 to read every capture file back with python3-avro
-# (slow: about 40k events/s) and check the count.
+# (slow: about 40k events/s) and check the count. cpu_us_per_event is the receiver's CPU time
+# (user + system) per acknowledged event.
 # Needs wrk (Debian package wrk) and python3.
 set -euo pipefail
 HC_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -72,12 +73,17 @@ end
 LUA
 
 metric() { curl -s "$url/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
+# the receiver's CPU time (user + system, clock ticks): per event it is steadier than the rate
+# on a shared machine
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$rx/stat"; }
+cpu0=$(cpu_ticks)
 ev0=$(metric hubcap_receiver_events_total)
 fs0=$(metric hubcap_receiver_fsync_seconds_count)
 fsum0=$(metric hubcap_receiver_fsync_seconds_sum)
 wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 30s -s "$W/post.lua" \
   "$url/events/messages?timeout=60&api-version=2014-01" > "$W/wrk.out"
 ev1=$(metric hubcap_receiver_events_total)
+cpu1=$(cpu_ticks)
 fs1=$(metric hubcap_receiver_fsync_seconds_count)
 fsum1=$(metric hubcap_receiver_fsync_seconds_sum)
 kill -TERM "$rx"
@@ -105,6 +111,7 @@ print(json.dumps({
     "max_ms": round($max_us / 1000, 2), "fsyncs_per_s": round(fsyncs / secs),
     "fsync_mean_ms": round(($fsum1 - $fsum0) / fsyncs * 1000, 3) if fsyncs else None,
     "events_acked": events, "non_2xx": $bad_status, "socket_errors": $net_errors,
+    "cpu_us_per_event": round(($cpu1 - $cpu0) / $(getconf CLK_TCK) * 1e6 / events, 2) if events else None,
     "capture_mb": round($capture_bytes / 1e6, 1), "verified_events": $verified,
 }))
 PY
