@@ -65,6 +65,7 @@ struct rx_http {
     char *tls_key, *tls_cert;
     atomic_int closing;
     pthread_mutex_t adopt_mu; /* rx_http_adopt against rx_http_stop */
+    atomic_int admitted;      /* RX_HTTP_NO_LISTEN: connections handed over, not closed yet */
 
     pthread_mutex_t mu;
     struct rx_conn *conns;                       /* mu */

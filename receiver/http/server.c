@@ -413,6 +413,8 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         rx_http__conn_close(h, *socket_context);
         *socket_context = NULL;
         atomic_fetch_sub(&h->m->connections, 1);
+        if (h->flags & RX_HTTP_NO_LISTEN)
+            atomic_fetch_sub(&h->admitted, 1);
     }
 }
 
@@ -489,7 +491,10 @@ static int start_daemon(struct rx_http *h, const char **why)
         opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024, NULL};
     }
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, c->http_threads, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, c->connection_limit, NULL};
+    /* without a listener, rx_http_adopt keeps to connection_limit (see there) */
+    opts[n++] = (struct MHD_OptionItem){
+        MHD_OPTION_CONNECTION_LIMIT,
+        (intptr_t)c->connection_limit * (h->flags & RX_HTTP_NO_LISTEN ? c->http_threads : 1), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT,
                                         (intptr_t)(c->connection_timeout_ms / 1000), NULL};
     opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, RX_HTTP_POOL, NULL};
@@ -542,6 +547,7 @@ int rx_http_start(const struct rx_frontend_env *env, const struct rx_http_handle
     h->send_ctx = ctx;
     h->flags = flags;
     atomic_init(&h->closing, 0);
+    atomic_init(&h->admitted, 0);
     pthread_mutex_init(&h->mu, NULL);
     pthread_mutex_init(&h->adopt_mu, NULL);
     if ((rc = rx_http__keeper_start(h))) {
@@ -559,17 +565,33 @@ out_free:
     return rc;
 }
 
+/*
+ * libmicrohttpd 0.9.75 leaves a mutex locked when a connection handed to it (MHD_add_connection)
+ * finds its worker thread full, and that worker then hangs: so the server counts what it was
+ * handed itself, refuses past connection_limit, and lets libmicrohttpd hold more per thread
+ * than that (start_daemon), so that its own check can never refuse.
+ */
 int rx_http_adopt(struct rx_http *h, int fd, const struct sockaddr *sa, socklen_t salen)
 {
     int rc = 0;
+    if (!(h->flags & RX_HTTP_NO_LISTEN)) {
+        close(fd);
+        return -EINVAL;
+    }
     pthread_mutex_lock(&h->adopt_mu);
     if (atomic_load(&h->closing)) {
         close(fd);
         rc = -ESHUTDOWN;
+    } else if (atomic_load(&h->admitted) >= h->c->connection_limit) {
+        close(fd);
+        rc = -ENFILE;
     } else {
+        atomic_fetch_add(&h->admitted, 1); /* back at its NOTIFY_CONNECTION CLOSED */
         errno = 0;
-        if (MHD_add_connection(h->d, fd, sa, salen) != MHD_YES)
+        if (MHD_add_connection(h->d, fd, sa, salen) != MHD_YES) {
             rc = errno ? -errno : -EIO; /* libmicrohttpd closed fd */
+            atomic_fetch_sub(&h->admitted, 1);
+        }
     }
     pthread_mutex_unlock(&h->adopt_mu);
     return rc;

@@ -108,13 +108,16 @@ int rx_http_start(const struct rx_frontend_env *env, const struct rx_http_handle
 /*
  * Serve the accepted connection fd (a stream socket; bytes the acceptor only peeked with
  * MSG_PEEK are still there for the server to read), from the peer sa (salen bytes, as accept(2)
- * gave them; copied; not NULL).
+ * gave them; copied; not NULL). Only for a server started with RX_HTTP_NO_LISTEN: it keeps to
+ * connection_limit by counting what it is handed (libmicrohttpd 0.9.75 hangs a thread when a
+ * connection handed to it finds that thread full: the server refuses first, which it can only
+ * do exactly when every connection comes through here).
  * Thread-safe, also against rx_http_stop (which makes it refuse: -ESHUTDOWN); not after
- * rx_http_stop returned. Works with or without RX_HTTP_NO_LISTEN, with HTTPS too (the TLS
- * handshake is the server's). The fd belongs to the server from this call on, whatever it
- * returns: the server closes it when the connection ends, or at once when it cannot serve it.
- * Returns 0; -ESHUTDOWN (stopping), -ENFILE (connection_limit reached), or another -errno from
- * libmicrohttpd (-ENOMEM, -EINVAL...).
+ * rx_http_stop returned. With HTTPS the TLS handshake is the server's. The fd belongs to the
+ * server from this call on, whatever it returns: the server closes it when the connection ends,
+ * or at once when it cannot serve it. Returns 0; -ENFILE (connection_limit connections open),
+ * -ESHUTDOWN (stopping), -EINVAL (the server has a listener of its own), or another -errno
+ * from libmicrohttpd (-ENOMEM...).
  */
 int rx_http_adopt(struct rx_http *h, int fd, const struct sockaddr *sa, socklen_t salen);
 
