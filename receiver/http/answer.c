@@ -1,9 +1,11 @@
 /* answer.c - the HTTP server's answers (http/server.h): counted, with Event Hubs' XML errors. */
 #include "receiver/http/server.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/hctime.h"
 #include "common/log.h"
 #include "receiver/http/conn.h"
 
@@ -65,6 +67,26 @@ enum MHD_Result rx_http_answer(struct MHD_Connection *conn, int status, const ch
     return ret;
 }
 
+/*
+ * A 5xx is worth a warning, but a full disk or a busy receiver answers thousands per second (all
+ * counted in /metrics): one line a second at most, saying how many were not logged.
+ */
+static void warn_5xx(int status, const char *why)
+{
+    static atomic_llong last_s, quiet;
+    long long now = (long long)(hc_now_ms() / 1000), prev = atomic_load(&last_s);
+    if (now == prev || !atomic_compare_exchange_strong(&last_s, &prev, now)) {
+        atomic_fetch_add(&quiet, 1);
+        return;
+    }
+    long long n = atomic_exchange(&quiet, 0);
+    if (n)
+        hc_warn("%d: %s (and %lld more 5xx answers in the last seconds, see /metrics)", status, why,
+                n);
+    else
+        hc_warn("%d: %s", status, why);
+}
+
 enum MHD_Result rx_http_answer_error(struct MHD_Connection *conn, int status, const char *why)
 {
     char xml[512];
@@ -73,7 +95,7 @@ enum MHD_Result rx_http_answer_error(struct MHD_Connection *conn, int status, co
     if (n < 0 || (size_t)n >= sizeof xml)
         n = (int)strlen(xml);
     if (status >= 500)
-        hc_warn("%d: %s", status, why ? why : "");
+        warn_5xx(status, why ? why : "");
     else
         hc_debug("%d: %s", status, why ? why : "");
     return rx_http_answer(conn, status, "application/xml; charset=utf-8", xml, (size_t)n);
