@@ -204,6 +204,7 @@ static int cs_endpoint(struct cs_span ep, struct hc_connstr *cs, const char **wh
         return HC_E_PARSE;
     }
     cs->scheme = schemes[i].scheme;
+    cs->sb = i == 0;
     const char *host = ep.p + plen, *end = ep.p + ep.len;
     const char *slash = memchr(host, '/', (size_t)(end - host));
     if (slash && slash + 1 != end) {

@@ -44,6 +44,7 @@ struct hc_connstr {
     char key[HC_CONNSTR_KEY_MAX];       /* SharedAccessKey as written (not base64-decoded) */
     char token[HC_CONNSTR_TOKEN_MAX];   /* SharedAccessSignature, "" with a key */
     int emulator;                       /* UseDevelopmentEmulator=true */
+    int sb;                             /* the Endpoint was written sb:// (the SDKs take AMQP) */
 };
 
 /*

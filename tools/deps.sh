@@ -6,6 +6,7 @@ set -euo pipefail
 HUBCAP_DEB_PACKAGES=(
   build-essential cmake pkg-config git
   liblmdb-dev lmdb-utils libmbedtls-dev libcjson-dev libinih-dev zlib1g-dev libcmocka-dev
+  libcurl4-openssl-dev libqpid-proton11-dev
   openssl curl wrk
   libmicrohttpd-dev libavro-dev libpq-dev postgresql
   python3 python3-avro

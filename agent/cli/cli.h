@@ -75,8 +75,9 @@ struct ag_shipper_opts;
 /* When kv[0..n) has no connection_string and $HUBCAP_CONNECTION_STRING is set, fill *extra with
  * it and return 1; else 0. */
 int cli_ship_env(const struct ag_kv *kv, size_t n, struct ag_kv *extra);
-/* Start a shipper over HTTPS for q in dir; prints why on failure. */
-int cli_ship_start(struct ag_queue *q, const char *dir, struct ag_shipper_opts *so,
-                   struct ag_shipper **out);
+/* Start a shipper for q in dir over the transport named (NULL or "": the default for the
+ * connection string among so->conf, transport.h); prints why on failure. */
+int cli_ship_start(struct ag_queue *q, const char *dir, const char *transport,
+                   struct ag_shipper_opts *so, struct ag_shipper **out);
 
 #endif

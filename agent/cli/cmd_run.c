@@ -186,7 +186,7 @@ static int start_shipper(const struct ag_conf *c, struct ag_queue *q, struct shi
     so->linger_ms = c->linger_ms;
     so->catch_up_rate = c->catch_up_rate;
     so->stop = &cli_stop;
-    if (cli_ship_start(q, c->buffer_path, so, &w->s))
+    if (cli_ship_start(q, c->buffer_path, c->transport, so, &w->s))
         return -1;
     if (pthread_create(&w->tid, NULL, ship_main, w)) {
         ag_shipper_free(w->s);
@@ -199,8 +199,20 @@ static int start_shipper(const struct ag_conf *c, struct ag_queue *q, struct shi
 
 static void describe(const struct ag_conf *c)
 {
+    struct ag_kv kv[AG_CONF_MAX_HUB_KEYS + 1];
+    const struct ag_transport *tp = NULL;
+    char err[256];
+    size_t n = 0;
+    for (int i = 0; i < c->nhub; i++)
+        kv[n++] = (struct ag_kv){c->hub[i].key, c->hub[i].value};
+    n += (size_t)cli_ship_env(kv, n, &kv[n]);
     printf("buffer %s (device %s)\n", c->buffer_path, c->device_id);
-    printf("shipping %s\n", c->has_hub ? "over https ([hub])" : "off (no [hub] section)");
+    if (!c->has_hub)
+        printf("shipping off (no [hub] section)\n");
+    else if (ag_transport_choose(c->transport, kv, n, &tp, err, sizeof err))
+        printf("shipping: %s\n", err);
+    else
+        printf("shipping over %s ([hub])\n", tp->name);
     for (int i = 0; i < c->nsrc; i++) {
         const struct ag_source_conf *s = &c->src[i];
         if (s->type == AG_SRC_GENERATOR)

@@ -10,10 +10,11 @@
 
 static const char help[] =
     "usage: hubcap-agent ship -b DIR [--once] [--connection-string STR] [OPTIONS]\n\n"
-    "Send the buffer's queued events to Azure Event Hubs (or hubcap-receiver) over HTTPS, oldest\n"
-    "first, in batches under the hub's size limit. An event leaves the queue only when the hub\n"
-    "acknowledged it (201). Throttling, server errors and outages are retried with back-off;\n"
-    "an event the hub refuses (400/413) goes to the dead-letter store (dump --dead-letter).\n\n"
+    "Send the buffer's queued events to Azure Event Hubs (or hubcap-receiver) over AMQP 1.0 or\n"
+    "HTTPS, oldest first, in batches under the hub's size limit. An event leaves the queue only\n"
+    "when the hub acknowledged it (HTTP 201, AMQP accepted). Throttling, server errors and\n"
+    "outages are retried with back-off; an event the hub refuses (400/413, a rejected AMQP\n"
+    "message) goes to the dead-letter store (dump --dead-letter).\n\n"
     "  -b, --buffer DIR            the buffer folder\n"
     "      --once                  ship what is queued, then exit (0: all shipped, 3: some\n"
     "                              dead-lettered, 1: gave up or refused)\n"
@@ -23,18 +24,28 @@ static const char help[] =
     "                              SharedAccessKey=K;EntityPath=HUB  (add UseDevelopmentEmulator=\n"
     "                              true, or use http://host:port/, for a local hubcap-receiver)\n"
     "      --hub NAME              the event hub, when the string has no EntityPath\n"
+    "      --transport T           amqp or https (REST). Default: as Azure's SDKs, amqp for an\n"
+    "                              sb:// Endpoint (TLS 5671), https for https:// and http://;\n"
+    "                              with UseDevelopmentEmulator=true, amqp on 5672 when the\n"
+    "                              Endpoint has no port (Azure's emulator), else https on its\n"
+    "                              port (hubcap-receiver prints one, and serves REST there)\n"
+    "      --proxy URL             https: an HTTP proxy (http://host:port; default\n"
+    "                              $HTTPS_PROXY, NO_PROXY applies; none: no proxy)\n"
     "      --ca-file FILE          PEM CA bundle to verify the hub (default: the system's)\n"
     "      --tier T                basic (256 KB batches) or standard (1 MB; default)\n"
     "      --max-batch-bytes SIZE  batch size limit (default by tier)\n"
     "      --max-batch-events N    events per batch at most (default 5000)\n"
     "      --linger MS             wait this long for a batch to fill (default 100)\n"
     "      --catch-up-rate R       events/s at most while a backlog drains (default: no limit)\n"
-    "      --timeout SECS          one request at most (default 70)\n"
+    "      --timeout SECS          one send at most (default 70)\n"
+    "      --token-ttl DUR         lifetime of each SAS token (default 1h), renewed before it\n"
+    "                              ends (AMQP: on the live connection)\n"
     "      --give-up-after SECS    --once: stop after this long without progress (default 60)\n"
     "  -q, --quiet                 no summary\n";
 
 struct ship_args {
     struct cli_buffer buf;
+    const char *transport;
     struct ag_shipper_opts so;
     struct ag_kv kv[16];
     size_t nkv;
@@ -75,6 +86,9 @@ static int parse(int argc, char **argv, struct ship_args *a)
         {"catch-up-rate", required_argument, NULL, 2008},
         {"timeout", required_argument, NULL, 2009},
         {"give-up-after", required_argument, NULL, 2010},
+        {"transport", required_argument, NULL, 2011},
+        {"proxy", required_argument, NULL, 2012},
+        {"token-ttl", required_argument, NULL, 2013},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -130,6 +144,15 @@ static int parse(int argc, char **argv, struct ship_args *a)
                 return CLI_USAGE;
             a->so.give_up_ms = (int64_t)u * 1000;
             break;
+        case 2011:
+            a->transport = optarg;
+            break;
+        case 2012:
+            rc = add_kv(a, "proxy", optarg);
+            break;
+        case 2013:
+            rc = add_kv(a, "token_ttl", optarg);
+            break;
         case 'q':
             a->quiet = 1;
             break;
@@ -157,13 +180,15 @@ int cli_ship_env(const struct ag_kv *kv, size_t n, struct ag_kv *extra)
     return 1;
 }
 
-int cli_ship_start(struct ag_queue *q, const char *dir, struct ag_shipper_opts *so,
-                   struct ag_shipper **out)
+int cli_ship_start(struct ag_queue *q, const char *dir, const char *transport,
+                   struct ag_shipper_opts *so, struct ag_shipper **out)
 {
     char err[512];
     int rc;
-    so->tp = &ag_transport_https;
-    rc = ag_shipper_new(q, dir, so, out, err, sizeof err);
+    *out = NULL;
+    rc = ag_transport_choose(transport, so->conf, so->nconf, &so->tp, err, sizeof err);
+    if (!rc)
+        rc = ag_shipper_new(q, dir, so, out, err, sizeof err);
     if (rc)
         fprintf(stderr, "hubcap-agent: cannot ship: %s\n", err);
     return rc;
@@ -201,7 +226,7 @@ int cmd_ship(int argc, char **argv)
     a.so.nconf = a.nkv;
     if ((rc = cli_buffer_open(&a.buf, 0, &q)) != 0)
         return rc;
-    if (cli_ship_start(q, a.buf.dir, &a.so, &s)) {
+    if (cli_ship_start(q, a.buf.dir, a.transport, &a.so, &s)) {
         ag_queue_close(q);
         return CLI_FAIL;
     }

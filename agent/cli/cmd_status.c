@@ -10,11 +10,15 @@
 #include "common/hctime.h"
 
 static const char status_help[] =
-    "usage: hubcap-agent status -b DIR [--json]\n\n"
+    "usage: hubcap-agent status -b DIR [--json | --metrics]\n\n"
     "What the buffer holds: queued events and bytes, the oldest queued event, what was shipped,\n"
-    "dropped, rejected, dead-lettered, and what is retained for replay.\n\n"
+    "dropped, rejected, dead-lettered, and what is retained for replay; the shipper's state and\n"
+    "its transport's counters (connections, requests or transfers, events accepted, retried,\n"
+    "refused, bytes, tokens) since the shipper started.\n\n"
     "  -b, --buffer DIR   the buffer folder\n"
-    "      --json         one JSON object instead of text\n";
+    "      --json         one JSON object instead of text\n"
+    "      --metrics      Prometheus text format (hubcap_agent_*), e.g. for node_exporter's\n"
+    "                     textfile collector\n";
 
 static const char dump_help[] =
     "usage: hubcap-agent dump -b DIR [OPTIONS]\n\n"
@@ -78,8 +82,18 @@ static void print_json(const char *dir, const struct ag_queue_stats *st,
         hc_buf_add_json_str(&d, sh->last_error, strlen(sh->last_error));
     else
         hc_buf_adds(&d, "null");
-    printf(",\"last_error\":%s,\"backoff_ms\":%lld,\"paused\":%s}\n", d.p,
-           (long long)sh->backoff_ms, sh->paused ? "true" : "false");
+    printf(",\"last_error\":%s,\"backoff_ms\":%lld,\"paused\":%s", d.p, (long long)sh->backoff_ms,
+           sh->paused ? "true" : "false");
+    printf(",\"transport\":");
+    if (sh->transport[0])
+        printf("\"%s\"", sh->transport);
+    else
+        fputs("null", stdout);
+    printf(",\"transport_counters\":{");
+    for (int c = 0; c < AG_TPC_COUNT; c++)
+        printf("%s\"%s\":%" PRIu64, c ? "," : "", ag_tp_counter_name((enum ag_tp_counter)c),
+               sh->tp.v[c]);
+    printf("}}\n");
     hc_buf_free(&d);
 }
 
@@ -120,8 +134,49 @@ static void print_text(const char *dir, const struct ag_queue_stats *st,
     if (sh->backoff_ms)
         printf(", backing off %lld ms", (long long)sh->backoff_ms);
     printf("\n");
+    if (sh->transport[0]) {
+        const uint64_t *t = sh->tp.v;
+        printf("transport  %s: %" PRIu64 " connections (%" PRIu64 " lost), %" PRIu64
+               " requests, %" PRIu64 " accepted, %" PRIu64 " retried, %" PRIu64
+               " refused, %s, %" PRIu64 " tokens renewed, %" PRIu64 " refused tokens\n",
+               sh->transport, t[AG_TPC_CONNECTS], t[AG_TPC_DISCONNECTS], t[AG_TPC_REQUESTS],
+               t[AG_TPC_ACCEPTED], t[AG_TPC_RETRIED], t[AG_TPC_REJECTED],
+               cli_bytes(t[AG_TPC_BYTES], b1, sizeof b1), t[AG_TPC_TOKENS], t[AG_TPC_AUTH_REFUSED]);
+    }
     if (sh->last_error[0])
         printf("last error %s\n", sh->last_error);
+}
+
+/* Prometheus text format: the buffer's gauges and counters, the transport's counters. */
+static void print_metrics(const struct ag_queue_stats *st, const struct ag_ship_state *sh)
+{
+    printf("# TYPE hubcap_agent_queued_events gauge\nhubcap_agent_queued_events %" PRIu64 "\n",
+           st->queued);
+    printf("# TYPE hubcap_agent_queued_bytes gauge\nhubcap_agent_queued_bytes %" PRIu64 "\n",
+           st->queued_bytes);
+    printf("# TYPE hubcap_agent_retained_events gauge\nhubcap_agent_retained_events %" PRIu64 "\n",
+           st->retained);
+    printf("# TYPE hubcap_agent_dead_letter_events gauge\nhubcap_agent_dead_letter_events %" PRIu64
+           "\n",
+           st->dead);
+    for (int c = 0; c < AG_CTR_COUNT; c++) {
+        const char *name = ag_counter_name((enum ag_counter)c);
+        printf("# TYPE hubcap_agent_%s_total counter\nhubcap_agent_%s_total %" PRIu64 "\n", name,
+               name, st->counters[c]);
+    }
+    printf("# TYPE hubcap_agent_shipping_paused gauge\nhubcap_agent_shipping_paused %d\n",
+           sh->paused);
+    printf("# TYPE hubcap_agent_last_success_seconds gauge\nhubcap_agent_last_success_seconds "
+           "%.3f\n",
+           (double)sh->last_success_ms / 1000);
+    if (!sh->transport[0])
+        return;
+    for (int c = 0; c < AG_TPC_COUNT; c++) {
+        const char *name = ag_tp_counter_name((enum ag_tp_counter)c);
+        printf("# TYPE hubcap_agent_transport_%s_total counter\n"
+               "hubcap_agent_transport_%s_total{transport=\"%s\"} %" PRIu64 "\n",
+               name, name, sh->transport, sh->tp.v[c]);
+    }
 }
 
 int cmd_status(int argc, char **argv)
@@ -129,6 +184,7 @@ int cmd_status(int argc, char **argv)
     static const struct option opts[] = {
         {"buffer", required_argument, NULL, 'b'},
         {"json", no_argument, NULL, 'j'},
+        {"metrics", no_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
     };
@@ -136,7 +192,7 @@ int cmd_status(int argc, char **argv)
     struct ag_queue_stats st;
     struct ag_ship_state sh;
     struct ag_queue *q;
-    int c, json = 0, rc;
+    int c, json = 0, metrics = 0, rc;
 
     cli_buffer_init(&b);
     while ((c = getopt_long(argc, argv, "b:jh", opts, NULL)) != -1) {
@@ -144,6 +200,8 @@ int cmd_status(int argc, char **argv)
             b.dir = optarg;
         } else if (c == 'j') {
             json = 1;
+        } else if (c == 'm') {
+            metrics = 1;
         } else if (c == 'h') {
             fputs(status_help, stdout);
             return CLI_OK;
@@ -162,7 +220,9 @@ int cmd_status(int argc, char **argv)
         return CLI_FAIL;
     }
     ag_ship_state_read(b.dir, &sh); /* no shipper ran yet: all zero */
-    if (json)
+    if (metrics)
+        print_metrics(&st, &sh);
+    else if (json)
         print_json(b.dir, &st, &sh);
     else
         print_text(b.dir, &st, &sh);

@@ -45,8 +45,9 @@ struct fleet {
     struct fl_worker *w;
     unsigned nw;
     struct ag_kv kv[2];
-    _Atomic int64_t t0_ns; /* 0 until every device is open */
-    atomic_int finish;     /* stop the workers */
+    const struct ag_transport *tp; /* what the devices' links wrap */
+    _Atomic int64_t t0_ns;         /* 0 until every device is open */
+    atomic_int finish;             /* stop the workers */
     volatile int *stop;
 };
 
@@ -209,15 +210,15 @@ static int dev_open(struct fleet *f, struct fl_dev *d, char *err, size_t errlen)
         return -ENOMEM;
     }
     memset(&so, 0, sizeof so);
-    so.tp = &fl__link;
+    d->link = (struct fl_link_arg){.inner = f->tp, .dev = d};
+    so.tp = &fl_link;
+    so.tp_arg = &d->link;
     so.conf = f->kv;
     so.nconf = 1;
     so.max_batch_events = BATCH_EVENTS;
     so.backoff_max_ms = 10000;
     so.pause_ms = 10000;
-    fl__link_device = d;
     rc = ag_shipper_new(d->q, d->dir, &so, &d->s, err, errlen);
-    fl__link_device = NULL;
     d->link_was_up = 1;
     return rc;
 }
@@ -541,7 +542,8 @@ int fl_run(const struct fl_opts *o, volatile int *stop, struct fl_totals *tot, c
     f.kv[0] = (struct ag_kv){"connection_string", o->connstr};
     if (!o->verbose)
         hc_log_set_level(HC_LOG_ERROR); /* one warning per device and change is noise here */
-    fl__link_init();
+    if ((rc = ag_transport_choose(o->transport, f.kv, 1, &f.tp, err, errlen)) != 0)
+        return rc;
     if ((rc = prepare_dir(o, dir_out, cap, err, errlen)) != 0)
         return rc;
     if ((rc = state_update(&f, dir_out, err, errlen)) != 0)

@@ -1,6 +1,6 @@
 /*
  * fleet.h - hubcap-fleet: N simulated edge devices in one process, each a real agent (its own
- * LMDB buffer in DIR/dev-NNNNN, the real generator, the real shipper over the https transport),
+ * LMDB buffer in DIR/dev-NNNNN, the real generator, the real shipper over the chosen transport),
  * shipping to one receiver; then a reconciliation of what the devices buffered against silver.
  *
  * Simulation (fl_plan_device, pure and deterministic for a seed):
@@ -59,17 +59,18 @@
 #define FL_HELP        1 /* fl_opts_parse: --help was given */
 
 struct fl_opts {
-    unsigned devices;    /* 1..FL_DEVICES_MAX; 0 = 50, or what DIR/fleet.state says */
-    double duration_s;   /* generating for this long; default 60 */
-    double rate;         /* events/s across the fleet (daily mean); 0 = 2 per device */
-    int flat;            /* --flat: no daily curve */
-    double day_s;        /* real seconds per simulated day; default 86400 */
-    double start_hour;   /* simulated hour at the start; < 0 = the UTC hour now */
-    const char *connstr; /* --connection-string, else $HUBCAP_CONNECTION_STRING */
-    const char *pg;      /* libpq conninfo; NULL = libpq's PG* environment */
-    const char *dir;     /* where the buffers live; NULL = a temp folder */
-    int keep;            /* keep the temp folder */
-    uint64_t seed;       /* 0 = random */
+    unsigned devices;      /* 1..FL_DEVICES_MAX; 0 = 50, or what DIR/fleet.state says */
+    double duration_s;     /* generating for this long; default 60 */
+    double rate;           /* events/s across the fleet (daily mean); 0 = 2 per device */
+    int flat;              /* --flat: no daily curve */
+    double day_s;          /* real seconds per simulated day; default 86400 */
+    double start_hour;     /* simulated hour at the start; < 0 = the UTC hour now */
+    const char *connstr;   /* --connection-string, else $HUBCAP_CONNECTION_STRING */
+    const char *transport; /* --transport; NULL: the default for connstr (transport.h) */
+    const char *pg;        /* libpq conninfo; NULL = libpq's PG* environment */
+    const char *dir;       /* where the buffers live; NULL = a temp folder */
+    int keep;              /* keep the temp folder */
+    uint64_t seed;         /* 0 = random */
     double late, duplicate, malformed, out_of_order; /* the generator's knobs */
     double offline;                                  /* share of devices with an offline window */
     int flap;                                        /* flapping links on a third of the devices */

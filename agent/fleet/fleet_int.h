@@ -1,6 +1,6 @@
 /*
  * fleet_int.h - what fleet.c and link.c share: a simulated device, and the link transport that
- * wraps the https transport to play the device's connectivity faults.
+ * wraps the chosen transport to play the device's connectivity faults.
  */
 #ifndef FL_FLEET_INT_H
 #define FL_FLEET_INT_H
@@ -10,6 +10,21 @@
 #include "agent/ship/shipper.h"
 #include "agent/source/generator.h"
 #include "agent/transport/transport.h"
+
+struct fl_dev;
+
+/*
+ * The link: a decorator over any transport (link.c). Its init takes a struct fl_link_arg as the
+ * shipper's tp_arg (the inner transport and the device, alive as long as the shipper). send
+ * plays the device's link: after the link went down it makes a new inner context (a new
+ * connection); on a flapping link 2 % of the stored sends are reported lost (RETRY, nothing
+ * acked), so the shipper sends them again and the hub gets real duplicates.
+ */
+struct fl_link_arg {
+    const struct ag_transport *inner;
+    struct fl_dev *dev;
+};
+extern const struct ag_transport fl_link;
 
 /* One simulated device. Owned and used by one worker thread. */
 struct fl_dev {
@@ -24,16 +39,7 @@ struct fl_dev {
     int drop_conn;      /* the link went down: the next send connects anew */
     uint64_t shipped;   /* this run, as the shipper reported it */
     uint64_t dead;
+    struct fl_link_arg link; /* its shipper's tp_arg */
 };
-
-/*
- * The link transport: ag_transport_https with init, send and close wrapped (fl__link_init fills
- * it). Its init takes the device from fl__link_device (set by the thread that calls
- * ag_shipper_new, just before). send plays the device's link: after the link went down it
- * reconnects; on a flapping link 2 % of the accepted batches are reported lost (RETRY).
- */
-extern struct ag_transport fl__link;
-extern _Thread_local struct fl_dev *fl__link_device;
-void fl__link_init(void);
 
 #endif

@@ -1,4 +1,9 @@
-/* link.c - the https transport seen through a simulated device's link (fleet_int.h). */
+/*
+ * link.c - a simulated device's link as a decorator over any transport (fleet_int.h): the
+ * inner transport does the work; the link drops the connection when the device's link went
+ * down, and on a flapping link reports some stored sends as lost. No globals: the inner
+ * transport and the device come in the shipper's tp_arg.
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,34 +13,39 @@
 #include "common/error.h"
 #include "common/rng.h"
 
-#define LOST_ANSWER_P 0.02 /* share of a flapping link's accepted batches whose answer is lost */
+#define LOST_ANSWER_P 0.02 /* share of a flapping link's stored sends whose answer is lost */
 
 struct link_ctx {
+    const struct ag_transport *tp; /* the inner transport */
+    void *inner;                   /* its context; NULL after a failed reconnect */
     struct fl_dev *dev;
     const struct ag_kv *conf; /* the shipper's, alive as long as it */
     size_t nconf;
-    void *inner; /* the https context; NULL after a failed reconnect */
     struct hc_rng rng;
 };
 
-struct ag_transport fl__link;
-_Thread_local struct fl_dev *fl__link_device;
-
-static int link_open(const struct ag_kv *conf, size_t n, void **ctx, char *err, size_t errlen)
+static int link_open(const struct ag_kv *conf, size_t n, void *arg, void **ctx, char *err,
+                     size_t errlen)
 {
-    struct link_ctx *c = calloc(1, sizeof *c);
+    const struct fl_link_arg *a = arg;
+    struct link_ctx *c;
     int rc;
     *ctx = NULL;
-    if (!c) {
+    if (!a || !a->inner) {
+        snprintf(err, errlen, "the link needs an inner transport");
+        return HC_E_INVAL;
+    }
+    if (!(c = calloc(1, sizeof *c))) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    rc = ag_transport_https.init(conf, n, &c->inner, err, errlen);
+    rc = a->inner->init(conf, n, NULL, &c->inner, err, errlen);
     if (rc) {
         free(c);
         return rc;
     }
-    c->dev = fl__link_device;
+    c->tp = a->inner;
+    c->dev = a->dev;
     c->conf = conf;
     c->nconf = n;
     hc_rng_seed(&c->rng, c->dev ? c->dev->plan.seed : 1);
@@ -48,42 +58,38 @@ static void link_close(void *ctx)
     struct link_ctx *c = ctx;
     if (!c)
         return;
-    ag_transport_https.close(c->inner);
+    c->tp->close(c->inner);
     free(c);
 }
 
-/* A fresh https context (a new connection at the next send), as after a real link loss. */
+/* A fresh inner context (a new connection at the next send), as after a real link loss. */
 static int reconnect(struct link_ctx *c, struct ag_send_status *st)
 {
-    ag_transport_https.close(c->inner);
+    c->tp->close(c->inner);
     c->inner = NULL;
-    if (ag_transport_https.init(c->conf, c->nconf, &c->inner, st->error, sizeof st->error)) {
+    if (c->tp->init(c->conf, c->nconf, NULL, &c->inner, st->error, sizeof st->error)) {
         st->result = AG_SEND_RETRY;
         st->why = AG_WHY_INTERNAL;
-        st->http_status = 0;
-        st->retry_after_ms = -1;
         return -1;
     }
     return 0;
 }
 
-static enum ag_send_result link_send(void *ctx, const char *body, size_t len,
+static enum ag_send_result link_send(void *ctx, const struct ag_record *const *recs, size_t n,
                                      struct ag_send_status *st)
 {
     struct link_ctx *c = ctx;
+    ag_send_status_reset(st);
     if ((c->dev && c->dev->drop_conn) || !c->inner) {
         if (c->dev)
             c->dev->drop_conn = 0;
         if (reconnect(c, st))
             return st->result;
     }
-    ag_transport_https.send(c->inner, body, len, st);
-    if (st->result == AG_SEND_OK && c->dev && c->dev->plan.flaps &&
-        hc_rng_chance(&c->rng, LOST_ANSWER_P)) {
-        st->result = AG_SEND_RETRY;
+    c->tp->send(c->inner, recs, n, st);
+    if (st->acked && c->dev && c->dev->plan.flaps && hc_rng_chance(&c->rng, LOST_ANSWER_P)) {
+        ag_send_status_reset(st);
         st->why = AG_WHY_NETWORK;
-        st->http_status = 0;
-        st->retry_after_ms = -1;
         snprintf(st->error, sizeof st->error,
                  "simulated: the hub's answer was lost on a flapping link (sent again)");
         c->dev->drop_conn = 1;
@@ -91,27 +97,56 @@ static enum ag_send_result link_send(void *ctx, const char *body, size_t len,
     return st->result;
 }
 
+static int link_format(void *ctx, const struct ag_record *const *recs, size_t n, struct hc_buf *out)
+{
+    struct link_ctx *c = ctx;
+    return c->tp->format(c->inner, recs, n, out);
+}
+
+static size_t link_record_size(void *ctx, const struct ag_record *rec)
+{
+    struct link_ctx *c = ctx;
+    return c->tp->record_size(c->inner, rec);
+}
+
 static int link_renew(void *ctx)
 {
     struct link_ctx *c = ctx;
-    if (!c->inner || !ag_transport_https.renew_auth)
+    if (!c->inner || !c->tp->renew_auth)
         return HC_E_AUTH;
-    return ag_transport_https.renew_auth(c->inner);
+    return c->tp->renew_auth(c->inner);
 }
 
 static void link_limits(void *ctx, struct ag_transport_limits *lim)
 {
     struct link_ctx *c = ctx;
-    ag_transport_https.limits(c->inner, lim);
+    c->tp->limits(c->inner, lim);
 }
 
-void fl__link_init(void)
+static void link_idle(void *ctx)
 {
-    fl__link = ag_transport_https;
-    fl__link.name = "fleet-link";
-    fl__link.init = link_open;
-    fl__link.send = link_send;
-    fl__link.close = link_close;
-    fl__link.renew_auth = link_renew;
-    fl__link.limits = link_limits;
+    struct link_ctx *c = ctx;
+    if (c->inner && c->tp->idle)
+        c->tp->idle(c->inner);
 }
+
+static void link_counters(void *ctx, struct ag_transport_counters *out)
+{
+    struct link_ctx *c = ctx;
+    memset(out, 0, sizeof *out);
+    if (c->inner && c->tp->counters)
+        c->tp->counters(c->inner, out);
+}
+
+const struct ag_transport fl_link = {
+    .name = "fleet-link",
+    .init = link_open,
+    .send = link_send,
+    .close = link_close,
+    .format = link_format,
+    .record_size = link_record_size,
+    .renew_auth = link_renew,
+    .limits = link_limits,
+    .idle = link_idle,
+    .counters = link_counters,
+};

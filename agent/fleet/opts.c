@@ -15,13 +15,15 @@
 static const char help[] =
     "usage: hubcap-fleet --connection-string STR [--devices N] [--duration SECS] [OPTIONS]\n\n"
     "Simulate a fleet of edge devices in one process: each is a real agent with its own LMDB\n"
-    "buffer, generating events and shipping them over HTTPS to Event Hubs or hubcap-receiver.\n"
+    "buffer, generating events and shipping them (HTTPS or AMQP) to Event Hubs or "
+    "hubcap-receiver.\n"
     "Afterwards, reconcile what the devices buffered against silver in PostgreSQL by event_id.\n"
     "Exit 0: nothing missing and nothing duplicated; 1: some missing or duplicated, or a\n"
     "failure; 2: usage error.\n\n"
     "  -n, --devices N            devices, 1-10000 (default 50; or the fleet in --dir)\n"
     "  -d, --duration SECS        generate for this long (default 60; also 5m, 1h)\n"
     "  -s, --connection-string S  as the agent takes it (default $HUBCAP_CONNECTION_STRING)\n"
+    "      --transport T          https or amqp (default: as the agent chooses for the string)\n"
     "      --pg CONNINFO          PostgreSQL of the receiver's lake (default: libpq's PG* vars)\n"
     "      --rate R               events/s across the fleet, daily mean (default 2 per device)\n"
     "      --flat                 no daily curve: the same rate all day\n"
@@ -110,6 +112,7 @@ static int whole(const char *s, uint64_t max, uint64_t *out)
 
 enum {
     O_PG = 1000,
+    O_TRANSPORT,
     O_RATE,
     O_FLAT,
     O_DAY,
@@ -237,6 +240,7 @@ int fl_opts_parse(int argc, char **argv, struct fl_opts *o, char *err, size_t er
         {"duration", required_argument, NULL, 'd'},
         {"connection-string", required_argument, NULL, 's'},
         {"pg", required_argument, NULL, O_PG},
+        {"transport", required_argument, NULL, O_TRANSPORT},
         {"rate", required_argument, NULL, O_RATE},
         {"flat", no_argument, NULL, O_FLAT},
         {"day-length", required_argument, NULL, O_DAY},
@@ -274,6 +278,9 @@ int fl_opts_parse(int argc, char **argv, struct fl_opts *o, char *err, size_t er
             break;
         case O_PG:
             o->pg = optarg;
+            break;
+        case O_TRANSPORT:
+            o->transport = optarg;
             break;
         case O_DIR:
             o->dir = optarg;

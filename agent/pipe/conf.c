@@ -129,8 +129,11 @@ static int hub_key(struct load *l, const char *k, const char *v)
     struct ag_conf *c = l->c;
     c->has_hub = 1;
     if (!strcmp(k, "transport")) {
-        if (strcmp(v, "https"))
-            return fail(l, "transport '%s': this build ships with https%s", v, "");
+        if (strcmp(v, "https") && strcmp(v, "amqp") && strcmp(v, "mqtt"))
+            return fail(l,
+                        "transport '%s': use https or amqp (or leave it out: the connection "
+                        "string decides)%s",
+                        v, "");
         copy(c->transport, sizeof c->transport, v);
     } else if (!strcmp(k, "max_batch_events")) {
         if (u64(v, &c->max_batch_events) || !c->max_batch_events || c->max_batch_events > 100000)
@@ -302,7 +305,6 @@ int ag_conf_load(const char *path, struct ag_conf *c)
     ag_queue_opts_default(&c->queue);
     c->batch = 1000;
     strcpy(c->log_level, "info");
-    strcpy(c->transport, "https");
     if (gethostname(c->device_id, sizeof c->device_id - 1) || !c->device_id[0])
         strcpy(c->device_id, "device");
     rc = hc_ini_load(path, on_key, &l, &l.line);

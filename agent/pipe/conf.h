@@ -3,9 +3,11 @@
  *
  *   [agent]            device_id, log_level
  *   [buffer]           path, max_bytes, full_policy, sync, retention, retention_bytes, batch
- *   [hub]              where to ship: transport (https), max_batch_events, linger,
+ *   [hub]              where to ship: transport (https | amqp; default: the connection string
+ *                      decides, agent/transport/transport.h), max_batch_events, linger,
  *                      catch_up_rate, and the transport's own settings (connection_string,
- *                      hub, ca_file, timeout, max_batch_bytes, tier, … see https_conf.h)
+ *                      hub, ca_file, timeout, max_batch_bytes, tier, proxy, … see hubconf.h,
+ *                      https_conf.h, amqp_conf.h)
  *   [source.NAME]      type = generator | watch | file, and per type:
  *                        generator: rate, count, seed, mix, late, late_by, out_of_order,
  *                                   duplicate, malformed
@@ -53,7 +55,7 @@ struct ag_conf {
     struct ag_source_conf src[AG_CONF_MAX_SOURCES];
     int nsrc;
     int has_hub;                                 /* a [hub] section: run ships */
-    char transport[16];                          /* "https" */
+    char transport[16];                          /* "https", "amqp"; "" = the default */
     uint64_t max_batch_events;                   /* 0 = the shipper's default */
     int64_t linger_ms;                           /* 0 = the shipper's default */
     double catch_up_rate;                        /* 0 = unlimited */

@@ -29,7 +29,6 @@ struct ag_shipper {
     char state_path[PATH_MAX];
     struct ag_ship_state st;
     int64_t state_written_ms;
-    struct hc_buf body;
     const struct ag_record **recs; /* pointers into the iterator's snapshot */
     struct ag_record *rec_store;
     size_t split;         /* while bisecting a rejected batch: events per batch */
@@ -49,7 +48,7 @@ struct batch {
     uint64_t first_seq, last_seq;
     int64_t oldest_enqueued_ms;
     int more;        /* events are left after this batch */
-    int too_big;     /* recs[0] alone is over the limit: dead-letter it */
+    int too_big;     /* recs[0] alone is over the limits: dead-letter it */
     int catching_up; /* its oldest event waited over CATCH_UP_BEHIND_MS: a backlog drains */
 };
 
@@ -95,7 +94,13 @@ static void state_write(struct ag_shipper *s, int force)
         hc_buf_add_json_str(&b, s->st.last_error, strlen(s->st.last_error));
     else
         hc_buf_adds(&b, "null");
-    hc_buf_adds(&b, "}\n");
+    if (s->o.tp->counters)
+        s->o.tp->counters(s->tp_ctx, &s->st.tp);
+    hc_buf_addf(&b, ",\"transport\":\"%s\",\"transport_counters\":{", s->st.transport);
+    for (int c = 0; c < AG_TPC_COUNT; c++)
+        hc_buf_addf(&b, "%s\"%s\":%llu", c ? "," : "", ag_tp_counter_name((enum ag_tp_counter)c),
+                    (unsigned long long)s->st.tp.v[c]);
+    hc_buf_adds(&b, "}}\n");
     snprintf(tmp, sizeof tmp, "%s.tmp", s->state_path);
     f = fopen(tmp, "w");
     if (f) {
@@ -117,7 +122,7 @@ static int64_t json_time(const cJSON *it)
 
 int ag_ship_state_read(const char *dir, struct ag_ship_state *st)
 {
-    char path[PATH_MAX], text[2048];
+    char path[PATH_MAX], text[4096];
     size_t n;
     cJSON *j, *it;
     FILE *f;
@@ -142,6 +147,15 @@ int ag_ship_state_read(const char *dir, struct ag_ship_state *st)
     st->last_success_ms = json_time(cJSON_GetObjectItem(j, "last_success"));
     if ((it = cJSON_GetObjectItem(j, "last_error")) && cJSON_IsString(it))
         snprintf(st->last_error, sizeof st->last_error, "%s", it->valuestring);
+    if ((it = cJSON_GetObjectItem(j, "transport")) && cJSON_IsString(it))
+        snprintf(st->transport, sizeof st->transport, "%s", it->valuestring);
+    if ((it = cJSON_GetObjectItem(j, "transport_counters")) && cJSON_IsObject(it)) {
+        for (int c = 0; c < AG_TPC_COUNT; c++) {
+            const cJSON *v = cJSON_GetObjectItem(it, ag_tp_counter_name((enum ag_tp_counter)c));
+            if (cJSON_IsNumber(v))
+                st->tp.v[c] = (uint64_t)v->valuedouble;
+        }
+    }
     cJSON_Delete(j);
     return 0;
 }
@@ -215,9 +229,10 @@ int ag_shipper_new(struct ag_queue *q, const char *dir, const struct ag_shipper_
     rc = take_lock(s, dir, err, errlen);
     if (rc)
         goto out_free;
-    rc = s->o.tp->init(s->o.conf, s->o.nconf, &s->tp_ctx, err, errlen);
+    rc = s->o.tp->init(s->o.conf, s->o.nconf, s->o.tp_arg, &s->tp_ctx, err, errlen);
     if (rc)
         goto out_free;
+    snprintf(s->st.transport, sizeof s->st.transport, "%s", s->o.tp->name);
     s->o.tp->limits(s->tp_ctx, &s->lim);
     *out = s;
     return 0;
@@ -234,7 +249,6 @@ void ag_shipper_free(struct ag_shipper *s)
         s->o.tp->close(s->tp_ctx);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
-    hc_buf_free(&s->body);
     free(s->recs);
     free(s->rec_store);
     free(s);
@@ -260,21 +274,33 @@ static size_t catch_up_limit(const struct ag_shipper *s, struct batch *b, size_t
     return slice < max_n ? slice : max_n;
 }
 
-/*
- * Take up to the limits from the oldest queued event and format them into s->body. Corrupt
- * records met on the way are set aside. Returns 0 (b->n may be 0: nothing queued) or an error.
- */
-static int take_batch(struct ag_shipper *s, struct batch *b)
+/* Events per batch now: the split, the options' and the transport's limits. */
+static size_t batch_events(const struct ag_shipper *s)
 {
-    size_t max_n = s->split ? s->split : s->o.max_batch_events;
-    size_t bytes = s->o.tp->batch_overhead, cap = s->lim.max_batch_bytes;
+    size_t n = s->split ? s->split : s->o.max_batch_events;
+    if (s->lim.max_batch_events && s->lim.max_batch_events < n)
+        n = s->lim.max_batch_events;
+    return n;
+}
+
+/*
+ * Take up to the limits from the oldest queued event into s->recs. Corrupt records met on the
+ * way are set aside. Returns 0 (b->n may be 0: nothing queued) or an error. The records point
+ * into the iterator's snapshot, which stays open until the batch is sent (*itp, closed by the
+ * caller with ag_iter_close).
+ */
+static int take_batch(struct ag_shipper *s, struct batch *b, struct ag_iter **itp)
+{
+    size_t max_n = batch_events(s);
+    size_t bytes = s->lim.batch_overhead, cap = s->lim.max_batch_bytes;
+    size_t one_cap = s->lim.max_event_bytes ? s->lim.max_event_bytes : cap;
     uint64_t corrupt[16];
     size_t ncorrupt = 0;
     struct ag_iter *it;
     int rc;
 
     memset(b, 0, sizeof *b);
-    hc_buf_reset(&s->body);
+    *itp = NULL;
     rc = ag_iter_open(s->q, AG_SCOPE_QUEUED, 0, &it);
     if (rc)
         return rc;
@@ -292,12 +318,12 @@ static int take_batch(struct ag_shipper *s, struct batch *b)
         }
         if (rc)
             break;
-        size_t sz = s->o.tp->record_size(r);
-        if (b->n && (b->n == max_n || bytes + sz > cap)) {
+        size_t sz = s->o.tp->record_size(s->tp_ctx, r);
+        if (b->n && (b->n == max_n || bytes + sz > cap || sz > one_cap)) {
             b->more = 1;
             break;
         }
-        if (!b->n && bytes + sz > cap) {
+        if (!b->n && (bytes + sz > cap || sz > one_cap)) {
             b->too_big = 1;
             b->n = 1;
             b->first_seq = b->last_seq = r->seq;
@@ -312,9 +338,10 @@ static int take_batch(struct ag_shipper *s, struct batch *b)
         }
         b->last_seq = r->seq;
     }
-    if (!rc && b->n && !b->too_big)
-        rc = s->o.tp->format(s->recs, b->n, &s->body);
-    ag_iter_close(it);
+    if (rc || !b->n || b->too_big)
+        ag_iter_close(it);
+    else
+        *itp = it;
     for (size_t i = 0; i < ncorrupt; i++) {
         if (ag_queue_set_aside(s->q, corrupt[i]) == 0)
             hc_warn("event %llu in the buffer failed its checksum: set aside (see status: "
@@ -362,25 +389,34 @@ static void wait_ms(struct ag_shipper *s, int64_t ms)
         if (left <= 0)
             break;
         hc_sleep_ms(left < 200 ? left : 200, s->o.stop);
+        if (left > 200 && s->o.tp->idle)
+            s->o.tp->idle(s->tp_ctx);
         state_write(s, 0);
     }
 }
 
-static int on_ok(struct ag_shipper *s, const struct batch *b)
+/* The hub stored the first k records of the batch: the cursor moves over them. */
+static int ack_prefix(struct ag_shipper *s, const struct batch *b, size_t k)
 {
-    int rc = ag_queue_ack(s->q, b->last_seq);
+    uint64_t through;
+    int rc;
+    if (!k)
+        return 0;
+    through = s->rec_store[k - 1].seq;
+    rc = ag_queue_ack(s->q, through);
     if (rc)
         return rc;
-    s->st.shipped += b->n;
+    s->st.shipped += k;
     s->st.last_success_ms = hc_now_ms();
     s->st.backoff_ms = 0;
     s->st.paused = 0;
     s->st.last_error[0] = '\0';
     s->attempt = 0;
     s->renewed = 0;
-    if (s->split && b->last_seq >= s->split_until)
+    if (s->split && through >= s->split_until)
         s->split = 0; /* past the rejected range and nothing offending found: whole batches */
-    state_write(s, s->st.shipped == b->n);
+    if (k == b->n)
+        state_write(s, s->st.shipped == k);
     return 0;
 }
 
@@ -399,28 +435,41 @@ static int dead_letter(struct ag_shipper *s, uint64_t seq, const char *reason)
 
 static void set_error(struct ag_shipper *s, const struct ag_send_status *st)
 {
-    if (strcmp(s->st.last_error, st->error))
-        hc_warn("%s", st->error);
-    snprintf(s->st.last_error, sizeof s->st.last_error, "%s", st->error);
+    char text[sizeof s->st.last_error];
+    ag_send_status_text(st, text, sizeof text);
+    if (strcmp(s->st.last_error, text))
+        hc_warn("%s", text);
+    memcpy(s->st.last_error, text, sizeof text);
 }
 
-/* A REJECT: split or dead-letter (size/format), or pause (the request as a whole). */
-static int on_reject(struct ag_shipper *s, const struct batch *b, const struct ag_send_status *st)
+/* A REJECT of recs[k..n): dead-letter the event the hub named, or split the batch to find it
+ * (size/format), or pause (the request as a whole). */
+static int on_reject(struct ag_shipper *s, const struct batch *b, size_t k,
+                     const struct ag_send_status *st)
 {
-    char reason[AG_SEND_ERROR_MAX + 32];
-    if (st->why == AG_WHY_SIZE) {
-        if (b->n > 1) {
-            s->split = b->n / 2;
-            if (b->last_seq > s->split_until)
-                s->split_until = b->last_seq;
-            return 0;
-        }
-        snprintf(reason, sizeof reason, "HTTP %d: %s", st->http_status, st->error);
-        return dead_letter(s, b->first_seq, reason);
+    char reason[AG_SEND_CODE_MAX + AG_SEND_ERROR_MAX];
+    size_t left = b->n - k, after;
+    int rc;
+    if (st->why != AG_WHY_SIZE) {
+        set_error(s, st);
+        s->st.paused = 1;
+        return HC_E_REJECT;
     }
-    set_error(s, st);
-    s->st.paused = 1;
-    return HC_E_REJECT;
+    if (!st->one && left > 1) {
+        s->split = left / 2;
+        if (b->last_seq > s->split_until)
+            s->split_until = b->last_seq;
+        return 0;
+    }
+    rc = dead_letter(s, s->rec_store[k].seq, ag_send_status_text(st, reason, sizeof reason));
+    after = st->one && st->acked_after < left ? st->acked_after : 0;
+    if (rc || !after)
+        return rc;
+    /* the records stored right after the refused one: not sent again */
+    rc = ag_queue_ack(s->q, s->rec_store[k + after].seq);
+    if (!rc)
+        s->st.shipped += after;
+    return rc;
 }
 
 /* A RETRY: renew auth once, else back off. Returns HC_E_AUTH when auth stays refused. */
@@ -486,57 +535,81 @@ static int pause_then_retry(struct ag_shipper *s, int rc)
     return s->stepping ? rc : 0;
 }
 
-static int ship_one(struct ag_shipper *s, const struct batch *b)
+/* What a send answered: the stored prefix is acked, then the rest is dealt with. */
+static int on_answer(struct ag_shipper *s, const struct batch *b, const struct ag_send_status *st)
+{
+    size_t k = st->result == AG_SEND_OK ? b->n : st->acked < b->n ? st->acked : b->n;
+    int rc = ack_prefix(s, b, k);
+    if (rc || k == b->n)
+        return rc;
+    if (st->result == AG_SEND_REJECT) {
+        rc = on_reject(s, b, k, st);
+        return rc == HC_E_REJECT ? pause_then_retry(s, rc) : rc;
+    }
+    rc = on_retry(s, st);
+    return rc == HC_E_AUTH ? pause_then_retry(s, rc) : rc;
+}
+
+/* Send the batch taken with iterator it (closed here, after the send). */
+static int ship_one(struct ag_shipper *s, const struct batch *b, struct ag_iter *it)
 {
     struct ag_send_status st;
-    int rc;
 
     if (b->too_big) {
-        char reason[128];
-        snprintf(reason, sizeof reason, "event is larger than the hub's batch limit of %zu bytes",
-                 s->lim.max_batch_bytes);
+        char reason[160];
+        ag_iter_close(it);
+        snprintf(reason, sizeof reason, "event is larger than the hub's limit of %zu bytes",
+                 s->lim.max_event_bytes && s->lim.max_event_bytes < s->lim.max_batch_bytes
+                     ? s->lim.max_event_bytes
+                     : s->lim.max_batch_bytes);
         return dead_letter(s, b->first_seq, reason);
     }
-    if (throttle(s, b))
+    if (throttle(s, b)) {
+        ag_iter_close(it);
         return 0;
-    s->st.sends++;
-    switch (s->o.tp->send(s->tp_ctx, s->body.p, s->body.len, &st)) {
-    case AG_SEND_OK:
-        return on_ok(s, b);
-    case AG_SEND_REJECT:
-        rc = on_reject(s, b, &st);
-        return rc == HC_E_REJECT ? pause_then_retry(s, rc) : rc;
-    case AG_SEND_RETRY:
-        rc = on_retry(s, &st);
-        return rc == HC_E_AUTH ? pause_then_retry(s, rc) : rc;
     }
-    return 0;
+    s->st.sends++;
+    ag_send_status_reset(&st);
+    s->o.tp->send(s->tp_ctx, s->recs, b->n, &st);
+    ag_iter_close(it);
+    s->o.tp->limits(s->tp_ctx, &s->lim);
+    return on_answer(s, b, &st);
+}
+
+/* Nothing to send now: let the transport keep its connection (heartbeats, token renewal). */
+static void idle(struct ag_shipper *s)
+{
+    if (s->o.tp->idle)
+        s->o.tp->idle(s->tp_ctx);
 }
 
 int ag_shipper_run(struct ag_shipper *s)
 {
     int64_t progress_at = hc_mono_ns() / 1000000;
     uint64_t last_shipped = 0;
+    struct ag_iter *it;
     struct batch b;
     int rc = 0;
 
     while (!stopping(s)) {
-        rc = take_batch(s, &b);
+        rc = take_batch(s, &b, &it);
         if (rc)
             break;
         if (!b.n) {
             if (s->o.once)
                 break;
+            idle(s);
             wait_ms(s, 50);
             continue;
         }
         /* Linger: a batch that is not full waits a little for company (not when draining). */
         if (!b.more && !s->o.once && !b.too_big &&
             hc_now_ms() - b.oldest_enqueued_ms < s->o.linger_ms) {
+            ag_iter_close(it);
             wait_ms(s, 10);
             continue;
         }
-        rc = ship_one(s, &b);
+        rc = ship_one(s, &b, it);
         if (rc)
             break;
         if (s->st.shipped + s->st.dead != last_shipped) {
@@ -554,19 +627,21 @@ int ag_shipper_run(struct ag_shipper *s)
 int ag_shipper_step(struct ag_shipper *s, int64_t *next_ms)
 {
     int64_t now = hc_mono_ns(), next = -1;
+    struct ag_iter *it;
     struct batch b;
     int rc;
 
     s->stepping = 1;
     if (now >= s->not_before_ns) {
-        rc = take_batch(s, &b);
+        rc = take_batch(s, &b, &it);
         if (rc)
             return rc;
         if (!b.n) {
+            idle(s);
             state_write(s, 0);
             goto out_next;
         }
-        rc = ship_one(s, &b);
+        rc = ship_one(s, &b, it);
         if (rc)
             goto out_next_rc;
         next = b.more || s->split ? 0 : -1;

@@ -2,22 +2,29 @@
  * shipper.h - takes the oldest queued events, sends them in batches through a transport, and
  * advances the buffer's cursor only when the hub acknowledged them (DESIGN.md "Shipper").
  *
+ * A send answers per record (transport.h): the cursor moves over the records the hub stored (a
+ * contiguous prefix of the batch), then the result tells what became of the rest:
  *   OK      ag_queue_ack through the batch's last seq.
  *   RETRY   back off exponentially with full jitter (base 100 ms, capped), or exactly the
  *           server's Retry-After; each failed attempt counts in AG_CTR_RETRIED. Auth refused:
  *           renew the token once and retry at once; refused again: pause (report, try again
  *           after pause_ms with a fresh token).
- *   REJECT  size/format (400/413): split the batch in halves until the offending event is alone,
- *           then move it to the dead-letter store with the hub's answer as the reason; the rest
- *           ships. The request as a whole refused (404 unknown hub, ...): pause and report.
+ *   REJECT  size/format (400/413, a rejected AMQP delivery): when the hub named the event (a
+ *           per-event answer) it goes to the dead-letter store at once, with the hub's answer as
+ *           the reason; when it refused a whole body, the batch is split in halves until the
+ *           offending event is alone. The rest ships. The request as a whole refused (404
+ *           unknown hub, amqp:not-found, ...): pause and report.
  * An event too big for any batch is dead-lettered without a send. Catch-up: while a backlog of
  * more than one batch waits, sending is limited to catch_up_rate events/s (0 = no limit), so a
  * reconnecting fleet does not flood the hub or the link.
  *
+ * Limits (max_batch_bytes, max_event_bytes, max_batch_events) are the transport's, read again
+ * after every send (AMQP learns max-message-size at the attach), and opts.max_batch_events.
+ *
  * One shipper per buffer: ag_shipper_new takes an exclusive lock on DIR/ship.lock. The state a
- * user wants to see (last error, last success, back-off, paused) is written to DIR/ship.json
- * (replaced atomically) when it changes and at most once a second otherwise; counters live in
- * the buffer itself.
+ * user wants to see (last error, last success, back-off, paused, the transport and its
+ * counters) is written to DIR/ship.json (replaced atomically) when it changes and at most once a
+ * second otherwise; the buffer's own counters live in the buffer.
  */
 #ifndef AG_SHIPPER_H
 #define AG_SHIPPER_H
@@ -32,6 +39,7 @@ struct ag_shipper_opts {
     const struct ag_transport *tp;
     const struct ag_kv *conf; /* transport settings, passed to tp->init */
     size_t nconf;
+    void *tp_arg;            /* passed to tp->init (a decorator's inner transport); may be NULL */
     size_t max_batch_events; /* 0 = 5000 */
     int64_t linger_ms;       /* wait this long for a batch to fill (not with once); 0 = 100 */
     double catch_up_rate;    /* events/s while a backlog drains; 0 = unlimited */
@@ -48,7 +56,9 @@ struct ag_ship_state {
     int64_t last_success_ms; /* 0 = never */
     int64_t backoff_ms;      /* current back-off, 0 when none */
     int paused;              /* auth or the hub refused the requests: waiting, see last_error */
-    char last_error[AG_SEND_ERROR_MAX];
+    char last_error[AG_SEND_CODE_MAX + AG_SEND_ERROR_MAX]; /* "CODE: sentence" */
+    char transport[16];                                    /* its name, "" when unknown */
+    struct ag_transport_counters tp;                       /* the transport's counters */
 };
 
 struct ag_shipper;

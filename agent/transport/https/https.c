@@ -1,11 +1,20 @@
 /*
  * https.c - Event Hubs REST transport: POST {url}/{hub}/messages with a batch JSON body,
- * authorised with a SAS token, over one keep-alive connection (http_client.h: plain TCP or TLS
- * with mbedTLS).
+ * authorised with a SAS token, over one kept-alive libcurl easy handle: TLS >= 1.2 with the peer
+ * always verified (ca_file or the system's bundle), an HTTP proxy through a CONNECT tunnel
+ * (`proxy`, else HTTPS_PROXY / NO_PROXY as curl reads them), connect and total timeouts.
+ *
+ * The body is not built in memory: curl reads it from a callback that formats one record at a
+ * time, so a 1 MB batch costs one record's worth of buffer, and its length (the record_size sum,
+ * exact by contract) is sent as Content-Length before the first byte. curl sends a request a
+ * second time only when a reused connection died before any answer came (it rewinds the body
+ * through the seek callback); every other failure is reported and never resent here.
  */
 #include "agent/transport/https/https_conf.h"
 
+#include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,290 +22,207 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "agent/transport/https/http_client.h"
 #include "common/error.h"
 #include "common/hctime.h"
-#include "common/sas.h"
-#include "common/uuid.h"
-
-/* ---- Body format (pure) --------------------------------------------------------------------- */
-
-#define F_BODY   "{\"Body\":"
-#define F_ID     ",\"UserProperties\":{\"event_id\":\""
-#define F_DEVICE "\",\"device_id\":"
-#define F_KIND   ",\"kind\":\""
-#define F_SCHEMA "\",\"schema\":"
-#define F_PKEY   "},\"BrokerProperties\":{\"PartitionKey\":"
-#define F_END    "}}"
-#define F_LEN(s) (sizeof(s) - 1)
-
-static size_t https_int_len(int v)
-{
-    size_t n = v < 0 ? 2 : 1;
-    unsigned u = v < 0 ? 0u - (unsigned)v : (unsigned)v;
-    while (u >= 10) {
-        u /= 10;
-        n++;
-    }
-    return n;
-}
-
-size_t ag_https_record_size(const struct ag_record *rec)
-{
-    const struct hc_event *ev = &rec->ev;
-    size_t dev = hc_json_str_len(ev->device_id, ev->device_id ? ev->device_id_len : 0);
-    return 1 + F_LEN(F_BODY) + hc_json_str_len(rec->json, rec->json_len) + F_LEN(F_ID) +
-           (HC_UUID_STRLEN - 1) + F_LEN(F_DEVICE) + dev + F_LEN(F_KIND) +
-           strlen(hc_kind_name(ev->kind)) + F_LEN(F_SCHEMA) + https_int_len(ev->schema) +
-           F_LEN(F_PKEY) + dev + F_LEN(F_END);
-}
-
-/* Append one record's object, preceded by sep. */
-static int https_format_one(const struct ag_record *rec, char sep, struct hc_buf *out)
-{
-    const struct hc_event *ev = &rec->ev;
-    const char *dev = ev->device_id ? ev->device_id : "";
-    size_t dev_len = ev->device_id ? ev->device_id_len : 0;
-    char id[HC_UUID_STRLEN];
-    hc_uuid_format(ev->id, id);
-    if (hc_buf_addc(out, sep) || hc_buf_add(out, F_BODY, F_LEN(F_BODY)) ||
-        hc_buf_add_json_str(out, rec->json, rec->json_len) || hc_buf_add(out, F_ID, F_LEN(F_ID)) ||
-        hc_buf_add(out, id, HC_UUID_STRLEN - 1) || hc_buf_add(out, F_DEVICE, F_LEN(F_DEVICE)) ||
-        hc_buf_add_json_str(out, dev, dev_len) || hc_buf_add(out, F_KIND, F_LEN(F_KIND)) ||
-        hc_buf_adds(out, hc_kind_name(ev->kind)) || hc_buf_add(out, F_SCHEMA, F_LEN(F_SCHEMA)) ||
-        hc_buf_add_i64(out, ev->schema) || hc_buf_add(out, F_PKEY, F_LEN(F_PKEY)) ||
-        hc_buf_add_json_str(out, dev, dev_len) || hc_buf_add(out, F_END, F_LEN(F_END)))
-        return -ENOMEM;
-    return 0;
-}
-
-int ag_https_format(const struct ag_record *const *recs, size_t n, struct hc_buf *out)
-{
-    size_t start = out->len, total = AG_HTTPS_BATCH_OVERHEAD;
-    for (size_t i = 0; i < n; i++)
-        total += ag_https_record_size(recs[i]);
-    if (!n)
-        total = 2;
-    if (hc_buf_reserve(out, total))
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        if (https_format_one(recs[i], i ? ',' : '[', out))
-            goto out_undo;
-    }
-    if ((!n && hc_buf_addc(out, '[')) || hc_buf_addc(out, ']'))
-        goto out_undo;
-    return 0;
-out_undo:
-    out->len = start;
-    out->p[start] = '\0';
-    return -ENOMEM;
-}
-
-/* ---- Answers (pure) ------------------------------------------------------------------------- */
-
-enum ag_send_result ag_https_status_result(int status, enum ag_send_why *why)
-{
-    if (status == 200 || status == 201) {
-        *why = AG_WHY_NONE;
-        return AG_SEND_OK;
-    }
-    if (status == 401 || status == 403) {
-        *why = AG_WHY_AUTH;
-        return AG_SEND_RETRY;
-    }
-    if (status == 400 || status == 413) {
-        *why = AG_WHY_SIZE;
-        return AG_SEND_REJECT;
-    }
-    if (status == 429 || status == 503) {
-        *why = AG_WHY_THROTTLED;
-        return AG_SEND_RETRY;
-    }
-    if (status >= 400 && status < 500 && status != 408 && status != 410) {
-        *why = AG_WHY_REFUSED;
-        return AG_SEND_REJECT;
-    }
-    *why = AG_WHY_SERVER;
-    return AG_SEND_RETRY;
-}
-
-/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
-static int64_t https_days(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static int https_month(const char *name)
-{
-    static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    if (strlen(name) != 3)
-        return 0;
-    for (int i = 0; i < 12; i++)
-        if (strncasecmp(name, names + 3 * i, 3) == 0)
-            return i + 1;
-    return 0;
-}
-
-/* An HTTP-date (RFC 9110 5.6.7: IMF-fixdate, RFC 850, asctime) as ms since the epoch, or -1. */
-static int64_t https_http_date(const char *v)
-{
-    char wd[16], mon[4];
-    int d = 0, y = 0, hh = 0, mm = 0, ss = 0, m, n = 0;
-    int imf = sscanf(v, "%15[A-Za-z], %2d %3s %4d %2d:%2d:%2d GMT%n", wd, &d, mon, &y, &hh, &mm,
-                     &ss, &n) == 7 &&
-              n;
-    if (!imf) {
-        n = 0;
-        if (sscanf(v, "%15[A-Za-z], %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT%n", wd, &d, mon, &y, &hh,
-                   &mm, &ss, &n) == 7 &&
-            n)
-            y += y < 70 ? 2000 : 1900; /* RFC 850 */
-        else if (sscanf(v, "%3s %3s %2d %2d:%2d:%2d %4d%n", wd, mon, &d, &hh, &mm, &ss, &y, &n) !=
-                     7 ||
-                 !n)
-            return -1; /* not asctime either */
-    }
-    m = https_month(mon);
-    if (!m || d < 1 || d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60 || hh < 0 || mm < 0 ||
-        ss < 0)
-        return -1;
-    return ((https_days(y, m, d) * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
-}
-
-int64_t ag_https_retry_after_ms(const char *value, int64_t now_ms)
-{
-    const char *p = value;
-    int64_t secs = 0, at;
-    if (!value)
-        return -1;
-    while (*p == ' ' || *p == '\t')
-        p++;
-    if (*p >= '0' && *p <= '9') {
-        for (; *p >= '0' && *p <= '9'; p++) {
-            if (secs > 100000000)
-                return -1;
-            secs = secs * 10 + (*p - '0');
-        }
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-            p++;
-        return *p ? -1 : secs * 1000;
-    }
-    at = https_http_date(p);
-    if (at < 0)
-        return -1;
-    return at > now_ms ? at - now_ms : 0;
-}
-
-/* ---- I/O ------------------------------------------------------------------------------------ */
 
 #define HTTPS_USER_AGENT "hubcap-agent/0.1"
+#define HTTPS_BODY_KEEP  512 /* answer bytes kept for messages */
+#define HTTPS_HDR_MAX    64  /* a kept header value, NUL included */
+
+/* What came back for the current request. */
+struct https_answer {
+    char retry_after[HTTPS_HDR_MAX];    /* Retry-After as sent, "" when absent */
+    char retry_after_ms[HTTPS_HDR_MAX]; /* retry-after-ms or x-ms-retry-after-ms */
+    size_t body_len;
+    char body[HTTPS_BODY_KEEP + 1];
+};
+
+/* Where the read callback stands in the body of the current request. */
+struct https_body {
+    const struct ag_record *const *recs;
+    size_t n, next;     /* records; the next one to format */
+    struct hc_buf part; /* the formatted text not yet handed to curl */
+    size_t off;         /* how much of part was handed */
+    int closed;         /* the closing ']' went out */
+};
 
 struct https_ctx {
     struct ag_https_conf conf;
-    struct ag_http *http;
-    struct hc_buf headers; /* the header lines of every request: Content-Type, Authorization, … */
-    struct hc_buf token;   /* current SAS token */
-    int64_t token_expiry_s;
-    int token_fixed;              /* a prebuilt SharedAccessSignature: never renewed */
-    struct ag_http_response resp; /* the answer to the current request */
+    CURL *curl;
+    struct curl_slist *headers; /* Content-Type, Authorization, Expect: (none) */
+    struct ag_hub_token token;
+    struct https_body body;
+    struct https_answer ans;
+    char errbuf[CURL_ERROR_SIZE];
+    struct ag_transport_counters ctr;
 };
 
-/* Overwrite and free a buffer that held a secret. */
-static void https_wipe(struct hc_buf *b)
+/* ---- libcurl once per process --------------------------------------------------------------- */
+
+static pthread_once_t https_once = PTHREAD_ONCE_INIT;
+static CURLcode https_global_rc = CURLE_FAILED_INIT;
+
+static void https_global(void)
 {
-    if (b->p)
-        memset(b->p, 0, b->len);
-    hc_buf_free(b);
+    https_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* ---- the body callback -------------------------------------------------------------------- */
+
+static size_t https_read(char *dst, size_t size, size_t nitems, void *arg)
+{
+    struct https_body *b = arg;
+    size_t cap = size * nitems, out = 0;
+    while (out < cap) {
+        if (b->off == b->part.len) {
+            hc_buf_reset(&b->part);
+            b->off = 0;
+            if (b->next < b->n) {
+                if (ag_https_format_one(b->recs[b->next], b->next ? ',' : '[', &b->part))
+                    return CURL_READFUNC_ABORT;
+                b->next++;
+            } else if (!b->closed) {
+                b->closed = 1;
+                if (hc_buf_addc(&b->part, ']'))
+                    return CURL_READFUNC_ABORT;
+            } else {
+                break;
+            }
+        }
+        size_t k = b->part.len - b->off;
+        if (k > cap - out)
+            k = cap - out;
+        memcpy(dst + out, b->part.p + b->off, k);
+        b->off += k;
+        out += k;
+    }
+    return out;
+}
+
+/* curl rewinds the body to send it again on a fresh connection (only to the start). */
+static int https_seek(void *arg, curl_off_t offset, int origin)
+{
+    struct https_body *b = arg;
+    if (offset != 0 || origin != SEEK_SET)
+        return CURL_SEEKFUNC_CANTSEEK;
+    b->next = 0;
+    b->off = 0;
+    b->closed = 0;
+    hc_buf_reset(&b->part);
+    return CURL_SEEKFUNC_OK;
+}
+
+/* ---- the answer callbacks ------------------------------------------------------------------ */
+
+/* Copy a header's value (trimmed) when the line is "name: value". */
+static int https_header_is(const char *line, size_t len, const char *name, char *out)
+{
+    size_t nl = strlen(name), vl;
+    const char *v, *end = line + len;
+    if (len <= nl || strncasecmp(line, name, nl) || line[nl] != ':')
+        return 0;
+    for (v = line + nl + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    vl = (size_t)(end - v) < HTTPS_HDR_MAX - 1 ? (size_t)(end - v) : HTTPS_HDR_MAX - 1;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+    return 1;
+}
+
+static size_t https_header(char *line, size_t size, size_t nitems, void *arg)
+{
+    struct https_answer *a = arg;
+    size_t len = size * nitems;
+    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) /* a new answer (after a 100 or a CONNECT) */
+        memset(a, 0, sizeof *a);
+    else if (!https_header_is(line, len, "Retry-After", a->retry_after) &&
+             !https_header_is(line, len, "retry-after-ms", a->retry_after_ms))
+        https_header_is(line, len, "x-ms-retry-after-ms", a->retry_after_ms);
+    return len;
+}
+
+static size_t https_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+    struct https_answer *a = arg;
+    size_t len = size * nmemb, k = HTTPS_BODY_KEEP - a->body_len;
+    if (k > len)
+        k = len;
+    memcpy(a->body + a->body_len, p, k);
+    a->body_len += k;
+    a->body[a->body_len] = '\0';
+    return len;
+}
+
+/* ---- the token and the headers ------------------------------------------------------------- */
+
+/* Overwrite and free a header list that held a secret. */
+static void https_headers_free(struct curl_slist *h)
+{
+    for (struct curl_slist *i = h; i; i = i->next) {
+        volatile char *p = i->data;
+        for (size_t k = 0; p[k]; k++)
+            p[k] = 0;
+    }
+    curl_slist_free_all(h);
 }
 
 /* Rebuild the header lines around the current token. */
 static int https_headers(struct https_ctx *c)
 {
-    struct hc_buf h = HC_BUF_INIT;
-    if (hc_buf_adds(&h, "Content-Type: " AG_HTTPS_CONTENT_TYPE "\r\nAuthorization: ") ||
-        hc_buf_add(&h, c->token.p, c->token.len) ||
-        hc_buf_adds(&h, "\r\nUser-Agent: " HTTPS_USER_AGENT "\r\n")) {
-        https_wipe(&h);
-        return -ENOMEM;
-    }
-    https_wipe(&c->headers);
+    struct hc_buf auth = HC_BUF_INIT;
+    struct curl_slist *h = NULL, *t;
+    int rc = -ENOMEM;
+    if (hc_buf_adds(&auth, "Authorization: ") ||
+        hc_buf_add(&auth, c->token.text.p, c->token.text.len))
+        goto out;
+    if (!(t = curl_slist_append(h, "Content-Type: " AG_HTTPS_CONTENT_TYPE)))
+        goto out;
+    h = t;
+    if (!(t = curl_slist_append(h, auth.p)))
+        goto out;
+    h = t;
+    if (!(t = curl_slist_append(h, "Expect:"))) /* no 100-continue round trip */
+        goto out;
+    h = t;
+    https_headers_free(c->headers);
     c->headers = h;
-    return 0;
-}
-
-/* Make a new token valid for token_ttl from now and put it in the headers. */
-static int https_token_new(struct https_ctx *c)
-{
-    struct hc_buf tok = HC_BUF_INIT;
-    int64_t expiry = hc_now_ms() / 1000 + c->conf.token_ttl_ms / 1000;
-    int rc = hc_sas_token(c->conf.audience, c->conf.cs.key_name, c->conf.cs.key, expiry, &tok);
-    if (rc) {
-        hc_buf_free(&tok);
-        return rc;
-    }
-    https_wipe(&c->token);
-    c->token = tok;
-    c->token_expiry_s = expiry;
-    rc = https_headers(c);
-    if (rc)
-        c->token_expiry_s = 0; /* the headers still hold the old token: try again next send */
+    h = NULL;
+    rc = curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK ? 0 : -ENOMEM;
+out:
+    https_headers_free(h);
+    if (auth.p)
+        memset(auth.p, 0, auth.len);
+    hc_buf_free(&auth);
     return rc;
-}
-
-/* Renew the token when less than token_renew is left. */
-static int https_token_fresh(struct https_ctx *c)
-{
-    if (c->token_fixed)
-        return 0;
-    if (c->token.len && c->token_expiry_s - hc_now_ms() / 1000 > c->conf.token_renew_ms / 1000)
-        return 0;
-    return https_token_new(c);
 }
 
 static int https_renew_auth(void *ctx)
 {
     struct https_ctx *c = ctx;
-    if (c->token_fixed)
-        return HC_E_AUTH;
-    return https_token_new(c);
+    int rc = ag_hub_token_renew(&c->token, &c->conf.hub);
+    if (!rc) {
+        c->ctr.v[AG_TPC_TOKENS]++;
+        rc = https_headers(c);
+        if (rc)
+            c->token.expiry_s = 0; /* the headers hold the old token: try again next send */
+    }
+    return rc;
 }
 
-/* A whole number of milliseconds from a retry-after-ms header, or -1. */
-static int64_t https_ms_value(const char *v)
-{
-    char *end;
-    long long ms;
-    errno = 0;
-    ms = strtoll(v, &end, 10);
-    while (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n')
-        end++;
-    if (errno || end == v || *end || ms < 0)
-        return -1;
-    return (int64_t)ms;
-}
-
-/* The server's wish, from the answer's headers: retry-after-ms first, else Retry-After; -1. */
-static int64_t https_retry_after(const struct ag_http_response *r)
-{
-    int64_t ms = r->retry_after_ms[0] ? https_ms_value(r->retry_after_ms) : -1;
-    if (ms < 0 && r->retry_after[0])
-        ms = ag_https_retry_after_ms(r->retry_after, hc_now_ms());
-    return ms;
-}
+/* ---- life cycle ---------------------------------------------------------------------------- */
 
 static void https_close(void *ctx)
 {
     struct https_ctx *c = ctx;
     if (!c)
         return;
-    ag_http_free(c->http);
-    https_wipe(&c->headers);
-    https_wipe(&c->token);
+    if (c->curl)
+        curl_easy_cleanup(c->curl);
+    https_headers_free(c->headers);
+    ag_hub_token_free(&c->token);
+    hc_buf_free(&c->body.part);
     ag_https_conf_free(&c->conf);
     free(c);
 }
@@ -320,37 +246,70 @@ static int https_configure(struct https_ctx *c, const struct ag_kv *conf, size_t
         snprintf(err, errlen, "%s", why);
         return rc;
     }
-    if (c->conf.ca_file && access(c->conf.ca_file, R_OK) != 0) {
+    if (c->conf.hub.ca_file && access(c->conf.hub.ca_file, R_OK) != 0) {
         rc = -errno;
-        snprintf(err, errlen, "ca_file %s: %s", c->conf.ca_file, strerror(errno));
+        snprintf(err, errlen, "ca_file %s: %s", c->conf.hub.ca_file, strerror(errno));
         return rc;
     }
     return 0;
 }
 
-/* The connection handle for c->conf (no connection is made yet). */
-static int https_connection(struct https_ctx *c)
+/* The options every request of c shares. */
+static int https_setup(struct https_ctx *c)
 {
     const struct ag_https_conf *k = &c->conf;
-    struct ag_http_opts o = {
-        .host = k->cs.host,
-        .port = hc_connstr_port(&k->cs),
-        .tls = k->cs.scheme == HC_SCHEME_HTTPS,
-        .ca_file = k->ca_file,
-        .connect_timeout_ms = k->connect_timeout_ms,
-        .timeout_ms = k->timeout_ms,
-    };
-    c->http = ag_http_new(&o);
-    return c->http ? 0 : -ENOMEM;
+    CURL *h = c->curl;
+    int bad = 0;
+    bad |= curl_easy_setopt(h, CURLOPT_URL, k->url) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_USERAGENT, HTTPS_USER_AGENT) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 8192L) != CURLE_OK;
+    bad |=
+        curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)k->hub.connect_timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)k->hub.timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+    if (k->hub.ca_file) {
+        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, k->hub.ca_file) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK;
+    }
+    if (k->proxy)
+        bad |= curl_easy_setopt(h, CURLOPT_PROXY, k->proxy) != CURLE_OK;
+    if (k->no_proxy)
+        bad |= curl_easy_setopt(h, CURLOPT_NOPROXY, k->no_proxy) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HTTPPROXYTUNNEL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_READFUNCTION, https_read) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_READDATA, &c->body) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, https_seek) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SEEKDATA, &c->body) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, https_header) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HEADERDATA, &c->ans) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, https_write) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->ans) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf) != CURLE_OK;
+    return bad ? -ENOMEM : 0;
 }
 
-static int https_init(const struct ag_kv *conf, size_t n, void **out, char *err, size_t errlen)
+static int https_init(const struct ag_kv *conf, size_t n, void *arg, void **out, char *err,
+                      size_t errlen)
 {
     struct https_ctx *c;
     int rc;
+    (void)arg;
     *out = NULL;
     if (errlen)
         err[0] = '\0';
+    pthread_once(&https_once, https_global);
+    if (https_global_rc != CURLE_OK) {
+        snprintf(err, errlen, "libcurl: %s", curl_easy_strerror(https_global_rc));
+        return HC_E_INVAL;
+    }
     if (!(c = calloc(1, sizeof *c))) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -358,18 +317,14 @@ static int https_init(const struct ag_kv *conf, size_t n, void **out, char *err,
     rc = https_configure(c, conf, n, err, errlen);
     if (rc)
         goto out_close;
-    if ((rc = https_connection(c))) {
-        snprintf(err, errlen, "out of memory");
+    rc = -ENOMEM;
+    if (!(c->curl = curl_easy_init()) || https_setup(c)) {
+        snprintf(err, errlen, "libcurl: cannot set up a handle (out of memory?)");
         goto out_close;
     }
-    if (c->conf.cs.token[0]) {
-        c->token_fixed = 1;
-        rc = hc_buf_adds(&c->token, c->conf.cs.token) ? -ENOMEM : https_headers(c);
-        if (!rc && hc_sas_expiry(c->token.p, &c->token_expiry_s))
-            c->token_expiry_s = 0;
-    } else {
-        rc = https_token_new(c);
-    }
+    rc = ag_hub_token_init(&c->token, &c->conf.hub, c->conf.audience);
+    if (!rc)
+        rc = https_headers(c);
     if (rc) {
         snprintf(err, errlen, "cannot make the SAS token: %s", hc_strerror(rc));
         goto out_close;
@@ -380,6 +335,8 @@ out_close:
     https_close(c);
     return rc;
 }
+
+/* ---- messages ------------------------------------------------------------------------------ */
 
 /* snprintf into a message field; a message longer than the field is cut (on purpose). */
 static void https_msg(char *out, size_t cap, const char *fmt, ...)
@@ -393,16 +350,16 @@ static void https_msg(char *out, size_t cap, const char *fmt, ...)
 }
 
 /* The <Detail> of an Event Hubs error answer, else its start, as one line of at most cap-1. */
-static void https_detail(const struct ag_http_response *resp, char *out, size_t cap)
+static void https_detail(const struct https_answer *a, char *out, size_t cap)
 {
-    const char *s = resp->body, *b = strstr(s, "<Detail>"), *e;
+    const char *s = a->body, *b = strstr(s, "<Detail>"), *e;
     size_t n, i;
     if (b && (e = strstr(b, "</Detail>"))) {
         b += strlen("<Detail>");
         n = (size_t)(e - b);
     } else {
         b = s;
-        n = resp->body_len;
+        n = a->body_len;
     }
     if (n >= cap)
         n = cap - 1;
@@ -411,143 +368,232 @@ static void https_detail(const struct ag_http_response *resp, char *out, size_t 
     out[n] = '\0';
 }
 
-/* The message for an HTTP answer that is not a success. */
+/* The sentence for an HTTP answer that is not a success. */
 static void https_http_error(struct https_ctx *c, int status, struct ag_send_status *st)
 {
+    const struct ag_hub_conf *k = &c->conf.hub;
     char detail[160];
-    const struct ag_https_conf *k = &c->conf;
-    https_detail(&c->resp, detail, sizeof detail);
+    https_detail(&c->ans, detail, sizeof detail);
     const char *sep = detail[0] ? ": " : "";
+    snprintf(st->code, sizeof st->code, "HTTP %d", status);
     if (status == 401)
-        https_msg(st->error, sizeof st->error,
-                  "hub %s refused the SAS token (401) for %s: check %s%s%s", k->host_port,
-                  k->cs.hub,
-                  c->token_fixed ? "the SharedAccessSignature (expired?)"
+        https_msg(st->error, sizeof st->error, "hub %s refused the SAS token for %s: check %s%s%s",
+                  k->host_port, k->cs.hub,
+                  c->token.fixed ? "the SharedAccessSignature (expired?)"
                                  : "SharedAccessKeyName, SharedAccessKey and the clock",
                   sep, detail);
     else if (status == 403)
         https_msg(st->error, sizeof st->error,
-                  "hub %s forbade the send to %s (403): does policy %s have Send rights? (or a "
-                  "quota is exceeded)%s%s",
+                  "hub %s forbade the send to %s: does policy %s have Send rights? (or a quota "
+                  "is exceeded)%s%s",
                   k->host_port, k->cs.hub, k->cs.key_name[0] ? k->cs.key_name : "(token)", sep,
                   detail);
     else if (status == 413)
         https_msg(st->error, sizeof st->error,
-                  "hub %s refused the batch as too large (413): lower max_batch_bytes%s%s",
-                  k->host_port, sep, detail);
+                  "hub %s refused the batch as too large: lower max_batch_bytes%s%s", k->host_port,
+                  sep, detail);
     else if (status == 400)
         https_msg(st->error, sizeof st->error,
-                  "hub %s refused the batch as malformed or too large (400)%s%s", k->host_port, sep,
+                  "hub %s refused the batch as malformed or too large%s%s", k->host_port, sep,
                   detail);
     else if (status == 404)
         https_msg(st->error, sizeof st->error,
-                  "hub %s has no event hub %s (404): check EntityPath or the hub name%s%s",
-                  k->host_port, k->cs.hub, sep, detail);
+                  "hub %s has no event hub %s: check EntityPath or the hub name%s%s", k->host_port,
+                  k->cs.hub, sep, detail);
     else if (status == 503)
-        https_msg(st->error, sizeof st->error, "hub %s is busy (503)%s%s", k->host_port, sep,
-                  detail);
+        https_msg(st->error, sizeof st->error, "hub %s is busy%s%s", k->host_port, sep, detail);
     else if (status == 429)
-        https_msg(st->error, sizeof st->error, "hub %s is throttling (429)%s%s", k->host_port, sep,
+        https_msg(st->error, sizeof st->error, "hub %s is throttling%s%s", k->host_port, sep,
                   detail);
     else
         https_msg(st->error, sizeof st->error, "hub %s answered HTTP %d%s%s", k->host_port, status,
                   sep, detail);
 }
 
-/* The message and why for a request that got no HTTP answer (rc from ag_http_request). */
-static enum ag_send_why https_net_error(struct https_ctx *c, int rc, char *msg, size_t cap)
+/* The sentence and why for a request that got no HTTP answer (rc from curl_easy_perform). */
+static enum ag_send_why https_net_error(struct https_ctx *c, CURLcode rc, struct ag_send_status *st)
 {
-    const struct ag_https_conf *k = &c->conf;
-    const char *hp = k->host_port, *d = c->resp.detail[0] ? c->resp.detail : ag_http_strerror(rc);
+    const struct ag_hub_conf *k = &c->conf.hub;
+    const char *hp = k->host_port, *d = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+    char *msg = st->error;
+    size_t cap = sizeof st->error;
+    long os_errno = 0, connect_code = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_OS_ERRNO, &os_errno);
+    curl_easy_getinfo(c->curl, CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (connect_code >= 300) {
+        snprintf(st->code, sizeof st->code, "proxy HTTP %ld", connect_code);
+        https_msg(msg, cap,
+                  "the proxy refused the tunnel to %s: check proxy (or HTTPS_PROXY) and its "
+                  "credentials, or NO_PROXY: %s",
+                  hp, d);
+        return connect_code == 407 ? AG_WHY_AUTH : AG_WHY_NETWORK;
+    }
     switch (rc) {
-    case AG_HTTP_E_RESOLVE:
+    case CURLE_COULDNT_RESOLVE_HOST:
         https_msg(msg, cap,
                   "cannot resolve host %s: check the Endpoint of the connection string "
                   "(and DNS)",
                   k->cs.host);
         return AG_WHY_NETWORK;
-    case AG_HTTP_E_REFUSED:
-        https_msg(msg, cap, "connection refused by %s: is the hub running?", hp);
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        https_msg(msg, cap, "cannot resolve the proxy: check proxy (or HTTPS_PROXY): %s", d);
         return AG_WHY_NETWORK;
-    case AG_HTTP_E_CONNECT:
-        https_msg(msg, cap, "cannot connect to %s: %s: check the network and the Endpoint", hp, d);
+    case CURLE_COULDNT_CONNECT:
+        if (os_errno == ECONNREFUSED)
+            https_msg(msg, cap, "connection refused by %s: is the hub (or the proxy) running? (%s)",
+                      hp, d);
+        else
+            https_msg(msg, cap, "cannot connect to %s: %s: check the network and the Endpoint", hp,
+                      d);
         return AG_WHY_NETWORK;
-    case AG_HTTP_E_TIMEOUT:
+    case CURLE_OPERATION_TIMEDOUT:
         https_msg(msg, cap,
-                  "timeout talking to %s (%s): is the hub reachable? (connect_timeout, "
-                  "timeout)",
+                  "timeout talking to %s (%s): is the hub reachable? (connect_timeout, timeout)",
                   hp, d);
         return AG_WHY_NETWORK;
-    case AG_HTTP_E_TLS_VERIFY:
+    case CURLE_PEER_FAILED_VERIFICATION:
         https_msg(msg, cap, "TLS: certificate verify failed for host %s: check ca_file (%s): %s",
                   k->cs.host, k->ca_file ? k->ca_file : "system CA bundle", d);
         return AG_WHY_TLS;
-    case AG_HTTP_E_TLS_CA:
+    case CURLE_SSL_CACERT_BADFILE:
         https_msg(msg, cap, "TLS: cannot load the CA bundle %s: check ca_file: %s",
                   k->ca_file ? k->ca_file : "(system)", d);
         return AG_WHY_TLS;
-    case AG_HTTP_E_TLS:
+    case CURLE_SSL_CONNECT_ERROR:
         https_msg(msg, cap,
-                  "TLS handshake with %s failed: %s: is it a TLS endpoint? (plain HTTP: "
-                  "use http:// or UseDevelopmentEmulator=true)",
+                  "TLS handshake with %s failed: %s: is it a TLS endpoint? (plain HTTP: use "
+                  "http:// or UseDevelopmentEmulator=true)",
                   hp, d);
         return AG_WHY_TLS;
-    case AG_HTTP_E_DROPPED:
+    case CURLE_GOT_NOTHING:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
         https_msg(msg, cap, "connection to %s dropped before an answer (%s)", hp, d);
         return AG_WHY_NETWORK;
-    case AG_HTTP_E_NOMEM:
+    case CURLE_OUT_OF_MEMORY:
+    case CURLE_ABORTED_BY_CALLBACK:
+    case CURLE_READ_ERROR:
         https_msg(msg, cap, "out of memory sending to %s", hp);
         return AG_WHY_INTERNAL;
-    default: /* AG_HTTP_E_PROTOCOL */
+    default:
         https_msg(msg, cap, "sending to %s failed: %s", hp, d);
         return AG_WHY_NETWORK;
     }
 }
 
-static void https_status_reset(struct ag_send_status *st)
+/* A whole number of milliseconds from a retry-after-ms header, or -1. */
+static int64_t https_ms_value(const char *v)
 {
-    st->result = AG_SEND_RETRY;
-    st->why = AG_WHY_INTERNAL;
-    st->http_status = 0;
-    st->retry_after_ms = -1;
-    st->error[0] = '\0';
+    char *end;
+    long long ms;
+    errno = 0;
+    ms = strtoll(v, &end, 10);
+    if (errno || end == v || *end || ms < 0)
+        return -1;
+    return (int64_t)ms;
 }
 
-static enum ag_send_result https_send(void *ctx, const char *body, size_t len,
+/* The server's wish, from the answer's headers: retry-after-ms first, else Retry-After; -1. */
+static int64_t https_retry_after(const struct https_answer *a)
+{
+    int64_t ms = a->retry_after_ms[0] ? https_ms_value(a->retry_after_ms) : -1;
+    if (ms < 0 && a->retry_after[0])
+        ms = ag_https_retry_after_ms(a->retry_after, hc_now_ms());
+    return ms;
+}
+
+/* ---- sending ------------------------------------------------------------------------------- */
+
+static void https_count(struct https_ctx *c, const struct ag_send_status *st, size_t n,
+                        uint64_t bytes)
+{
+    long connects = 0;
+    curl_easy_getinfo(c->curl, CURLINFO_NUM_CONNECTS, &connects);
+    c->ctr.v[AG_TPC_CONNECTS] += (uint64_t)connects;
+    c->ctr.v[AG_TPC_REQUESTS]++;
+    c->ctr.v[AG_TPC_BYTES] += bytes;
+    if (st->result == AG_SEND_OK)
+        c->ctr.v[AG_TPC_ACCEPTED] += n;
+    else if (st->result == AG_SEND_RETRY)
+        c->ctr.v[AG_TPC_RETRIED] += n;
+    else if (n == 1 && st->why == AG_WHY_SIZE)
+        c->ctr.v[AG_TPC_REJECTED]++;
+    if (st->why == AG_WHY_AUTH)
+        c->ctr.v[AG_TPC_AUTH_REFUSED]++;
+    if (st->why == AG_WHY_NETWORK || st->why == AG_WHY_TLS)
+        c->ctr.v[AG_TPC_DISCONNECTS]++;
+}
+
+static enum ag_send_result https_send(void *ctx, const struct ag_record *const *recs, size_t n,
                                       struct ag_send_status *st)
 {
     struct https_ctx *c = ctx;
-    struct ag_http_request rq = {
-        .method = "POST",
-        .target = c->conf.path,
-        .body = body,
-        .body_len = len,
-    };
-    int rc;
-    https_status_reset(st);
-    if (https_token_fresh(c)) {
+    curl_off_t len = AG_HTTPS_BATCH_OVERHEAD;
+    long status = 0;
+    CURLcode rc;
+
+    ag_send_status_reset(st);
+    if (ag_hub_token_due(&c->token, &c->conf.hub, hc_now_ms()) && https_renew_auth(c)) {
         snprintf(st->error, sizeof st->error, "cannot renew the SAS token: out of memory");
         return st->result;
     }
-    rq.headers = c->headers.p;
-    rq.headers_len = c->headers.len;
-    rc = ag_http_request(c->http, &rq, &c->resp);
-    if (rc) {
-        st->why = https_net_error(c, rc, st->error, sizeof st->error);
-        return st->result = AG_SEND_RETRY;
+    for (size_t i = 0; i < n; i++)
+        len += (curl_off_t)ag_https_record_size(recs[i]);
+    c->body.recs = recs;
+    c->body.n = n;
+    https_seek(&c->body, 0, SEEK_SET);
+    memset(&c->ans, 0, sizeof c->ans);
+    c->errbuf[0] = '\0';
+    curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, len);
+    rc = curl_easy_perform(c->curl);
+    c->body.recs = NULL;
+    if (rc != CURLE_OK) {
+        st->why = https_net_error(c, rc, st);
+        st->result = AG_SEND_RETRY;
+        https_count(c, st, n, 0);
+        return st->result;
     }
-    st->http_status = c->resp.status;
-    st->retry_after_ms = https_retry_after(&c->resp);
-    st->result = ag_https_status_result(c->resp.status, &st->why);
-    if (st->result != AG_SEND_OK)
-        https_http_error(c, c->resp.status, st);
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
+    st->retry_after_ms = https_retry_after(&c->ans);
+    st->result = ag_https_status_result((int)status, &st->why);
+    if (st->result == AG_SEND_OK) {
+        st->acked = n;
+        st->why = AG_WHY_NONE;
+    } else {
+        st->one = n == 1;
+        https_http_error(c, (int)status, st);
+    }
+    https_count(c, st, n, (uint64_t)len);
     return st->result;
+}
+
+static int https_format(void *ctx, const struct ag_record *const *recs, size_t n,
+                        struct hc_buf *out)
+{
+    (void)ctx;
+    return ag_https_format(recs, n, out);
+}
+
+static size_t https_record_size(void *ctx, const struct ag_record *rec)
+{
+    (void)ctx;
+    return ag_https_record_size(rec);
 }
 
 static void https_limits(void *ctx, struct ag_transport_limits *lim)
 {
     const struct https_ctx *c = ctx;
-    lim->max_batch_bytes = (size_t)c->conf.max_batch_bytes;
+    lim->batch_overhead = AG_HTTPS_BATCH_OVERHEAD;
+    lim->max_batch_bytes = (size_t)c->conf.hub.max_batch_bytes;
+    lim->max_event_bytes = 0;
+    lim->max_batch_events = 0;
+}
+
+static void https_counters(void *ctx, struct ag_transport_counters *out)
+{
+    const struct https_ctx *c = ctx;
+    *out = c->ctr;
 }
 
 const struct ag_transport ag_transport_https = {
@@ -555,9 +601,9 @@ const struct ag_transport ag_transport_https = {
     .init = https_init,
     .send = https_send,
     .close = https_close,
-    .format = ag_https_format,
-    .record_size = ag_https_record_size,
-    .batch_overhead = AG_HTTPS_BATCH_OVERHEAD,
+    .format = https_format,
+    .record_size = https_record_size,
     .renew_auth = https_renew_auth,
     .limits = https_limits,
+    .counters = https_counters,
 };

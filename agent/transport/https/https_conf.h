@@ -2,20 +2,20 @@
  * https_conf.h - settings of the Event Hubs REST transport, and the pure parts of https.c.
  *
  * https_conf.c turns settings (key/value text from the INI file or the command line) into a
- * struct ag_https_conf, without I/O. https.c does the I/O and fills ag_transport_https
+ * struct ag_https_conf, without I/O. https.c does the I/O (libcurl) and fills ag_transport_https
  * (agent/transport/transport.h). The functions at the end of this header are the pure pieces of
  * https.c (body format, size accounting, status mapping, Retry-After), exposed for unit tests.
  *
- * Settings (ag_https_conf_set):
- *   connection_string  as Azure prints it (common/connstr.h); required
- *   hub                the event hub name, when the connection string has no EntityPath
- *   ca_file            PEM CA bundle to verify the hub's certificate; default: the system's
- *   connect_timeout    duration (common/hctime.h), default 10s
- *   timeout            whole request, default 70s (the hub's own timeout is 60 s)
- *   token_ttl          lifetime of a SAS token, default 1h
- *   token_renew        renew a token when less than this is left, default 5m
- *   tier               basic | standard | premium | dedicated: sets the default max_batch_bytes
- *   max_batch_bytes    size (e.g. "1M"), default 1048576 (262144 for the basic tier)
+ * Settings (ag_https_conf_set): those of every Event Hubs transport (hubconf.h:
+ * connection_string, hub, ca_file, connect_timeout, timeout, token_ttl, token_renew, tier,
+ * max_batch_bytes) and
+ *   proxy              an HTTP proxy, "http://[user:password@]host:port" (the hub is reached
+ *                      through a CONNECT tunnel); "none": no proxy whatever the environment.
+ *                      Default: the environment's HTTPS_PROXY / https_proxy (http_proxy for an
+ *                      http:// hub), as curl reads them
+ *   no_proxy           hosts reached without the proxy, comma-separated ("localhost,.lan");
+ *                      default: the environment's NO_PROXY / no_proxy
+ * ca_file, for this transport, is the only CA bundle trusted (the system's is not used then).
  */
 #ifndef AG_HTTPS_CONF_H
 #define AG_HTTPS_CONF_H
@@ -24,38 +24,24 @@
 #include <stdint.h>
 
 #include "agent/buffer/queue.h"
+#include "agent/transport/hubconf.h"
 #include "agent/transport/transport.h"
 #include "common/buf.h"
-#include "common/connstr.h"
-
-#define AG_HTTPS_BATCH_STANDARD 1048576 /* 1 MB: Standard, Premium, Dedicated */
-#define AG_HTTPS_BATCH_BASIC    262144  /* 256 KB: Basic */
-#define AG_HTTPS_BATCH_MIN      1024
-#define AG_HTTPS_BATCH_MAX      (64u * 1024 * 1024)
 
 #define AG_HTTPS_CONTENT_TYPE "application/vnd.microsoft.servicebus.json"
 #define AG_HTTPS_QUERY        "?timeout=60&api-version=2014-01"
 
 /*
- * The transport's configuration. Fields above `cs` are settings (strings owned by the struct);
- * `cs` and below are derived by ag_https_conf_finish.
+ * The transport's configuration: the shared settings (hub), its own, and what finish derives
+ * (url and below).
  */
 struct ag_https_conf {
-    char *connection_string;
-    char *hub;
-    char *ca_file;
-    int64_t connect_timeout_ms;
-    int64_t timeout_ms;
-    int64_t token_ttl_ms;
-    int64_t token_renew_ms;
-    uint64_t max_batch_bytes; /* 0 until finish: then the setting, or the tier's default */
-    int basic_tier;
+    struct ag_hub_conf hub;
+    char *proxy;    /* NULL: the environment's; "" for "none" */
+    char *no_proxy; /* NULL: the environment's */
 
-    struct hc_connstr cs; /* the parsed connection string */
-    char *url;            /* POST target: {scheme}://{host}[:port]/{hub}/messages?timeout=60&… */
-    char *path;           /* the same without {scheme}://{host}[:port]: /{hub}/messages?… */
-    char *audience;       /* what tokens are signed for: {scheme}://{host}/{hub}, lower case */
-    char *host_port;      /* "host:port", for messages */
+    char *url;      /* POST target: {scheme}://{host}[:port]/{hub}/messages?timeout=60&… */
+    char *audience; /* what tokens are signed for: {scheme}://{host}/{hub}, lower case */
 };
 
 /* Defaults, no strings. Free with ag_https_conf_free. */
@@ -70,10 +56,8 @@ int ag_https_conf_set(struct ag_https_conf *c, const char *key, const char *valu
                       const char **why);
 
 /*
- * Check the settings together and derive cs, url, audience, host_port and max_batch_bytes.
- * Returns 0, or a code with *why as for hc_connstr_parse ("no connection string: pass
- * --connection-string or set HUBCAP_CONNECTION_STRING", "no EntityPath: pass the event hub name",
- * "token_renew must be shorter than token_ttl", ...).
+ * Check the settings together and derive the hub's (hubconf.h), url and audience. Returns 0, or
+ * a code with *why as for ag_hub_conf_finish.
  */
 int ag_https_conf_finish(struct ag_https_conf *c, const char **why);
 
@@ -94,6 +78,9 @@ void ag_https_conf_free(struct ag_https_conf *c);
 int ag_https_format(const struct ag_record *const *recs, size_t n, struct hc_buf *out);
 size_t ag_https_record_size(const struct ag_record *rec);
 #define AG_HTTPS_BATCH_OVERHEAD 1
+
+/* One record's object preceded by sep ('[' or ','): what ag_https_format appends for it. */
+int ag_https_format_one(const struct ag_record *rec, char sep, struct hc_buf *out);
 
 /*
  * Map an HTTP status to a result: 200/201 OK; 408, 410, 429, 5xx RETRY; 401/403 RETRY with

@@ -207,34 +207,37 @@ static void test_options(void **state)
 
 static int sends, refuse;
 
-static size_t rec_size(const struct ag_record *r)
+static size_t rec_size(void *ctx, const struct ag_record *r)
 {
+    (void)ctx;
     return r->json_len;
 }
 
-static int fmt(const struct ag_record *const *recs, size_t n, struct hc_buf *out)
+static int fmt(void *ctx, const struct ag_record *const *recs, size_t n, struct hc_buf *out)
 {
+    (void)ctx;
     for (size_t i = 0; i < n; i++)
         hc_buf_add(out, recs[i]->json, recs[i]->json_len);
     return 0;
 }
 
-static int t_init(const struct ag_kv *c, size_t n, void **ctx, char *err, size_t len)
+static int t_init(const struct ag_kv *c, size_t n, void *arg, void **ctx, char *err, size_t len)
 {
-    (void)c, (void)n, (void)err, (void)len;
+    (void)c, (void)n, (void)arg, (void)err, (void)len;
     *ctx = &sends;
     return 0;
 }
 
-static enum ag_send_result t_send(void *ctx, const char *body, size_t len,
+static enum ag_send_result t_send(void *ctx, const struct ag_record *const *recs, size_t n,
                                   struct ag_send_status *st)
 {
-    (void)ctx, (void)body, (void)len;
-    memset(st, 0, sizeof *st);
+    (void)ctx, (void)recs;
+    ag_send_status_reset(st);
     st->retry_after_ms = refuse ? 300 : -1;
     sends++;
     st->result = refuse ? AG_SEND_RETRY : AG_SEND_OK;
     st->why = refuse ? AG_WHY_THROTTLED : AG_WHY_NONE;
+    st->acked = refuse ? 0 : n;
     refuse = 0;
     return st->result;
 }

@@ -87,7 +87,7 @@ static void format_is_documented_json(void **state)
     const struct ag_record *ptrs[3] = {&recs[0], &recs[1], &recs[2]};
     struct hc_buf out = HC_BUF_INIT;
     three_records(recs);
-    assert_int_equal(ag_transport_https.format(ptrs, 3, &out), 0);
+    assert_int_equal(ag_transport_https.format(NULL, ptrs, 3, &out), 0);
     assert_int_equal(out.len, sizeof expected - 1);
     assert_memory_equal(out.p, expected, sizeof expected - 1);
     hc_buf_free(&out);
@@ -132,9 +132,9 @@ static void sizes_are_exact(void **state)
     three_records(recs);
     for (size_t n = 1; n <= 3; n++) {
         struct hc_buf out = HC_BUF_INIT;
-        size_t sum = ag_transport_https.batch_overhead;
+        size_t sum = AG_HTTPS_BATCH_OVERHEAD;
         for (size_t i = 0; i < n; i++)
-            sum += ag_transport_https.record_size(ptrs[i]);
+            sum += ag_transport_https.record_size(NULL, ptrs[i]);
         assert_int_equal(ag_https_format(ptrs, n, &out), 0);
         assert_int_equal(out.len, sum);
         hc_buf_free(&out);
@@ -304,11 +304,11 @@ static void conf_settings(void **state)
     assert_string_equal(c.url, "https://contoso.servicebus.windows.net/Orders/messages"
                                "?timeout=60&api-version=2014-01");
     assert_string_equal(c.audience, "https://contoso.servicebus.windows.net/orders");
-    assert_string_equal(c.host_port, "contoso.servicebus.windows.net:443");
-    assert_int_equal(c.max_batch_bytes, 1048576);
-    assert_int_equal(c.connect_timeout_ms, 10000);
-    assert_int_equal(c.token_ttl_ms, 3600000);
-    assert_int_equal(c.token_renew_ms, 300000);
+    assert_string_equal(c.hub.host_port, "contoso.servicebus.windows.net:443");
+    assert_int_equal(c.hub.max_batch_bytes, 1048576);
+    assert_int_equal(c.hub.connect_timeout_ms, 10000);
+    assert_int_equal(c.hub.token_ttl_ms, 3600000);
+    assert_int_equal(c.hub.token_renew_ms, 300000);
     ag_https_conf_free(&c);
 
     /* Basic tier; an explicit size wins whatever the order. */
@@ -316,7 +316,7 @@ static void conf_settings(void **state)
     assert_int_equal(ag_https_conf_set(&c, "connection_string", CS, NULL), 0);
     assert_int_equal(ag_https_conf_set(&c, "tier", "Basic", NULL), 0);
     assert_int_equal(ag_https_conf_finish(&c, NULL), 0);
-    assert_int_equal(c.max_batch_bytes, 262144);
+    assert_int_equal(c.hub.max_batch_bytes, 262144);
     ag_https_conf_free(&c);
     ag_https_conf_default(&c);
     assert_int_equal(ag_https_conf_set(&c, "max_batch_bytes", "512K", NULL), 0);
@@ -324,8 +324,8 @@ static void conf_settings(void **state)
     assert_int_equal(ag_https_conf_set(&c, "connection_string", CS, NULL), 0);
     assert_int_equal(ag_https_conf_set(&c, "timeout", "90s", NULL), 0);
     assert_int_equal(ag_https_conf_finish(&c, NULL), 0);
-    assert_int_equal(c.max_batch_bytes, 524288);
-    assert_int_equal(c.timeout_ms, 90000);
+    assert_int_equal(c.hub.max_batch_bytes, 524288);
+    assert_int_equal(c.hub.timeout_ms, 90000);
     ag_https_conf_free(&c);
 
     /* A local receiver over plain HTTP, hub given separately. */
@@ -342,7 +342,7 @@ static void conf_settings(void **state)
     assert_string_equal(c.url,
                         "http://127.0.0.1:8080/events/messages?timeout=60&api-version=2014-01");
     assert_string_equal(c.audience, "http://127.0.0.1/events");
-    assert_string_equal(c.host_port, "127.0.0.1:8080");
+    assert_string_equal(c.hub.host_port, "127.0.0.1:8080");
     ag_https_conf_free(&c);
 }
 
@@ -358,12 +358,12 @@ static void conf_errors(void **state)
     assert_int_equal(ag_https_conf_set(&c, "max_batch_bytes", "10", &why), HC_E_INVAL);
     assert_int_equal(ag_https_conf_set(&c, "max_batch_bytes", "1G", &why), HC_E_INVAL);
     assert_int_equal(ag_https_conf_set(&c, "timeout", "forever", &why), HC_E_INVAL);
-    assert_int_equal(c.timeout_ms, 70000);
+    assert_int_equal(c.hub.timeout_ms, 70000);
     assert_int_equal(ag_https_conf_set(&c, "token_ttl", "10m", &why), 0);
     assert_int_equal(ag_https_conf_set(&c, "token_renew", "10m", &why), 0);
     assert_int_equal(ag_https_conf_set(&c, "connection_string", CS, &why), 0);
     assert_int_equal(ag_https_conf_finish(&c, &why), HC_E_INVAL);
-    assert_string_equal(why, "https: token_renew must be shorter than token_ttl");
+    assert_string_equal(why, "token_renew must be shorter than token_ttl");
     ag_https_conf_free(&c);
     ag_https_conf_free(NULL);
 }
@@ -378,7 +378,7 @@ static void transport_init_close(void **state)
     char err[256];
     void *ctx = NULL;
     assert_string_equal(t->name, "https");
-    assert_int_equal(t->init(kv, 2, &ctx, err, sizeof err), 0);
+    assert_int_equal(t->init(kv, 2, NULL, &ctx, err, sizeof err), 0);
     assert_non_null(ctx);
     t->limits(ctx, &lim);
     assert_int_equal(lim.max_batch_bytes, 262144);
@@ -387,24 +387,24 @@ static void transport_init_close(void **state)
     t->close(NULL);
 
     struct ag_kv bad[] = {{"connection_string", CS}, {"ca_file", "/nonexistent/ca.pem"}};
-    assert_int_equal(t->init(bad, 2, &ctx, err, sizeof err), -ENOENT);
+    assert_int_equal(t->init(bad, 2, NULL, &ctx, err, sizeof err), -ENOENT);
     assert_null(ctx);
     assert_string_equal(err, "ca_file /nonexistent/ca.pem: No such file or directory");
 
     struct ag_kv nohub[] = {{"connection_string", "Endpoint=sb://ns/;SharedAccessKeyName=k;"
                                                   "SharedAccessKey=v"}};
-    assert_int_equal(t->init(nohub, 1, &ctx, err, sizeof err), HC_E_INVAL);
+    assert_int_equal(t->init(nohub, 1, NULL, &ctx, err, sizeof err), HC_E_INVAL);
     assert_string_equal(err, "no EntityPath: pass the event hub name");
 
     struct ag_kv unknown[] = {{"colour", "red"}};
-    assert_int_equal(t->init(unknown, 1, &ctx, err, sizeof err), HC_E_NOTFOUND);
+    assert_int_equal(t->init(unknown, 1, NULL, &ctx, err, sizeof err), HC_E_NOTFOUND);
     assert_non_null(strstr(err, "colour: https: unknown setting"));
 
     /* A prebuilt token cannot be renewed. */
     struct ag_kv tok[] = {{"connection_string", "Endpoint=sb://ns/;EntityPath=h;"
                                                 "SharedAccessSignature=SharedAccessSignature "
                                                 "sr=x&sig=y&se=1&skn=z"}};
-    assert_int_equal(t->init(tok, 1, &ctx, err, sizeof err), 0);
+    assert_int_equal(t->init(tok, 1, NULL, &ctx, err, sizeof err), 0);
     assert_int_equal(t->renew_auth(ctx), HC_E_AUTH);
     t->close(ctx);
 }

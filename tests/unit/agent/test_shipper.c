@@ -1,8 +1,10 @@
 /*
  * The shipper's decisions, against the real buffer and a scripted transport (the network is
  * tested end to end in tests/integration/test_ship_*.sh): batches under the limits and in order,
- * the cursor moves only on OK, poison events found by splitting and dead-lettered, retries
- * counted, auth renewed once then reported.
+ * the cursor moves only over what the hub stored (a whole body, or the contiguous prefix of a
+ * per-event answer), poison events found by splitting (whole-body answers) or named by the hub
+ * (per-event answers) and dead-lettered, retries counted, auth renewed once then reported, the
+ * transport's limits read again after a send.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -21,101 +23,138 @@
 #include "common/error.h"
 #include "tests/unit/testutil.h"
 
-/* ---- a scripted transport: format is "n:seq,seq,…", send answers by rule ----------------- */
+/* ---- a scripted transport: it reads each record's "n" and answers by rule ----------------- */
 
 struct script {
     int calls, renews;
     int auth_failures; /* answer 401 this many times */
     int retries;       /* answer 503 (Retry-After 0) this many times */
-    long poison;       /* REJECT/SIZE every body holding this seq (the data's "n") */
-    size_t max_seen;   /* largest body seen */
-    long last_n;       /* events must arrive in order */
+    long poison;       /* REJECT/SIZE every send holding this n (the data's "n") */
+    int per_event;     /* answer per record, as AMQP does: a poison alone, the rest stored */
+    long drop_after;   /* per_event: the connection "drops" after storing records up to this n */
+    size_t learn_max;  /* after the first send, max_event_bytes becomes this (an attach) */
+    size_t max_events; /* the transport's max_batch_events */
+    size_t max_seen;   /* largest batch seen, bytes */
+    size_t most_events;
+    long last_n; /* events must arrive in order */
     int out_of_order;
     long delivered;
+    long stored[20000]; /* how often each n was stored */
 };
 static struct script sc;
 
-static size_t rec_size(const struct ag_record *r)
+static size_t rec_size(void *ctx, const struct ag_record *r)
 {
+    (void)ctx;
     return r->json_len + 1;
 }
 
-static int fmt(const struct ag_record *const *recs, size_t n, struct hc_buf *out)
+static long rec_n(const struct ag_record *r)
 {
+    char *copy = strndup(r->json, r->json_len);
+    long n = strtol(strstr(copy, "\"n\":") + 4, NULL, 10);
+    free(copy);
+    return n;
+}
+
+static int fmt(void *ctx, const struct ag_record *const *recs, size_t n, struct hc_buf *out)
+{
+    (void)ctx;
     for (size_t i = 0; i < n; i++) {
-        const char *p = strstr(recs[i]->json, "\"n\":");
         size_t start = out->len;
-        hc_buf_addf(out, "%ld,", strtol(p + 4, NULL, 10));
+        hc_buf_addf(out, "%ld,", rec_n(recs[i]));
         /* pad with spaces to exactly rec_size(), as the contract says */
-        while (out->len - start < rec_size(recs[i]))
+        while (out->len - start < rec_size(NULL, recs[i]))
             hc_buf_addc(out, ' ');
     }
     return 0;
 }
 
-static int t_init(const struct ag_kv *c, size_t n, void **ctx, char *err, size_t len)
+static int t_init(const struct ag_kv *c, size_t n, void *arg, void **ctx, char *err, size_t len)
 {
-    (void)c;
-    (void)n;
-    (void)err;
-    (void)len;
+    (void)c, (void)n, (void)arg, (void)err, (void)len;
     *ctx = &sc;
     return 0;
 }
 
-static enum ag_send_result t_send(void *ctx, const char *body, size_t len,
+static void store(long n)
+{
+    if (n <= sc.last_n)
+        sc.out_of_order++;
+    sc.last_n = n;
+    sc.delivered++;
+    sc.stored[n]++;
+}
+
+static enum ag_send_result refuse(struct ag_send_status *st, enum ag_send_result r,
+                                  enum ag_send_why why, const char *code, const char *error)
+{
+    st->result = r;
+    st->why = why;
+    snprintf(st->code, sizeof st->code, "%s", code);
+    snprintf(st->error, sizeof st->error, "%s", error);
+    return r;
+}
+
+/* Per record, as AMQP answers: stored up to the poison (named alone) or the drop. */
+static enum ag_send_result send_per_event(const struct ag_record *const *recs, size_t n,
+                                          struct ag_send_status *st)
+{
+    size_t i = 0;
+    for (; i < n; i++) {
+        long k = rec_n(recs[i]);
+        if (k == sc.poison || (sc.drop_after && k > sc.drop_after))
+            break;
+        store(k);
+    }
+    st->acked = i;
+    if (i == n) {
+        st->result = AG_SEND_OK;
+        return st->result;
+    }
+    if (sc.drop_after && rec_n(recs[i]) > sc.drop_after) {
+        sc.drop_after = 0;
+        return refuse(st, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection lost");
+    }
+    st->one = 1;
+    for (size_t j = i + 1; j < n; j++, st->acked_after++)
+        store(rec_n(recs[j])); /* the rest of the batch was accepted */
+    return refuse(st, AG_SEND_REJECT, AG_WHY_SIZE, "amqp:link:message-size-exceeded",
+                  "hub refused the event: poison");
+}
+
+static enum ag_send_result t_send(void *ctx, const struct ag_record *const *recs, size_t n,
                                   struct ag_send_status *st)
 {
+    size_t bytes = 0;
+    int bad = 0;
     (void)ctx;
-    memset(st, 0, sizeof *st);
-    st->retry_after_ms = -1;
+    ag_send_status_reset(st);
     sc.calls++;
-    if (len > sc.max_seen)
-        sc.max_seen = len;
+    for (size_t i = 0; i < n; i++) {
+        bytes += rec_size(NULL, recs[i]);
+        bad |= rec_n(recs[i]) == sc.poison;
+    }
+    if (bytes > sc.max_seen)
+        sc.max_seen = bytes;
+    if (n > sc.most_events)
+        sc.most_events = n;
     if (sc.auth_failures > 0) {
         sc.auth_failures--;
-        st->result = AG_SEND_RETRY;
-        st->why = AG_WHY_AUTH;
-        st->http_status = 401;
-        snprintf(st->error, sizeof st->error, "401 unauthorized");
-        return st->result;
+        return refuse(st, AG_SEND_RETRY, AG_WHY_AUTH, "HTTP 401", "unauthorized");
     }
     if (sc.retries > 0) {
         sc.retries--;
-        st->result = AG_SEND_RETRY;
-        st->why = AG_WHY_THROTTLED;
-        st->http_status = 503;
         st->retry_after_ms = 0;
-        snprintf(st->error, sizeof st->error, "503 busy");
-        return st->result;
+        return refuse(st, AG_SEND_RETRY, AG_WHY_THROTTLED, "HTTP 503", "busy");
     }
-    /* REJECT when the poison is in the body */
-    char *copy = strndup(body, len), *save = NULL;
-    long ids[10000];
-    int n = 0, bad = 0;
-    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        while (*t == ' ')
-            t++;
-        if (!*t)
-            continue;
-        ids[n] = strtol(t, NULL, 10);
-        bad |= ids[n] == sc.poison;
-        n++;
-    }
-    free(copy);
-    if (bad) {
-        st->result = AG_SEND_REJECT;
-        st->why = AG_WHY_SIZE;
-        st->http_status = 400;
-        snprintf(st->error, sizeof st->error, "poison");
-        return st->result;
-    }
-    for (int i = 0; i < n; i++) {
-        if (ids[i] <= sc.last_n)
-            sc.out_of_order++;
-        sc.last_n = ids[i];
-    }
-    sc.delivered += n;
+    if (sc.per_event)
+        return send_per_event(recs, n, st);
+    if (bad) /* a whole-body answer: the shipper must find the event */
+        return refuse(st, AG_SEND_REJECT, AG_WHY_SIZE, "HTTP 400", "poison");
+    for (size_t i = 0; i < n; i++)
+        store(rec_n(recs[i]));
+    st->acked = n;
     st->result = AG_SEND_OK;
     return st->result;
 }
@@ -135,7 +174,10 @@ static int t_renew(void *ctx)
 static void t_limits(void *ctx, struct ag_transport_limits *lim)
 {
     (void)ctx;
+    lim->batch_overhead = 0;
     lim->max_batch_bytes = 64 * 1024;
+    lim->max_event_bytes = sc.calls && sc.learn_max ? sc.learn_max : 0;
+    lim->max_batch_events = sc.max_events;
 }
 
 static const struct ag_transport scripted = {
@@ -145,7 +187,6 @@ static const struct ag_transport scripted = {
     .close = t_close,
     .format = fmt,
     .record_size = rec_size,
-    .batch_overhead = 0,
     .renew_auth = t_renew,
     .limits = t_limits,
 };
@@ -255,9 +296,76 @@ static void test_poison_is_dead_lettered_rest_ships(void **state)
     assert_int_equal(ag_iter_open(f->q, AG_SCOPE_DEAD, 0, &it), 0);
     assert_int_equal(ag_iter_next(it, &r), 0);
     assert_non_null(strstr(r.json, "\"n\":637,"));
-    assert_non_null(strstr(r.reason, "poison"));
+    assert_string_equal(r.reason, "HTTP 400: poison");
     ag_iter_close(it);
     assert_true(sc.calls < 40); /* bisection, not one send per event */
+}
+
+/* A per-event refusal (AMQP's rejected delivery): dead-lettered at once, no bisection, and the
+ * records stored after it in the same send are not sent again. */
+static void test_per_event_reject_no_bisection_no_resend(void **state)
+{
+    struct fx *f = *state;
+    struct ag_iter *it;
+    struct ag_record r;
+    fill(f->q, 1, 1000, 10);
+    sc.poison = 637;
+    sc.per_event = 1;
+    assert_int_equal(run_once(f, 1000), 0);
+    assert_true(sc.calls <= 3); /* two 64 KiB batches, the second again after the dead letter */
+    assert_int_equal(sc.delivered, 999);
+    for (long n = 1; n <= 1000; n++)
+        assert_int_equal(sc.stored[n], n == 637 ? 0 : 1);
+    struct ag_queue_stats st = stats(f);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.dead, 1);
+    assert_int_equal(st.counters[AG_CTR_SHIPPED], 999);
+    assert_int_equal(ag_iter_open(f->q, AG_SCOPE_DEAD, 0, &it), 0);
+    assert_int_equal(ag_iter_next(it, &r), 0);
+    assert_non_null(strstr(r.json, "\"n\":637,"));
+    assert_string_equal(r.reason, "amqp:link:message-size-exceeded: hub refused the event: poison");
+    ag_iter_close(it);
+}
+
+/* A connection lost mid-send: the cursor moves over the stored prefix only; the rest, and
+ * only the rest, is sent again. */
+static void test_partial_ack_advances_over_the_prefix(void **state)
+{
+    struct fx *f = *state;
+    fill(f->q, 1, 500, 10);
+    sc.per_event = 1;
+    sc.drop_after = 321;
+    assert_int_equal(run_once(f, 1000), 0);
+    assert_int_equal(sc.calls, 2);
+    for (long n = 1; n <= 500; n++)
+        assert_int_equal(sc.stored[n], 1);
+    struct ag_queue_stats st = stats(f);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.counters[AG_CTR_SHIPPED], 500);
+    assert_int_equal(st.counters[AG_CTR_RETRIED], 1);
+}
+
+/* The transport's limits: max_batch_events, and a max_event_bytes learned after a send (AMQP's
+ * attach): a later event over it is dead-lettered unsent. */
+static void test_transport_limits_are_read_again(void **state)
+{
+    struct fx *f = *state;
+    fill(f->q, 1, 300, 10);
+    sc.max_events = 7;
+    assert_int_equal(run_once(f, 1000), 0);
+    assert_int_equal(sc.most_events, 7);
+    assert_int_equal(sc.delivered, 300);
+    fill(f->q, 301, 301, 10);
+    fill(f->q, 302, 302, 3000); /* under the batch limit, over what the transport learns */
+    fill(f->q, 303, 303, 10);
+    memset(&sc, 0, sizeof sc);
+    sc.poison = -1;
+    sc.learn_max = 1000;
+    sc.max_events = 1; /* the first send (the "attach") comes before 302 is taken */
+    assert_int_equal(run_once(f, 1000), 0);
+    assert_int_equal(sc.delivered, 2);
+    assert_int_equal(sc.stored[302], 0);
+    assert_int_equal(stats(f).dead, 1);
 }
 
 static void test_retries_are_counted_nothing_twice(void **state)
@@ -287,7 +395,8 @@ static void test_auth_renewed_once_then_reported(void **state)
     assert_int_equal(stats(f).queued, 10); /* nothing lost */
     assert_int_equal(ag_ship_state_read(f->dir, &st), 0);
     assert_true(st.paused);
-    assert_string_equal(st.last_error, "401 unauthorized");
+    assert_string_equal(st.last_error, "HTTP 401: unauthorized");
+    assert_string_equal(st.transport, "scripted");
 }
 
 static void test_event_over_batch_limit_dead_lettered_unsent(void **state)
@@ -323,6 +432,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_all_ok_in_order_under_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_is_dead_lettered_rest_ships, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_per_event_reject_no_bisection_no_resend, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_partial_ack_advances_over_the_prefix, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_transport_limits_are_read_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_retries_are_counted_nothing_twice, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_renewed_once_then_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_over_batch_limit_dead_lettered_unsent, setup,
