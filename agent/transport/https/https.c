@@ -7,8 +7,9 @@
  * The body is not built in memory: curl reads it from a callback that formats one record at a
  * time, so a 1 MB batch costs one record's worth of buffer, and its length (the record_size sum,
  * exact by contract) is sent as Content-Length before the first byte. curl sends a request a
- * second time only when a reused connection died before any answer came (it rewinds the body
- * through the seek callback); every other failure is reported and never resent here.
+ * second time only when a reused connection died before a whole status line came back (the
+ * server closed an idle connection as the request left); it rewinds the body through the seek
+ * callback. Every other failure is reported, and never resent here.
  */
 #include "agent/transport/https/https_conf.h"
 
