@@ -14,7 +14,8 @@ start_tls_hub() {
   start_hub "$1" --tls-cert "$T/ca/server.pem" --tls-key "$T/ca/server.key" "${@:2}"
 }
 stop_hub() { kill_hub; }
-# TLS: an sb:// Endpoint without UseDevelopmentEmulator; the port is the hub's
+# TLS: an sb:// Endpoint without UseDevelopmentEmulator (AMQP's by default: --transport https);
+# the port is the hub's
 cs() { # HOST PORT
   echo "Endpoint=sb://$1:$2/;SharedAccessKeyName=send;SharedAccessKey=$KEY;EntityPath=events"
 }
@@ -23,7 +24,7 @@ nreq() { cat "$T/$1.log" 2> /dev/null | grep -c '"response"' || true; }
 # --- the right CA, by host name: ships; the hub saw the audience https://localhost/events
 events a 1500 21
 start_tls_hub h1
-ship "$T/a.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/ca.pem" \
+ship "$T/a.buf" --transport https --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/ca.pem" \
   --max-batch-bytes 128K
 [ $rc -eq 0 ] || fail "ship over TLS with the right CA exited $rc: $(cat "$T/ship.err")"
 stop_hub
@@ -42,7 +43,7 @@ ok "TLS with the right CA (localhost): 1500 events shipped once each, connection
 # --- by IP address: the certificate's IP subjectAltName matches
 events b 300 22
 start_tls_hub h2
-ship "$T/b.buf" --connection-string "$(cs 127.0.0.1 "$hub_port")" --ca-file "$T/ca/ca.pem"
+ship "$T/b.buf" --transport https --connection-string "$(cs 127.0.0.1 "$hub_port")" --ca-file "$T/ca/ca.pem"
 [ $rc -eq 0 ] || fail "ship over TLS to 127.0.0.1 exited $rc: $(cat "$T/ship.err")"
 stop_hub
 check h2 --expect "$T/b.jsonl"
@@ -52,7 +53,7 @@ ok "TLS with the right CA (127.0.0.1, IP subjectAltName): shipped"
 events c 400 23
 before=$(st "$T/c.buf" queued_events)
 start_tls_hub h3
-ship "$T/c.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/other-ca.pem" \
+ship "$T/c.buf" --transport https --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/other-ca.pem" \
   --give-up-after 3
 [ $rc -eq 1 ] || fail "ship with the wrong CA exited $rc, want 1: $(cat "$T/ship.err")"
 grep -qi "certificate" "$T/ship.err" || fail "wrong CA: no word about the certificate: $(cat "$T/ship.err")"
@@ -62,19 +63,19 @@ st "$T/c.buf" last_error | grep -qi "certificate" || fail "last_error: $(st "$T/
 [ "$(nreq h3)" -eq 0 ] || fail "the hub got $(nreq h3) requests over an unverified connection"
 
 # --- the system's CA bundle does not know the test CA either
-ship "$T/c.buf" --connection-string "$(cs localhost "$hub_port")" --give-up-after 3
+ship "$T/c.buf" --transport https --connection-string "$(cs localhost "$hub_port")" --give-up-after 3
 [ $rc -eq 1 ] || fail "ship with the system CAs exited $rc, want 1: $(cat "$T/ship.err")"
 grep -qi "certificate" "$T/ship.err" || fail "system CAs: $(cat "$T/ship.err")"
 [ "$(st "$T/c.buf" queued_events)" -eq "$before" ] || fail "events lost after a TLS failure"
 [ "$(nreq h3)" -eq 0 ] || fail "the hub got requests over an unverified connection"
 
 # --- a missing CA file is named
-ship "$T/c.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/nope.pem" --give-up-after 3
+ship "$T/c.buf" --transport https --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/nope.pem" --give-up-after 3
 [ $rc -ne 0 ] || fail "ship with a missing --ca-file succeeded"
 grep -q "nope.pem" "$T/ship.err" || fail "missing CA file not named: $(cat "$T/ship.err")"
 
 # --- and with the right CA the same queue then ships in full
-ship "$T/c.buf" --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/ca.pem"
+ship "$T/c.buf" --transport https --connection-string "$(cs localhost "$hub_port")" --ca-file "$T/ca/ca.pem"
 [ $rc -eq 0 ] || fail "ship after the TLS failures exited $rc: $(cat "$T/ship.err")"
 stop_hub
 check h3 --expect "$T/c.jsonl"
@@ -88,6 +89,7 @@ device_id = tls-run-01
 [buffer]
 path = $T/d.buf
 [hub]
+transport = https
 connection_string = $(cs localhost "$hub_port")
 ca_file = $T/ca/ca.pem
 linger = 50ms
