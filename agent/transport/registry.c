@@ -27,6 +27,8 @@ static const struct ag_transport *const registry[] = {
     NULL,
 };
 
+#define AMQP_PORT 5672 /* AMQP's own port (plain): Azure's emulator, hubcap-receiver's AMQP */
+
 /* Every name a build of hubcap may have, to tell "not built" from "unknown". */
 static const char *const known[] = {"https", "amqp", "mqtt"};
 
@@ -71,7 +73,7 @@ static const char *default_name(const struct ag_kv *conf, size_t n)
     const char *name = "https";
     if (!s || hc_connstr_parse(s, kv_get(conf, n, "hub"), &cs, NULL))
         return name; /* the transport's init says what is wrong with it */
-    if (cs.sb && (!cs.emulator || !cs.port))
+    if (cs.sb && (!cs.emulator || !cs.port || cs.port == AMQP_PORT))
         name = "amqp";
     hc_connstr_wipe(&cs);
     return name;

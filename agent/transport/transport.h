@@ -191,10 +191,12 @@ const char *ag_transport_names(void);
  * The transport to use: name when given (NULL or "" = the default for the connection string
  * among conf[0..n)). The default follows the connection string, as Azure's SDKs do:
  *   https:// or http:// Endpoint                     https
- *   sb:// Endpoint                                   amqp (TLS, 5671)
- *   sb:// with UseDevelopmentEmulator=true, no port  amqp on 5672 (Azure's emulator: no REST)
- *   sb:// with UseDevelopmentEmulator=true and port  https (plain HTTP on that port: what
- *                                                    hubcap-receiver prints, and serves REST on)
+ *   sb:// Endpoint                                   amqp (TLS, 5671 or the Endpoint's port)
+ *   sb:// with UseDevelopmentEmulator=true and no    amqp, plain (Azure's emulator, which has
+ *     port, or port 5672                             no REST; hubcap-receiver's AMQP string)
+ *   sb:// with UseDevelopmentEmulator=true and       https, plain HTTP on that port (the string
+ *     another port                                   hubcap-receiver prints for REST and every
+ *                                                    local REST endpoint before AMQP existed)
  * and falls back to the other transport when the chosen one is not in this build. Returns 0
  * and *out, or HC_E_NOTFOUND with a sentence in err (an unknown name, or one not built).
  */

@@ -52,6 +52,9 @@ static void test_default_follows_the_connection_string(void **state)
     static const char receiver[] = "Endpoint=sb://127.0.0.1:8080/;SharedAccessKeyName=s;"
                                    "SharedAccessKey=k;EntityPath=events;"
                                    "UseDevelopmentEmulator=true";
+    static const char receiver_amqp[] = "Endpoint=sb://127.0.0.1:5672/;SharedAccessKeyName=s;"
+                                        "SharedAccessKey=k;EntityPath=events;"
+                                        "UseDevelopmentEmulator=true";
     static const char rest[] = "Endpoint=https://ns.servicebus.windows.net/;"
                                "SharedAccessKeyName=s;SharedAccessKey=k;EntityPath=events";
     static const char plain[] = "Endpoint=http://127.0.0.1:8080/;SharedAccessKeyName=s;"
@@ -62,6 +65,7 @@ static void test_default_follows_the_connection_string(void **state)
     assert_string_equal(chosen("", azure), "amqp");
     assert_string_equal(chosen(NULL, emulator), "amqp");
     assert_string_equal(chosen(NULL, receiver), "https");
+    assert_string_equal(chosen(NULL, receiver_amqp), "amqp");
     assert_string_equal(chosen(NULL, rest), "https");
     assert_string_equal(chosen(NULL, plain), "https");
     assert_string_equal(chosen("https", azure), "https"); /* forced */
@@ -75,7 +79,7 @@ static void test_default_follows_the_connection_string(void **state)
     assert_null(chosen("https", rest));
 #endif
     assert_null(chosen("pigeon", azure));
-    (void)azure, (void)emulator, (void)receiver, (void)rest, (void)plain;
+    (void)azure, (void)emulator, (void)receiver, (void)receiver_amqp, (void)rest, (void)plain;
 }
 
 static void test_choose_errors_say_what_to_do(void **state)
