@@ -19,6 +19,19 @@ echo "== build with ASan/UBSan ($asan)"
 cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DHUBCAP_SANITIZE=ON >/dev/null
 cmake --build "$asan" -j "$jobs"
 
+# Each transport is a build option: a board build without one must still link and pass its
+# tests (about a minute on 2 cores; HUBCAP_TEST_OPTIONS=0 skips it).
+if [ "${HUBCAP_TEST_OPTIONS:-1}" != 0 ]; then
+  for opt in HTTPS AMQP; do
+    ob="$build-no-${opt,,}"
+    echo "== build with HUBCAP_WITH_$opt=OFF ($ob), its unit tests"
+    cmake -S . -B "$ob" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUBCAP_WITH_$opt=OFF \
+      -DHUBCAP_WITH_RECEIVER=OFF > /dev/null
+    cmake --build "$ob" -j "$jobs" > "$ob/build.log" 2>&1 || { tail -20 "$ob/build.log"; exit 1; }
+    (cd "$ob" && ctest -L unit --output-on-failure -j "$jobs")
+  done
+fi
+
 echo "== unit tests under ASan/UBSan"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1 ctest -L unit --output-on-failure -j "$jobs")
 
