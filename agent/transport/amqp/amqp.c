@@ -314,11 +314,6 @@ static int amqp_tcp(struct amqp_ctx *c, int64_t deadline)
     return -1;
 }
 
-static void amqp_terminus(pn_terminus_t *t, const char *address)
-{
-    pn_terminus_set_address(t, address);
-}
-
 /* The driver, the transport's layers (TLS, SASL), the open, the session and the CBS links. */
 static int amqp_bind(struct amqp_ctx *c)
 {
@@ -352,13 +347,13 @@ static int amqp_bind(struct amqp_ctx *c)
     c->ssn = pn_session(conn);
     pn_session_open(c->ssn);
     c->cbs_snd = pn_sender(c->ssn, "cbs-sender");
-    amqp_terminus(pn_link_target(c->cbs_snd), "$cbs");
-    amqp_terminus(pn_link_source(c->cbs_snd), c->reply_name);
+    pn_terminus_set_address(pn_link_target(c->cbs_snd), "$cbs");
+    pn_terminus_set_address(pn_link_source(c->cbs_snd), c->reply_name);
     pn_link_set_snd_settle_mode(c->cbs_snd, PN_SND_UNSETTLED);
     pn_link_open(c->cbs_snd);
     c->cbs_rcv = pn_receiver(c->ssn, c->reply_name);
-    amqp_terminus(pn_link_source(c->cbs_rcv), "$cbs");
-    amqp_terminus(pn_link_target(c->cbs_rcv), c->reply_name);
+    pn_terminus_set_address(pn_link_source(c->cbs_rcv), "$cbs");
+    pn_terminus_set_address(pn_link_target(c->cbs_rcv), c->reply_name);
     pn_link_open(c->cbs_rcv);
     pn_link_flow(c->cbs_rcv, AMQP_CBS_CREDIT);
     c->tick_ms = 0;
@@ -572,6 +567,32 @@ static void amqp_outcome(struct amqp_ctx *c, pn_delivery_t *dl)
     }
 }
 
+/* The transport failed or closed: TLS, SASL or the connection itself. */
+static void amqp_transport_error(struct amqp_ctx *c, pn_condition_t *cond)
+{
+    const char *desc = cond_desc(cond), *hp = c->conf.hub.host_port;
+    if (strstr(desc, "SSL Failure")) {
+        if (strstr(desc, "certificate verify failed") || strstr(desc, "no name matching"))
+            amqp_fail(c, AG_SEND_RETRY, AG_WHY_TLS, "",
+                      "TLS: certificate verify failed for host %s: check ca_file (%s) and the "
+                      "host name: %s",
+                      c->conf.host, c->conf.hub.ca_file ? c->conf.hub.ca_file : "system CAs", desc);
+        else
+            amqp_fail(c, AG_SEND_RETRY, AG_WHY_TLS, "",
+                      "TLS handshake with %s failed: %s: is it a TLS endpoint? (plain AMQP: "
+                      "UseDevelopmentEmulator=true)",
+                      hp, desc);
+    } else if (!strcmp(cond_name(cond), "amqp:unauthorized-access")) {
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_AUTH, "amqp:unauthorized-access",
+                  "SASL with %s failed: %s: the hub must offer ANONYMOUS", hp, desc);
+    } else if (*desc) {
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection to %s lost: %s (%s)", hp, desc,
+                  cond_name(cond));
+    } else {
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection to %s closed", hp);
+    }
+}
+
 static void amqp_event(struct amqp_ctx *c, pn_event_t *e)
 {
     pn_link_t *l = pn_event_link(e);
@@ -613,32 +634,9 @@ static void amqp_event(struct amqp_ctx *c, pn_event_t *e)
                        "closed the connection");
         break;
     case PN_TRANSPORT_ERROR:
-    case PN_TRANSPORT_CLOSED: {
-        pn_condition_t *cond = pn_transport_condition(pn_event_transport(e));
-        const char *desc = cond_desc(cond), *hp = c->conf.hub.host_port;
-        if (strstr(desc, "SSL Failure")) {
-            if (strstr(desc, "certificate verify failed") || strstr(desc, "no name matching"))
-                amqp_fail(c, AG_SEND_RETRY, AG_WHY_TLS, "",
-                          "TLS: certificate verify failed for host %s: check ca_file (%s) and "
-                          "the host name: %s",
-                          c->conf.host, c->conf.hub.ca_file ? c->conf.hub.ca_file : "system CAs",
-                          desc);
-            else
-                amqp_fail(c, AG_SEND_RETRY, AG_WHY_TLS, "",
-                          "TLS handshake with %s failed: %s: is it a TLS endpoint? (plain AMQP: "
-                          "UseDevelopmentEmulator=true)",
-                          hp, desc);
-        } else if (!strcmp(cond_name(cond), "amqp:unauthorized-access")) {
-            amqp_fail(c, AG_SEND_RETRY, AG_WHY_AUTH, "amqp:unauthorized-access",
-                      "SASL with %s failed: %s: the hub must offer ANONYMOUS", hp, desc);
-        } else if (*desc) {
-            amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection to %s lost: %s (%s)", hp,
-                      desc, cond_name(cond));
-        } else {
-            amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection to %s closed", hp);
-        }
+    case PN_TRANSPORT_CLOSED:
+        amqp_transport_error(c, pn_transport_condition(pn_event_transport(e)));
         break;
-    }
     default:
         break;
     }
@@ -799,8 +797,8 @@ static int amqp_connect(struct amqp_ctx *c, int64_t deadline)
         return -1;
     c->state = A_ATTACHING;
     c->snd = pn_sender(c->ssn, c->sender_name);
-    amqp_terminus(pn_link_target(c->snd), c->conf.hub.cs.hub);
-    amqp_terminus(pn_link_source(c->snd), c->sender_name);
+    pn_terminus_set_address(pn_link_target(c->snd), c->conf.hub.cs.hub);
+    pn_terminus_set_address(pn_link_source(c->snd), c->sender_name);
     pn_link_set_snd_settle_mode(c->snd, PN_SND_UNSETTLED);
     pn_link_set_rcv_settle_mode(c->snd, PN_RCV_FIRST);
     pn_link_open(c->snd);
