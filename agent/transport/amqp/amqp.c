@@ -88,6 +88,7 @@ struct amqp_ctx {
     pn_session_t *ssn;
     pn_link_t *snd, *cbs_snd, *cbs_rcv;
     int snd_attached;
+    uint64_t rx_bytes; /* received on this connection */
     int64_t tick_ms, idle_at_ms;
     uint64_t tag;
     size_t remote_max; /* the attach's max-message-size, 0 = none said */
@@ -243,6 +244,7 @@ static void amqp_drop(struct amqp_ctx *c)
     c->ssn = NULL;
     c->snd = c->cbs_snd = c->cbs_rcv = NULL;
     c->snd_attached = 0;
+    c->rx_bytes = 0;
     c->cbs_wait = 0;
     c->remote_max = 0;
 }
@@ -585,6 +587,11 @@ static void amqp_transport_error(struct amqp_ctx *c, pn_condition_t *cond)
     } else if (!strcmp(cond_name(cond), "amqp:unauthorized-access")) {
         amqp_fail(c, AG_SEND_RETRY, AG_WHY_AUTH, "amqp:unauthorized-access",
                   "SASL with %s failed: %s: the hub must offer ANONYMOUS", hp, desc);
+    } else if (strstr(desc, "header mismatch")) {
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "",
+                  "%s did not answer in AMQP (%s): is it the hub's AMQP port? (a REST endpoint: "
+                  "--transport https)",
+                  hp, desc);
     } else if (*desc) {
         amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection to %s lost: %s (%s)", hp, desc,
                   cond_name(cond));
@@ -685,6 +692,7 @@ static void amqp_read(struct amqp_ctx *c)
         k = recv(c->fd, rb.start, rb.size, 0);
         if (k > 0) {
             pn_connection_driver_read_done(&c->d, (size_t)k);
+            c->rx_bytes += (uint64_t)k;
             continue;
         }
         if (k < 0 && (errno == EAGAIN || errno == EINTR))
@@ -744,10 +752,16 @@ static int amqp_wait(struct amqp_ctx *c, int64_t deadline, int (*done)(struct am
         if (c->fail.set || amqp_pump(c, deadline))
             return -1;
         if (!done(c) && now_ms() >= deadline) {
-            amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "",
-                      "timeout talking to %s (%s): is the hub reachable? (connect_timeout, "
-                      "timeout)",
-                      c->conf.hub.host_port, what);
+            if (!c->rx_bytes)
+                amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "",
+                          "no AMQP answer from %s (%s): is it the hub's AMQP port? (a REST "
+                          "endpoint: --transport https)",
+                          c->conf.hub.host_port, what);
+            else
+                amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "",
+                          "timeout talking to %s (%s): is the hub reachable? (connect_timeout, "
+                          "timeout)",
+                          c->conf.hub.host_port, what);
             return -1;
         }
     }

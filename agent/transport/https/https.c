@@ -472,6 +472,13 @@ static enum ag_send_why https_net_error(struct https_ctx *c, CURLcode rc, struct
     case CURLE_PARTIAL_FILE:
         https_msg(msg, cap, "connection to %s dropped before an answer (%s)", hp, d);
         return AG_WHY_NETWORK;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_WEIRD_SERVER_REPLY:
+        https_msg(msg, cap,
+                  "%s did not answer in HTTP (%s): is it the hub's REST port? (an AMQP port, such "
+                  "as 5672 or 5671: --transport amqp)",
+                  hp, d);
+        return AG_WHY_NETWORK;
     case CURLE_OUT_OF_MEMORY:
     case CURLE_ABORTED_BY_CALLBACK:
     case CURLE_READ_ERROR:

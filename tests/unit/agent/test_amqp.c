@@ -840,6 +840,27 @@ static void test_refused(void **state)
     tp_close(&t);
 }
 
+/* A port that takes the connection and never speaks AMQP (a REST endpoint waiting for its
+ * request): the sentence says which transport fits. */
+static void test_not_an_amqp_port(void **state)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct tp t;
+    (void)state;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(lfd, 4), 0); /* the kernel completes the handshake; nobody reads */
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+    tp_open(&t, "localhost", ntohs(a.sin_port), 0, "5s", NULL);
+    assert_int_equal(tp_send(&t, 0, 1), AG_SEND_RETRY);
+    assert_int_equal(t.st.why, AG_WHY_NETWORK);
+    assert_non_null(strstr(t.st.error, "no AMQP answer from localhost:"));
+    assert_non_null(strstr(t.st.error, "--transport https"));
+    tp_close(&t);
+    close(lfd);
+}
+
 /* ---- TLS --------------------------------------------------------------------------------- */
 
 static int have_openssl;
@@ -926,6 +947,7 @@ int main(void)
         cmocka_unit_test(test_token_renewed_on_the_live_link),
         cmocka_unit_test(test_idle_connection_closed_by_the_hub),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_not_an_amqp_port),
     };
     const struct CMUnitTest tls[] = {
         cmocka_unit_test(test_tls_right_and_wrong_ca),
