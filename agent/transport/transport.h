@@ -124,9 +124,10 @@ struct ag_transport {
 
     /*
      * Send recs[0..n) (n >= 1, within the limits) and wait for the answers, at most the
-     * configured timeout. Fills *st completely and returns st->result. Connections are kept
-     * and reused between sends; a connection found dead before anything was sent on it is
-     * made again at once.
+     * configured timeout. Fills *st completely and returns st->result. The records (and the
+     * bytes they point to) are valid during the call only: keep nothing of them. Connections
+     * are kept and reused between sends; a connection found dead before anything was sent on
+     * it is made again at once.
      */
     enum ag_send_result (*send)(void *ctx, const struct ag_record *const *recs, size_t n,
                                 struct ag_send_status *st);
