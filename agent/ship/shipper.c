@@ -19,6 +19,21 @@
 #define BACKOFF_BASE_MS    100
 #define CATCH_UP_BEHIND_MS 1000 /* events older than this mean the shipper is catching up */
 #define CATCH_UP_SLICES    5    /* while catching up, batches of rate/5 events: 5 sends a second */
+#define PIPE_MAX           2    /* batches in flight at once at most (transports with begin/end) */
+
+/* One batch taken from the queue: its records live in its slot's arrays and in the snapshot of
+ * its iterator, until its answer was dealt with. */
+struct batch {
+    size_t n;
+    uint64_t first_seq, last_seq;
+    int64_t oldest_enqueued_ms;
+    int more;        /* events are left after this batch */
+    int too_big;     /* recs[0] alone is over the limits: dead-letter it */
+    int catching_up; /* its oldest event waited over CATCH_UP_BEHIND_MS: a backlog drains */
+    struct ag_iter *it;
+    const struct ag_record **recs; /* pointers into the iterator's snapshot */
+    struct ag_record *store;
+};
 
 struct ag_shipper {
     struct ag_queue *q;
@@ -29,8 +44,10 @@ struct ag_shipper {
     char state_path[PATH_MAX];
     struct ag_ship_state st;
     int64_t state_written_ms;
-    const struct ag_record **recs; /* pointers into the iterator's snapshot */
-    struct ag_record *rec_store;
+    const struct ag_record **recs[PIPE_MAX]; /* one set of arrays per batch in flight */
+    struct ag_record *rec_store[PIPE_MAX];
+    struct batch fl[PIPE_MAX]; /* begun and not ended (begin/end), the oldest at fl_head */
+    size_t nfl, fl_head;
     size_t split;         /* while bisecting a rejected batch: events per batch */
     uint64_t split_until; /* bisect until the cursor passes this seq */
     int attempt;          /* failed attempts in a row */
@@ -40,16 +57,6 @@ struct ag_shipper {
     int64_t tokens_at_ns;
     int stepping;          /* driven by ag_shipper_step: waits are recorded, not slept */
     int64_t not_before_ns; /* stepping: no send before this (hc_mono_ns) */
-};
-
-/* One batch taken from the queue. */
-struct batch {
-    size_t n;
-    uint64_t first_seq, last_seq;
-    int64_t oldest_enqueued_ms;
-    int more;        /* events are left after this batch */
-    int too_big;     /* recs[0] alone is over the limits: dead-letter it */
-    int catching_up; /* its oldest event waited over CATCH_UP_BEHIND_MS: a backlog drains */
 };
 
 static int stopping(const struct ag_shipper *s)
@@ -219,12 +226,14 @@ int ag_shipper_new(struct ag_queue *q, const char *dir, const struct ag_shipper_
         memset(&s->st, 0, sizeof s->st);
         s->st.last_success_ms = last;
     }
-    s->recs = calloc(s->o.max_batch_events, sizeof *s->recs);
-    /* One more than a batch: the record read to find that a batch is full lands there. */
-    s->rec_store = calloc(s->o.max_batch_events + 1, sizeof *s->rec_store);
-    if (!s->recs || !s->rec_store) {
-        snprintf(err, errlen, "out of memory for %zu events per batch", s->o.max_batch_events);
-        goto out_free;
+    for (int i = 0; i < PIPE_MAX; i++) { /* pages untouched (a second slot unused) cost nothing */
+        s->recs[i] = calloc(s->o.max_batch_events, sizeof *s->recs[i]);
+        /* One more than a batch: the record read to find that a batch is full lands there. */
+        s->rec_store[i] = calloc(s->o.max_batch_events + 1, sizeof *s->rec_store[i]);
+        if (!s->recs[i] || !s->rec_store[i]) {
+            snprintf(err, errlen, "out of memory for %zu events per batch", s->o.max_batch_events);
+            goto out_free;
+        }
     }
     rc = take_lock(s, dir, err, errlen);
     if (rc)
@@ -245,12 +254,18 @@ void ag_shipper_free(struct ag_shipper *s)
 {
     if (!s)
         return;
+    if (s->nfl && s->o.tp->abort)
+        s->o.tp->abort(s->tp_ctx);
+    for (; s->nfl; s->nfl--, s->fl_head = (s->fl_head + 1) % PIPE_MAX)
+        ag_iter_close(s->fl[s->fl_head].it);
     if (s->tp_ctx)
         s->o.tp->close(s->tp_ctx);
     if (s->lock_fd >= 0)
         close(s->lock_fd); /* releases the flock */
-    free(s->recs);
-    free(s->rec_store);
+    for (int i = 0; i < PIPE_MAX; i++) {
+        free(s->recs[i]);
+        free(s->rec_store[i]);
+    }
     free(s);
 }
 
@@ -284,12 +299,12 @@ static size_t batch_events(const struct ag_shipper *s)
 }
 
 /*
- * Take up to the limits from the oldest queued event into s->recs. Corrupt records met on the
- * way are set aside. Returns 0 (b->n may be 0: nothing queued) or an error. The records point
- * into the iterator's snapshot, which stays open until the batch is sent (*itp, closed by the
- * caller with ag_iter_close).
+ * Take up to the limits from the oldest queued event at or after seq from into the arrays of
+ * slot. Corrupt records met on the way are set aside. Returns 0 (b->n may be 0: nothing queued)
+ * or an error. The records point into the snapshot of b->it, open until the batch was dealt
+ * with (closed by the caller, with ag_iter_close).
  */
-static int take_batch(struct ag_shipper *s, struct batch *b, struct ag_iter **itp)
+static int take_batch(struct ag_shipper *s, struct batch *b, size_t slot, uint64_t from)
 {
     size_t max_n = batch_events(s);
     size_t bytes = s->lim.batch_overhead, cap = s->lim.max_batch_bytes;
@@ -300,12 +315,13 @@ static int take_batch(struct ag_shipper *s, struct batch *b, struct ag_iter **it
     int rc;
 
     memset(b, 0, sizeof *b);
-    *itp = NULL;
-    rc = ag_iter_open(s->q, AG_SCOPE_QUEUED, 0, &it);
+    b->recs = s->recs[slot];
+    b->store = s->rec_store[slot];
+    rc = ag_iter_open(s->q, AG_SCOPE_QUEUED, from, &it);
     if (rc)
         return rc;
     for (;;) {
-        struct ag_record *r = &s->rec_store[b->n];
+        struct ag_record *r = &b->store[b->n];
         rc = ag_iter_next(it, r);
         if (rc == HC_E_CORRUPT) {
             if (ncorrupt < sizeof corrupt / sizeof corrupt[0])
@@ -329,7 +345,7 @@ static int take_batch(struct ag_shipper *s, struct batch *b, struct ag_iter **it
             b->first_seq = b->last_seq = r->seq;
             break;
         }
-        s->recs[b->n++] = r;
+        b->recs[b->n++] = r;
         bytes += sz;
         if (b->n == 1) {
             b->first_seq = r->seq;
@@ -341,7 +357,7 @@ static int take_batch(struct ag_shipper *s, struct batch *b, struct ag_iter **it
     if (rc || !b->n || b->too_big)
         ag_iter_close(it);
     else
-        *itp = it;
+        b->it = it;
     for (size_t i = 0; i < ncorrupt; i++) {
         if (ag_queue_set_aside(s->q, corrupt[i]) == 0)
             hc_warn("event %llu in the buffer failed its checksum: set aside (see status: "
@@ -402,7 +418,7 @@ static int ack_prefix(struct ag_shipper *s, const struct batch *b, size_t k)
     int rc;
     if (!k)
         return 0;
-    through = s->rec_store[k - 1].seq;
+    through = b->store[k - 1].seq;
     rc = ag_queue_ack(s->q, through);
     if (rc)
         return rc;
@@ -461,12 +477,12 @@ static int on_reject(struct ag_shipper *s, const struct batch *b, size_t k,
             s->split_until = b->last_seq;
         return 0;
     }
-    rc = dead_letter(s, s->rec_store[k].seq, ag_send_status_text(st, reason, sizeof reason));
+    rc = dead_letter(s, b->store[k].seq, ag_send_status_text(st, reason, sizeof reason));
     after = st->one && st->acked_after < left ? st->acked_after : 0;
     if (rc || !after)
         return rc;
     /* the records stored right after the refused one: not sent again */
-    rc = ag_queue_ack(s->q, s->rec_store[k + after].seq);
+    rc = ag_queue_ack(s->q, b->store[k + after].seq);
     if (!rc)
         s->st.shipped += after;
     return rc;
@@ -492,31 +508,39 @@ static int on_retry(struct ag_shipper *s, const struct ag_send_status *st)
     return 0;
 }
 
-/* Catch-up: while a backlog drains, send at most catch_up_rate events/s (token bucket with
- * one second of burst); fresh events, when the shipper is not behind, go at once. Returns 1
- * when stepping and the batch must wait (the wait is recorded), else 0: send now. */
-static int throttle(struct ag_shipper *s, const struct batch *b)
+/* Catch-up's token bucket, refilled to now: 1 when b may go now (its tokens are spent), 0 when
+ * it would have to wait. */
+static int tokens_take(struct ag_shipper *s, const struct batch *b)
 {
     double rate = s->o.catch_up_rate;
     int64_t now = hc_mono_ns();
     if (rate <= 0)
-        return 0;
+        return 1;
     if (!s->tokens_at_ns)
         s->tokens_at_ns = now;
     s->tokens += (double)(now - s->tokens_at_ns) / 1e9 * rate;
     if (s->tokens > rate)
         s->tokens = rate;
     s->tokens_at_ns = now;
-    if (!b->catching_up)
+    if (b->catching_up && s->tokens < (double)b->n)
         return 0;
-    if (s->tokens < (double)b->n) {
-        wait_ms(s, (int64_t)(((double)b->n - s->tokens) / rate * 1000) + 1);
-        if (s->stepping)
-            return 1;
-        s->tokens = (double)b->n; /* what the wait earned, spent just below */
-        s->tokens_at_ns = hc_mono_ns();
-    }
-    s->tokens -= (double)b->n;
+    if (b->catching_up)
+        s->tokens -= (double)b->n;
+    return 1;
+}
+
+/* Catch-up: while a backlog drains, send at most catch_up_rate events/s (token bucket with
+ * one second of burst); fresh events, when the shipper is not behind, go at once. Returns 1
+ * when stepping and the batch must wait (the wait is recorded), else 0: send now. */
+static int throttle(struct ag_shipper *s, const struct batch *b)
+{
+    if (tokens_take(s, b))
+        return 0;
+    wait_ms(s, (int64_t)(((double)b->n - s->tokens) / s->o.catch_up_rate * 1000) + 1);
+    if (s->stepping)
+        return 1;
+    s->tokens = 0; /* what the wait earned, spent at once */
+    s->tokens_at_ns = hc_mono_ns();
     return 0;
 }
 
@@ -550,28 +574,33 @@ static int on_answer(struct ag_shipper *s, const struct batch *b, const struct a
     return rc == HC_E_AUTH ? pause_then_retry(s, rc) : rc;
 }
 
-/* Send the batch taken with iterator it (closed here, after the send). */
-static int ship_one(struct ag_shipper *s, const struct batch *b, struct ag_iter *it)
+/* A batch whose one event is over the limits: it goes to the dead-letter store unsent. */
+static int too_big(struct ag_shipper *s, const struct batch *b)
+{
+    char reason[160];
+    snprintf(reason, sizeof reason, "event is larger than the hub's limit of %zu bytes",
+             s->lim.max_event_bytes && s->lim.max_event_bytes < s->lim.max_batch_bytes
+                 ? s->lim.max_event_bytes
+                 : s->lim.max_batch_bytes);
+    return dead_letter(s, b->first_seq, reason);
+}
+
+/* Send the batch b and deal with the answer; its iterator is closed after the send. */
+static int ship_one(struct ag_shipper *s, struct batch *b)
 {
     struct ag_send_status st;
 
-    if (b->too_big) {
-        char reason[160];
-        ag_iter_close(it);
-        snprintf(reason, sizeof reason, "event is larger than the hub's limit of %zu bytes",
-                 s->lim.max_event_bytes && s->lim.max_event_bytes < s->lim.max_batch_bytes
-                     ? s->lim.max_event_bytes
-                     : s->lim.max_batch_bytes);
-        return dead_letter(s, b->first_seq, reason);
-    }
+    if (b->too_big)
+        return too_big(s, b);
     if (throttle(s, b)) {
-        ag_iter_close(it);
+        ag_iter_close(b->it);
         return 0;
     }
     s->st.sends++;
     ag_send_status_reset(&st);
-    s->o.tp->send(s->tp_ctx, s->recs, b->n, &st);
-    ag_iter_close(it);
+    s->o.tp->send(s->tp_ctx, b->recs, b->n, &st);
+    ag_iter_close(b->it);
+    b->it = NULL;
     s->o.tp->limits(s->tp_ctx, &s->lim);
     return on_answer(s, b, &st);
 }
@@ -583,43 +612,135 @@ static void idle(struct ag_shipper *s)
         s->o.tp->idle(s->tp_ctx);
 }
 
+/* ---- batches in flight (transports with begin/end) ------------------------------------------ */
+
+/* Batches in flight at most now: 1 unless the transport pipelines and nothing asks for care
+ * (a rejected batch being split goes one batch at a time). */
+static size_t depth(const struct ag_shipper *s)
+{
+    size_t d = s->lim.max_in_flight < PIPE_MAX ? s->lim.max_in_flight : PIPE_MAX;
+    if (!s->o.tp->begin || s->stepping || s->split || d < 2)
+        return 1;
+    return d;
+}
+
+/* The slot of the next batch, and the first seq it may hold (after the batches in flight). */
+static size_t next_slot(const struct ag_shipper *s, uint64_t *from)
+{
+    *from = s->nfl ? s->fl[(s->fl_head + s->nfl - 1) % PIPE_MAX].last_seq + 1 : 0;
+    return (s->fl_head + s->nfl) % PIPE_MAX;
+}
+
+static void begin(struct ag_shipper *s, const struct batch *b)
+{
+    s->st.sends++;
+    s->fl[(s->fl_head + s->nfl) % PIPE_MAX] = *b;
+    s->nfl++;
+    s->o.tp->begin(s->tp_ctx, b->recs, b->n);
+}
+
+/* Forget the batches in flight: their events are sent again from the cursor. */
+static void abort_flights(struct ag_shipper *s)
+{
+    if (!s->nfl)
+        return;
+    s->o.tp->abort(s->tp_ctx);
+    for (; s->nfl; s->nfl--, s->fl_head = (s->fl_head + 1) % PIPE_MAX)
+        ag_iter_close(s->fl[s->fl_head].it);
+}
+
+/* The answer for the oldest batch in flight. One not wholly OK forgets the later ones. */
+static int end_oldest(struct ag_shipper *s)
+{
+    struct batch b = s->fl[s->fl_head];
+    struct ag_send_status st;
+    ag_send_status_reset(&st);
+    s->o.tp->end(s->tp_ctx, &st);
+    s->fl_head = (s->fl_head + 1) % PIPE_MAX;
+    s->nfl--;
+    if (st.result != AG_SEND_OK)
+        abort_flights(s);
+    ag_iter_close(b.it);
+    s->o.tp->limits(s->tp_ctx, &s->lim);
+    return on_answer(s, &b, &st);
+}
+
+/*
+ * One step of the loop of ag_shipper_run: begin, send or end a batch, or wait. Returns 0,
+ * HC_E_DONE (once: the queue is empty) or an error that ends the loop.
+ */
+static int run_step(struct ag_shipper *s)
+{
+    uint64_t from;
+    size_t slot = next_slot(s, &from);
+    struct batch b;
+    int rc;
+
+    if (s->nfl) {
+        /* a backlog: keep depth() batches in flight; else, or when full, the oldest's answer */
+        const struct batch *last = &s->fl[(s->fl_head + s->nfl - 1) % PIPE_MAX];
+        if (s->nfl < depth(s) && last->more) {
+            if ((rc = take_batch(s, &b, slot, from)) != 0)
+                return rc;
+            if (b.n && !b.too_big && tokens_take(s, &b)) { /* catch-up: go when due */
+                begin(s, &b);
+                return 0;
+            }
+            if (b.n && b.it)
+                ag_iter_close(b.it);
+        }
+        return end_oldest(s);
+    }
+    if ((rc = take_batch(s, &b, slot, 0)) != 0)
+        return rc;
+    if (!b.n) {
+        if (s->o.once)
+            return HC_E_DONE;
+        idle(s);
+        wait_ms(s, 50);
+        return 0;
+    }
+    /* Linger: a batch that is not full waits a little for company (not when draining). */
+    if (!b.more && !s->o.once && !b.too_big &&
+        hc_now_ms() - b.oldest_enqueued_ms < s->o.linger_ms) {
+        ag_iter_close(b.it);
+        wait_ms(s, 10);
+        return 0;
+    }
+    if (depth(s) > 1 && !b.too_big) {
+        throttle(s, &b); /* not stepping: a wait is slept here */
+        begin(s, &b);
+        return 0;
+    }
+    return ship_one(s, &b);
+}
+
 int ag_shipper_run(struct ag_shipper *s)
 {
     int64_t progress_at = hc_mono_ns() / 1000000;
     uint64_t last_shipped = 0;
-    struct ag_iter *it;
-    struct batch b;
     int rc = 0;
 
     while (!stopping(s)) {
-        rc = take_batch(s, &b, &it);
-        if (rc)
+        rc = run_step(s);
+        if (rc == HC_E_DONE) {
+            rc = 0;
             break;
-        if (!b.n) {
-            if (s->o.once)
-                break;
-            idle(s);
-            wait_ms(s, 50);
-            continue;
         }
-        /* Linger: a batch that is not full waits a little for company (not when draining). */
-        if (!b.more && !s->o.once && !b.too_big &&
-            hc_now_ms() - b.oldest_enqueued_ms < s->o.linger_ms) {
-            ag_iter_close(it);
-            wait_ms(s, 10);
-            continue;
-        }
-        rc = ship_one(s, &b, it);
         if (rc)
             break;
         if (s->st.shipped + s->st.dead != last_shipped) {
             last_shipped = s->st.shipped + s->st.dead;
             progress_at = hc_mono_ns() / 1000000;
-        } else if (s->o.once && hc_mono_ns() / 1000000 - progress_at > s->o.give_up_ms) {
+        } else if (s->o.once && !s->nfl && hc_mono_ns() / 1000000 - progress_at > s->o.give_up_ms) {
             rc = HC_E_RETRY;
             break;
         }
     }
+    /* stopping: the answers of what is in flight still count (fewer events sent twice) */
+    while (s->nfl && !rc)
+        rc = end_oldest(s);
+    abort_flights(s);
     state_write(s, 1);
     return rc;
 }
@@ -627,13 +748,12 @@ int ag_shipper_run(struct ag_shipper *s)
 int ag_shipper_step(struct ag_shipper *s, int64_t *next_ms)
 {
     int64_t now = hc_mono_ns(), next = -1;
-    struct ag_iter *it;
     struct batch b;
     int rc;
 
     s->stepping = 1;
     if (now >= s->not_before_ns) {
-        rc = take_batch(s, &b, &it);
+        rc = take_batch(s, &b, s->fl_head, 0);
         if (rc)
             return rc;
         if (!b.n) {
@@ -641,7 +761,7 @@ int ag_shipper_step(struct ag_shipper *s, int64_t *next_ms)
             state_write(s, 0);
             goto out_next;
         }
-        rc = ship_one(s, &b, it);
+        rc = ship_one(s, &b);
         if (rc)
             goto out_next_rc;
         next = b.more || s->split ? 0 : -1;

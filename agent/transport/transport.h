@@ -89,6 +89,7 @@ struct ag_transport_limits {
     size_t max_batch_bytes;  /* batch_overhead + the record_size sum of a batch, at most */
     size_t max_event_bytes;  /* one record_size at most; a larger event is dead-lettered unsent */
     size_t max_batch_events; /* records per send at most; 0: the transport sets none */
+    size_t max_in_flight;    /* batches begun and not ended at most (begin/end); 0, 1: one */
 };
 
 /* What a context has done since init, for `status` and metrics (names: ag_tp_counter_name). */
@@ -166,6 +167,20 @@ struct ag_transport {
 
     /* Optional: the context's counters so far. */
     void (*counters)(void *ctx, struct ag_transport_counters *c);
+
+    /*
+     * Optional, for transports that keep events in flight across batches (NULL: the shipper
+     * waits for each send's answer before it sends again). begin starts sending recs[0..n) as
+     * send does and returns without waiting for their answers; the records stay valid until
+     * end has answered for them. At most limits.max_in_flight batches are begun and not ended;
+     * events go on the wire in the order they were begun. end waits for the answers of the
+     * oldest begun batch and fills *st exactly as send would have for it. After an answer that
+     * is not a whole OK, the shipper calls abort: every batch still begun is forgotten (not
+     * known to be stored: the shipper sends its events again). send(recs, n) = begin + end.
+     */
+    void (*begin)(void *ctx, const struct ag_record *const *recs, size_t n);
+    enum ag_send_result (*end)(void *ctx, struct ag_send_status *st);
+    void (*abort)(void *ctx);
 };
 
 /* Status fields to "nothing known yet": RETRY/INTERNAL, nothing acked, no code or error. */

@@ -5,7 +5,8 @@
 # every kill the buffer opens and its shipped counter equals its retained events. At the end
 # every event reached the receiver's capture, the shipped counter is exactly the number of events
 # (each acknowledged once), and every event the capture holds twice was among the events in
-# flight at a kill (the head of the queue then): duplicates only after unacknowledged sends. The
+# flight at a kill (the head of the queue then, two batches): duplicates only after
+# unacknowledged sends. The
 # receiver's event counter equals what its capture holds.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/receiver/tools/testlib.sh"
@@ -18,13 +19,13 @@ RATE=6000
 rx_start --capture "$T/cap" "${rx_amqp_args[@]+"${rx_amqp_args[@]}"}"
 CS=$(grep '^Endpoint=' "$RX_OUT")
 
-# every event the buffer counts as shipped is retained; the head of the queue (in flight, maybe)
-# goes to $T/$tp.window
+# every event the buffer counts as shipped is retained; the head of the queue (in flight, maybe:
+# up to two batches, the shipper pipelines over AMQP) goes to $T/$tp.window
 after_kill() {
   local buf=$1 tp=$2
   "$AGENT" status -b "$buf" --json > "$T/status.json" || fail "status could not open the buffer after a kill"
   "$AGENT" dump -b "$buf" --retained > "$T/retained.jsonl" || fail "dump could not read the buffer"
-  "$AGENT" dump -b "$buf" --queued -n "$BATCH" >> "$T/$tp.window" || fail "dump --queued failed"
+  "$AGENT" dump -b "$buf" --queued -n $((2 * BATCH)) >> "$T/$tp.window" || fail "dump --queued failed"
   "$PY" - "$T/retained.jsonl" "$T/status.json" << 'PY' || exit 1
 import json, sys
 ret = sum(1 for l in open(sys.argv[1]) if l.strip())

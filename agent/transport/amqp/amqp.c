@@ -56,6 +56,9 @@
 
 #define AMQP_IDLE_EVERY_MS 250 /* idle(): at most this often */
 #define AMQP_CBS_CREDIT    4
+#define AMQP_PIPE          2  /* batches in flight (begin/end) */
+#define AMQP_ID_BITS       11 /* a delivery's context: the batch id's low bits, the index + 1 */
+#define AMQP_INDEX_BITS    20
 
 enum amqp_state {
     A_DOWN = 0,    /* no connection */
@@ -100,11 +103,18 @@ struct amqp_ctx {
     int cbs_status;
     char cbs_desc[160];
 
-    /* the send in progress */
-    uint8_t *out; /* enum ag_amqp_outcome by record */
-    size_t cap, n, next, answered;
-    size_t why_at;           /* the record whose reason is in why_* (the lowest one so far) */
-    struct amqp_fail why_of; /* the reason of a refused or released record */
+    /* the batches in flight, the oldest at bt[head] */
+    struct amqp_batch {
+        const struct ag_record *const *recs;
+        uint8_t *out; /* enum ag_amqp_outcome by record */
+        size_t cap, n, next, answered;
+        size_t why_at;           /* the record whose reason is in why_of (the lowest so far) */
+        struct amqp_fail why_of; /* the reason of a refused or released record */
+        uint64_t id;
+        int64_t deadline;
+    } bt[AMQP_PIPE];
+    size_t nb, head;
+    uint64_t batch_ids;
     struct hc_buf enc;
 
     struct ag_transport_counters ctr;
@@ -531,13 +541,20 @@ static int amqp_cbs_result(struct amqp_ctx *c)
 static void amqp_outcome(struct amqp_ctx *c, pn_delivery_t *dl)
 {
     uint64_t state = pn_delivery_remote_state(dl);
-    size_t i = (size_t)(uintptr_t)pn_delivery_get_context(dl);
+    uintptr_t ctx = (uintptr_t)pn_delivery_get_context(dl);
+    size_t i = (size_t)(ctx & ((1u << AMQP_INDEX_BITS) - 1));
+    struct amqp_batch *b = NULL;
     uint8_t o;
     struct amqp_fail f = {0};
     if (!state || !pn_delivery_updated(dl))
         return;
-    if (!i || i > c->n || c->out[i - 1] != AG_AMQP_PENDING) {
-        pn_delivery_settle(dl); /* not of this send (cannot be: a failed send drops the link) */
+    for (size_t k = 0; k < c->nb && !b; k++) {
+        struct amqp_batch *x = &c->bt[(c->head + k) % AMQP_PIPE];
+        if ((x->id & ((1u << AMQP_ID_BITS) - 1)) == ctx >> AMQP_INDEX_BITS)
+            b = x;
+    }
+    if (!b || !i || i > b->n || b->out[i - 1] != AG_AMQP_PENDING) {
+        pn_delivery_settle(dl); /* not of a batch in flight (cannot be: a failure drops them) */
         return;
     }
     i--;
@@ -561,11 +578,11 @@ static void amqp_outcome(struct amqp_ctx *c, pn_delivery_t *dl)
         o = AG_AMQP_RETRY;
     }
     pn_delivery_settle(dl);
-    c->out[i] = o;
-    c->answered++;
-    if (o != AG_AMQP_ACCEPTED && i < c->why_at) {
-        c->why_at = i;
-        c->why_of = f;
+    b->out[i] = o;
+    b->answered++;
+    if (o != AG_AMQP_ACCEPTED && i < b->why_at) {
+        b->why_at = i;
+        b->why_of = f;
     }
 }
 
@@ -842,7 +859,8 @@ static void amqp_close(void *ctx)
         pn_ssl_domain_free(c->ssl_domain);
     ag_hub_token_free(&c->token);
     hc_buf_free(&c->enc);
-    free(c->out);
+    for (int i = 0; i < AMQP_PIPE; i++)
+        free(c->bt[i].out);
     ag_amqp_conf_free(&c->conf);
     free(c);
 }
@@ -889,7 +907,6 @@ static int amqp_init(const struct ag_kv *conf, size_t n, void *arg, void **out, 
         return -ENOMEM;
     }
     c->fd = -1;
-    c->why_at = (size_t)-1;
     rc = amqp_configure(c, conf, n, err, errlen);
     if (rc)
         goto out_close;
@@ -923,55 +940,63 @@ static size_t amqp_max_event(const struct amqp_ctx *c)
     return c->remote_max && c->remote_max < cap ? c->remote_max : cap;
 }
 
-/* Transfer recs[c->next..) while the link has credit. */
-static void amqp_transfer(struct amqp_ctx *c, const struct ag_record *const *recs)
+/* Refuse record i of b here: as an AMQP message it is over the hub's max-message-size. */
+static void amqp_too_big(struct amqp_ctx *c, struct amqp_batch *b, size_t i, size_t len)
 {
-    while (c->next < c->n && pn_link_credit(c->snd) > 0) {
-        size_t i = c->next++;
-        uint64_t tag = ++c->tag;
-        pn_delivery_t *dl;
-        hc_buf_reset(&c->enc);
-        if (ag_amqp_message_encode(recs[i], &c->enc)) {
-            amqp_fail(c, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "out of memory encoding an event");
-            return;
-        }
-        if (c->enc.len > amqp_max_event(c)) { /* refused here: the hub would refuse it */
-            c->out[i] = AG_AMQP_REFUSED;
-            c->answered++;
-            c->ctr.v[AG_TPC_REJECTED]++;
-            if (i < c->why_at) {
-                c->why_at = i;
-                memset(&c->why_of, 0, sizeof c->why_of);
-                snprintf(c->why_of.code, sizeof c->why_of.code, "amqp:link:message-size-exceeded");
-                snprintf(c->why_of.error, sizeof c->why_of.error,
-                         "the event is %zu bytes as an AMQP message, over the hub's limit of %zu "
-                         "(max-message-size)",
-                         c->enc.len, amqp_max_event(c));
+    b->out[i] = AG_AMQP_REFUSED;
+    b->answered++;
+    c->ctr.v[AG_TPC_REJECTED]++;
+    if (i > b->why_at)
+        return;
+    b->why_at = i;
+    memset(&b->why_of, 0, sizeof b->why_of);
+    snprintf(b->why_of.code, sizeof b->why_of.code, "amqp:link:message-size-exceeded");
+    snprintf(b->why_of.error, sizeof b->why_of.error,
+             "the event is %zu bytes as an AMQP message, over the hub's limit of %zu "
+             "(max-message-size)",
+             len, amqp_max_event(c));
+}
+
+/* Transfer the records not sent yet, oldest batch first, while the link has credit. */
+static void amqp_transfer(struct amqp_ctx *c)
+{
+    for (size_t k = 0; k < c->nb && c->state == A_READY && !c->fail.set; k++) {
+        struct amqp_batch *b = &c->bt[(c->head + k) % AMQP_PIPE];
+        while (b->next < b->n && pn_link_credit(c->snd) > 0) {
+            size_t i = b->next++;
+            uint64_t tag = ++c->tag;
+            uintptr_t ctx =
+                (uintptr_t)(((b->id & ((1u << AMQP_ID_BITS) - 1)) << AMQP_INDEX_BITS) | (i + 1));
+            pn_delivery_t *dl;
+            hc_buf_reset(&c->enc);
+            if (ag_amqp_message_encode(b->recs[i], &c->enc)) {
+                amqp_fail(c, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "out of memory encoding an event");
+                return;
             }
-            continue;
+            if (c->enc.len > amqp_max_event(c)) { /* the hub would refuse it */
+                amqp_too_big(c, b, i, c->enc.len);
+                continue;
+            }
+            dl = pn_delivery(c->snd, pn_dtag((const char *)&tag, sizeof tag));
+            pn_delivery_set_context(dl, (void *)ctx);
+            pn_link_send(c->snd, c->enc.p, c->enc.len);
+            pn_link_advance(c->snd);
+            c->ctr.v[AG_TPC_REQUESTS]++;
+            c->ctr.v[AG_TPC_BYTES] += c->enc.len;
         }
-        dl = pn_delivery(c->snd, pn_dtag((const char *)&tag, sizeof tag));
-        pn_delivery_set_context(dl, (void *)(uintptr_t)(i + 1));
-        pn_link_send(c->snd, c->enc.p, c->enc.len);
-        pn_link_advance(c->snd);
-        c->ctr.v[AG_TPC_REQUESTS]++;
-        c->ctr.v[AG_TPC_BYTES] += c->enc.len;
+        if (b->next < b->n)
+            return; /* no credit: the later batches wait their turn */
     }
 }
 
-static int all_answered(struct amqp_ctx *c)
-{
-    return c->answered == c->n;
-}
-
-/* Fill st from the outcomes (and the failure, when the connection failed). */
-static void amqp_report(struct amqp_ctx *c, struct ag_send_status *st)
+/* Fill st from the outcomes of b (and the connection's failure, when it failed). */
+static void amqp_report(struct amqp_ctx *c, struct amqp_batch *b, struct ag_send_status *st)
 {
     const struct amqp_fail *f;
-    if (ag_amqp_summarize(c->out, c->n, st) == AG_SEND_OK)
+    if (ag_amqp_summarize(b->out, b->n, st) == AG_SEND_OK)
         return;
     /* the first record not accepted: its own reason, or the connection's */
-    f = c->why_at == st->acked ? &c->why_of : &c->fail;
+    f = b->why_at == st->acked ? &b->why_of : &c->fail;
     if (!f->set && !f->code[0] && !f->error[0])
         f = &c->fail;
     if (st->result == AG_SEND_RETRY) {
@@ -982,58 +1007,117 @@ static void amqp_report(struct amqp_ctx *c, struct ag_send_status *st)
     snprintf(st->code, sizeof st->code, "%s", f->code);
     snprintf(st->error, sizeof st->error, "%s",
              f->error[0] ? f->error : "no answer from the hub (sent again)");
-    for (size_t i = st->acked; i < c->n; i++)
-        if (c->out[i] != AG_AMQP_REFUSED)
+    for (size_t i = st->acked; i < b->n; i++)
+        if (b->out[i] != AG_AMQP_REFUSED)
             c->ctr.v[AG_TPC_RETRIED]++;
 }
 
-static enum ag_send_result amqp_send(void *ctx, const struct ag_record *const *recs, size_t n,
-                                     struct ag_send_status *st)
+/* The connection for the first batch in flight: found dead (closed by the hub while idle: nothing
+ * was sent on it) it is made again; a token near its end is renewed first. */
+static void amqp_ready(struct amqp_ctx *c, int64_t deadline)
 {
-    struct amqp_ctx *c = ctx;
-    int64_t start = now_ms(), deadline = start + c->conf.hub.timeout_ms;
-    int64_t connect_by = start + c->conf.hub.connect_timeout_ms;
-    ag_send_status_reset(st);
-    if (n > c->cap) {
-        uint8_t *o = realloc(c->out, n);
-        if (!o) {
-            snprintf(st->error, sizeof st->error, "out of memory for %zu events", n);
-            return st->result;
-        }
-        c->out = o;
-        c->cap = n;
-    }
-    memset(c->out, 0, n);
-    c->n = n;
-    c->next = c->answered = 0;
-    c->why_at = (size_t)-1;
-    memset(&c->why_of, 0, sizeof c->why_of);
-    /* a connection found dead (the hub closed it while idle) is made again: nothing was sent */
+    int64_t connect_by = now_ms() + c->conf.hub.connect_timeout_ms;
+    if (connect_by > deadline)
+        connect_by = deadline;
     if (c->state == A_READY && (amqp_pump(c, 0) || c->fail.set)) {
         amqp_drop(c);
         memset(&c->fail, 0, sizeof c->fail);
     }
     if (c->state == A_READY && ag_hub_token_due(&c->token, &c->conf.hub, hc_now_ms()))
-        amqp_renew_live(c, connect_by < deadline ? connect_by : deadline);
+        amqp_renew_live(c, connect_by);
     if (c->state != A_READY && !c->fail.set)
-        amqp_connect(c, connect_by < deadline ? connect_by : deadline);
-    while (!c->fail.set && !all_answered(c)) {
-        amqp_transfer(c, recs);
-        if (all_answered(c) || c->fail.set)
+        amqp_connect(c, connect_by);
+}
+
+static void amqp_begin(void *ctx, const struct ag_record *const *recs, size_t n)
+{
+    struct amqp_ctx *c = ctx;
+    struct amqp_batch *b = &c->bt[(c->head + c->nb) % AMQP_PIPE];
+    if (c->nb == AMQP_PIPE) { /* the shipper keeps to max_in_flight: cannot be */
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "amqp: over %d batches in flight",
+                  AMQP_PIPE);
+        return;
+    }
+    if (n > b->cap) {
+        uint8_t *o = realloc(b->out, n);
+        if (!o) {
+            amqp_fail(c, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "out of memory for %zu events", n);
+            n = 0;
+        } else {
+            b->out = o;
+            b->cap = n;
+        }
+    }
+    if (n)
+        memset(b->out, 0, n);
+    b->recs = recs;
+    b->n = n;
+    b->next = b->answered = 0;
+    b->why_at = (size_t)-1;
+    memset(&b->why_of, 0, sizeof b->why_of);
+    b->id = ++c->batch_ids;
+    b->deadline = now_ms() + c->conf.hub.timeout_ms;
+    c->nb++;
+    if (c->nb == 1 && !c->fail.set)
+        amqp_ready(c, b->deadline);
+    amqp_transfer(c);
+    if (c->state == A_READY && !c->fail.set)
+        amqp_write(c); /* on the wire now; the answers are read by end */
+}
+
+static int oldest_answered(struct amqp_ctx *c)
+{
+    const struct amqp_batch *b = &c->bt[c->head];
+    return b->answered == b->n;
+}
+
+static enum ag_send_result amqp_end(void *ctx, struct ag_send_status *st)
+{
+    struct amqp_ctx *c = ctx;
+    struct amqp_batch *b = &c->bt[c->head];
+    ag_send_status_reset(st);
+    if (!c->nb) {
+        snprintf(st->error, sizeof st->error, "amqp: no batch in flight");
+        return st->result;
+    }
+    if (!b->n && !c->fail.set)
+        amqp_fail(c, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "amqp: an empty batch");
+    while (!c->fail.set && !oldest_answered(c)) {
+        amqp_transfer(c);
+        if (oldest_answered(c) || c->fail.set || amqp_pump(c, b->deadline))
             break;
-        if (amqp_pump(c, deadline))
-            break;
-        if (now_ms() >= deadline && !all_answered(c))
+        if (now_ms() >= b->deadline && !oldest_answered(c))
             amqp_fail(c, AG_SEND_RETRY, AG_WHY_NETWORK, "",
                       "timeout: the hub %s answered %zu of %zu events in %llds (timeout)",
-                      c->conf.hub.host_port, c->answered, n,
+                      c->conf.hub.host_port, b->answered, b->n,
                       (long long)(c->conf.hub.timeout_ms / 1000));
     }
-    amqp_report(c, st);
+    amqp_report(c, b, st);
+    c->head = (c->head + 1) % AMQP_PIPE;
+    c->nb--;
+    if (c->fail.set && !c->nb) { /* the later batches hear of the failure in their turn */
+        amqp_drop(c);
+        memset(&c->fail, 0, sizeof c->fail);
+    }
+    return st->result;
+}
+
+static void amqp_abort(void *ctx)
+{
+    struct amqp_ctx *c = ctx;
+    if (c->nb) /* their transfers are on the link: only a new connection forgets them */
+        c->fail.set = 1;
+    c->nb = 0;
     if (c->fail.set)
         amqp_drop(c);
     memset(&c->fail, 0, sizeof c->fail);
-    return st->result;
+}
+
+static enum ag_send_result amqp_send(void *ctx, const struct ag_record *const *recs, size_t n,
+                                     struct ag_send_status *st)
+{
+    amqp_begin(ctx, recs, n);
+    return amqp_end(ctx, st);
 }
 
 static int amqp_renew_auth(void *ctx)
@@ -1042,7 +1126,7 @@ static int amqp_renew_auth(void *ctx)
     int64_t deadline = now_ms() + c->conf.hub.connect_timeout_ms;
     if (c->token.fixed)
         return HC_E_AUTH;
-    if (c->state != A_READY) {
+    if (c->state != A_READY || c->nb) {
         int rc = ag_hub_token_renew(&c->token, &c->conf.hub);
         if (!rc)
             c->ctr.v[AG_TPC_TOKENS]++;
@@ -1058,7 +1142,7 @@ static void amqp_idle(void *ctx)
 {
     struct amqp_ctx *c = ctx;
     int64_t now = now_ms();
-    if (c->state != A_READY || now - c->idle_at_ms < AMQP_IDLE_EVERY_MS)
+    if (c->state != A_READY || c->nb || now - c->idle_at_ms < AMQP_IDLE_EVERY_MS)
         return;
     c->idle_at_ms = now;
     if (!amqp_pump(c, 0) && !c->fail.set && ag_hub_token_due(&c->token, &c->conf.hub, hc_now_ms()))
@@ -1096,6 +1180,7 @@ static void amqp_limits(void *ctx, struct ag_transport_limits *lim)
     lim->max_batch_bytes = (size_t)c->conf.hub.max_batch_bytes;
     lim->max_event_bytes = amqp_max_event(c);
     lim->max_batch_events = 0;
+    lim->max_in_flight = AMQP_PIPE;
 }
 
 static void amqp_counters(void *ctx, struct ag_transport_counters *out)
@@ -1115,4 +1200,7 @@ const struct ag_transport ag_transport_amqp = {
     .limits = amqp_limits,
     .idle = amqp_idle,
     .counters = amqp_counters,
+    .begin = amqp_begin,
+    .end = amqp_end,
+    .abort = amqp_abort,
 };

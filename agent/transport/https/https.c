@@ -596,6 +596,7 @@ static void https_limits(void *ctx, struct ag_transport_limits *lim)
     lim->max_batch_bytes = (size_t)c->conf.hub.max_batch_bytes;
     lim->max_event_bytes = 0;
     lim->max_batch_events = 0;
+    lim->max_in_flight = 1; /* one request at a time on the kept connection */
 }
 
 static void https_counters(void *ctx, struct ag_transport_counters *out)

@@ -68,6 +68,7 @@ struct peer_script {
     int cut_conns;      /* only on the first cut_conns connections (0: every) */
     int hold;           /* never answer a transfer */
     int reverse;        /* answer in reverse order, every `reverse` messages */
+    int hold_until;     /* answer nothing until this many came, then all of them */
     int enforce_expiry; /* detach with unauthorized-access when the token expires */
     int idle_close_ms;  /* close a connection idle this long (0: never) */
     int tls;            /* serve TLS with tls_dir/srv.pem */
@@ -267,6 +268,13 @@ static int peer_event(struct peer_conn *pc, const struct peer_script *ps, pn_del
             while (pc->nheld)
                 peer_answer(pc->held[--pc->nheld], PN_ACCEPTED, NULL);
         }
+        return 0;
+    }
+    if (ps->hold_until && pc->msgs <= ps->hold_until) {
+        pc->held[pc->nheld++] = dl;
+        if (pc->msgs == ps->hold_until)
+            for (int k = 0; k < pc->nheld; k++)
+                peer_answer(pc->held[k], PN_ACCEPTED, NULL);
         return 0;
     }
     if (i == ps->reject_at)
@@ -708,6 +716,51 @@ static void test_cut_connection_acks_the_prefix(void **state)
     assert_non_null(strstr(pr.log, want));
 }
 
+/* Two batches in flight (begin, begin, end, end): the hub answers nothing until it has 150
+ * events, more than the first batch holds: only a sender that keeps sending while it waits for
+ * the first batch's answers gets any. In order; then a cut with two in flight: the first's
+ * answers count, the second's prefix, and abort forgets the rest. */
+static void test_two_batches_in_flight(void **state)
+{
+    struct peer_script ps = default_script();
+    struct ag_send_status st2;
+    struct peer pr;
+    struct tp t;
+    char want[128], id[HC_UUID_STRLEN];
+    (void)state;
+    ps.hold_until = 150;
+    peer_start(&pr, &ps);
+    tp_open(&t, "localhost", pr.port, 0, "5s", NULL);
+    ag_transport_amqp.begin(t.ctx, ptrs, 100);
+    ag_transport_amqp.begin(t.ctx, ptrs + 100, 100);
+    assert_int_equal(ag_transport_amqp.end(t.ctx, &t.st), AG_SEND_OK);
+    assert_int_equal(t.st.acked, 100);
+    assert_int_equal(ag_transport_amqp.end(t.ctx, &st2), AG_SEND_OK);
+    assert_int_equal(st2.acked, 100);
+    tp_close(&t);
+    peer_stop(&pr);
+    for (int i = 0; i < 200; i++) {
+        snprintf(want, sizeof want, "msg c1 i%d id=%s ", i, event_id(i, id));
+        assert_non_null(strstr(pr.log, want));
+    }
+
+    ps = default_script();
+    ps.cut_after = 150;
+    ps.cut_conns = 1;
+    peer_start(&pr, &ps);
+    tp_open(&t, "localhost", pr.port, 0, "5s", NULL);
+    ag_transport_amqp.begin(t.ctx, ptrs, 100);
+    ag_transport_amqp.begin(t.ctx, ptrs + 100, 100);
+    assert_int_equal(ag_transport_amqp.end(t.ctx, &t.st), AG_SEND_OK);
+    assert_int_equal(ag_transport_amqp.end(t.ctx, &st2), AG_SEND_RETRY);
+    assert_true(st2.acked <= 50);
+    ag_transport_amqp.abort(t.ctx); /* nothing left in flight: a no-op */
+    assert_int_equal(tp_send(&t, 100 + st2.acked, 100 - st2.acked), AG_SEND_OK);
+    assert_int_equal(tp_counter(&t, AG_TPC_CONNECTS), 2);
+    tp_close(&t);
+    peer_stop(&pr);
+}
+
 /* A hub that never answers: RETRY at the timeout, nothing acked. */
 static void test_no_answer_times_out(void **state)
 {
@@ -940,6 +993,7 @@ int main(void)
     const struct CMUnitTest plain[] = {
         cmocka_unit_test(test_ships_in_order_within_credit),
         cmocka_unit_test(test_out_of_order_dispositions),
+        cmocka_unit_test(test_two_batches_in_flight),
         cmocka_unit_test(test_rejected_event_named_alone),
         cmocka_unit_test(test_cut_connection_acks_the_prefix),
         cmocka_unit_test(test_no_answer_times_out),

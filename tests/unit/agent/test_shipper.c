@@ -180,6 +180,71 @@ static void t_limits(void *ctx, struct ag_transport_limits *lim)
     lim->max_batch_events = sc.max_events;
 }
 
+/* ---- the same, pipelined: begin keeps a batch, end answers the oldest ------------------------ */
+
+static struct {
+    const struct ag_record *const *recs[4];
+    size_t n[4];
+    int head, count, most; /* begun and not ended; the most at once */
+    int ends, aborts;
+    int fail_end;      /* the end with this number (1-based) loses the connection */
+    size_t fail_after; /* ... after storing this many of its events */
+} pp;
+
+static void p_begin(void *ctx, const struct ag_record *const *recs, size_t n)
+{
+    (void)ctx;
+    int slot = (pp.head + pp.count) % 4;
+    pp.recs[slot] = recs;
+    pp.n[slot] = n;
+    if (++pp.count > pp.most)
+        pp.most = pp.count;
+}
+
+static enum ag_send_result p_end(void *ctx, struct ag_send_status *st)
+{
+    const struct ag_record *const *recs = pp.recs[pp.head];
+    size_t n = pp.n[pp.head];
+    (void)ctx;
+    pp.head = (pp.head + 1) % 4;
+    pp.count--;
+    if (++pp.ends == pp.fail_end) { /* part of it stored, then the connection went */
+        ag_send_status_reset(st);
+        for (size_t i = 0; i < pp.fail_after && i < n; i++)
+            store(rec_n(recs[i]));
+        st->acked = pp.fail_after < n ? pp.fail_after : n;
+        return refuse(st, AG_SEND_RETRY, AG_WHY_NETWORK, "", "connection lost");
+    }
+    return t_send(ctx, recs, n, st);
+}
+
+static void p_abort(void *ctx)
+{
+    (void)ctx;
+    pp.aborts++;
+    pp.count = 0;
+}
+
+static void p_limits(void *ctx, struct ag_transport_limits *lim)
+{
+    t_limits(ctx, lim);
+    lim->max_in_flight = 2;
+}
+
+static const struct ag_transport pipelined = {
+    .name = "pipelined",
+    .init = t_init,
+    .send = t_send,
+    .close = t_close,
+    .format = fmt,
+    .record_size = rec_size,
+    .renew_auth = t_renew,
+    .limits = p_limits,
+    .begin = p_begin,
+    .end = p_end,
+    .abort = p_abort,
+};
+
 static const struct ag_transport scripted = {
     .name = "scripted",
     .init = t_init,
@@ -242,6 +307,8 @@ static int teardown(void **state)
     return 0;
 }
 
+static const struct ag_transport *tp_under_test = &scripted;
+
 static int run_once(struct fx *f, size_t max_events)
 {
     struct ag_shipper_opts o;
@@ -249,7 +316,7 @@ static int run_once(struct fx *f, size_t max_events)
     char err[256];
     int rc;
     memset(&o, 0, sizeof o);
-    o.tp = &scripted;
+    o.tp = tp_under_test;
     o.once = 1;
     o.max_batch_events = max_events;
     o.give_up_ms = 2000;
@@ -411,6 +478,49 @@ static void test_event_over_batch_limit_dead_lettered_unsent(void **state)
     assert_int_equal(stats(f).dead, 1);
 }
 
+/* A transport that keeps batches in flight: two at once while a backlog drains, in order,
+ * every event stored once. */
+static void test_pipelined_two_in_flight(void **state)
+{
+    struct fx *f = *state;
+    fill(f->q, 1, 3000, 10);
+    memset(&pp, 0, sizeof pp);
+    tp_under_test = &pipelined;
+    assert_int_equal(run_once(f, 200), 0);
+    tp_under_test = &scripted;
+    assert_int_equal(pp.most, 2);
+    assert_int_equal(pp.ends, 15);
+    assert_int_equal(pp.aborts, 0);
+    assert_int_equal(sc.delivered, 3000);
+    assert_int_equal(sc.out_of_order, 0);
+    for (long n = 1; n <= 3000; n++)
+        assert_int_equal(sc.stored[n], 1);
+    assert_int_equal(stats(f).counters[AG_CTR_SHIPPED], 3000);
+}
+
+/* The connection lost in the oldest batch in flight: its stored prefix is acked, the batch
+ * behind it forgotten (abort), and both are sent again from the cursor: nothing lost, nothing
+ * stored twice (the script stores a batch only when it is ended). */
+static void test_pipelined_failure_forgets_the_rest(void **state)
+{
+    struct fx *f = *state;
+    fill(f->q, 1, 1000, 10);
+    memset(&pp, 0, sizeof pp);
+    pp.fail_end = 2;
+    pp.fail_after = 50;
+    tp_under_test = &pipelined;
+    assert_int_equal(run_once(f, 200), 0);
+    tp_under_test = &scripted;
+    assert_int_equal(pp.aborts, 1);
+    assert_int_equal(sc.delivered, 1000);
+    for (long n = 1; n <= 1000; n++)
+        assert_int_equal(sc.stored[n], 1);
+    struct ag_queue_stats st = stats(f);
+    assert_int_equal(st.queued, 0);
+    assert_int_equal(st.counters[AG_CTR_SHIPPED], 1000);
+    assert_int_equal(st.counters[AG_CTR_RETRIED], 1);
+}
+
 static void test_one_shipper_per_buffer(void **state)
 {
     struct fx *f = *state;
@@ -440,6 +550,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_auth_renewed_once_then_reported, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_over_batch_limit_dead_lettered_unsent, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_two_in_flight, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pipelined_failure_forgets_the_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_shipper_per_buffer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
