@@ -20,6 +20,10 @@
  *
  * Limits (max_batch_bytes, max_event_bytes, max_batch_events) are the transport's, read again
  * after every send (AMQP learns max-message-size at the attach), and opts.max_batch_events.
+ * With a transport that keeps batches in flight (begin/end, transport.h) and a backlog, the
+ * next batch is begun before the answers of the one before came (two at most, not while a
+ * rejected batch is split, not from ag_shipper_step); answers are taken in order, and one that
+ * is not a whole OK forgets the later batches, which are sent again from the cursor.
  *
  * One shipper per buffer: ag_shipper_new takes an exclusive lock on DIR/ship.lock. The state a
  * user wants to see (last error, last success, back-off, paused, the transport and its

@@ -13,12 +13,15 @@
  * on the same live links before it expires (token_renew before), during a send or while idle.
  *
  * A send: one transfer per record (proton 0.37 cannot write the batch format), as many in
- * flight as the link credit allows, each settled when its disposition comes. The send returns
- * when every record has its outcome, or at the first failure (a detach, a close, a transport
- * error, the timeout); then the connection is dropped (the next send connects anew), so no late
- * disposition can be taken for a later send. The shipper hears of the contiguous run of accepted
- * records from the first (amqp_msg.c: ag_amqp_summarize); a record after an unanswered one is
- * sent again even when it was accepted.
+ * flight as the link credit allows, each settled when its disposition comes. With begin/end two
+ * batches may be in flight: the later one's transfers go, in order, as credit comes, while the
+ * earlier one's answers are awaited; a delivery's context names its batch and index. end
+ * returns when every record of the oldest batch has its outcome, or at the first failure (a
+ * detach, a close, a transport error, the timeout); after a failure the connection is dropped
+ * once no batch is in flight any more (abort drops it at once), so no late disposition can be
+ * taken for a later send. The shipper hears of the contiguous run of accepted records from the
+ * first (amqp_msg.c: ag_amqp_summarize); a record after an unanswered one is sent again even
+ * when it was accepted.
  */
 #include "agent/transport/amqp/amqp_conf.h"
 
