@@ -41,6 +41,9 @@ for tp in "${TRANSPORTS[@]}"; do
   : > "$T/$tp.window"
   "$AGENT" generate --count "$EVENTS" --seed 31 --device-id "kill9-$tp" -q > "$T/$tp.jsonl"
   "$AGENT" enqueue -b "$buf" -q "$T/$tp.jsonl"
+  # catch_up_rate paces a backlog only: events enqueued over a second ago (CATCH_UP_BEHIND_MS);
+  # younger ones go at full speed, and the first runs would drain the queue before most kills
+  sleep 1.2
   cat > "$T/$tp.conf" << EOF
 [buffer]
 path = $buf
