@@ -7,7 +7,7 @@
 # on the same folder sets nothing aside. Three runs: a clean stop, a restart while the disk is
 # full, a kill -9 while it fills.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 FILL=("$PY" "$HC_SRC/tests/lib/capture_fill.py")
 
 [ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"

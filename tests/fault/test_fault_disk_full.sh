@@ -6,7 +6,7 @@
 # reaches a real receiver, and after shipping the same full tmpfs takes new events (LMDB reuses
 # the freed pages: the data file does not need to grow).
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 [ "$(id -u)" -eq 0 ] || skip "mounting a tmpfs needs root"
 mnt="$T/small"

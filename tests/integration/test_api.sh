@@ -7,7 +7,7 @@
 # 503 from a receiver without --pg.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 # api PATH [CURL ARGS...]: the HTTP status; the body in $T/body
 api() {

@@ -8,7 +8,7 @@
 # $HC_BUILD/artifacts/dashboard.png.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 [ -n "$CHROMIUM" ] && [ -x "$CHROMIUM" ] ||

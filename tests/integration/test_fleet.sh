@@ -12,7 +12,7 @@
 # silver for up to --settle seconds.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 FLEET="$HC_BIN/hubcap-fleet"
 [ -x "$FLEET" ] || { echo "no $FLEET: build first"; exit 1; }
 pg_start

@@ -9,7 +9,7 @@
 # unacknowledged sends. The
 # receiver's event counter equals what its capture holds.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
 EVENTS=${EVENTS:-30000}
 KILLS=${KILLS:-20}

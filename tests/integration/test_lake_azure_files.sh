@@ -10,7 +10,7 @@ RX="$HC_BIN/hubcap-receiver"
 pg_start
 CAP="$T/azure"
 
-"$PY" - "$CAP" "$HC_SRC/receiver/tools" <<'PY'
+"$PY" - "$CAP" "$HC_SRC/tests/lib" <<'PY'
 import json, os, sys
 import avro.datafile, avro.io, avro.schema
 sys.path.insert(0, sys.argv[2])

@@ -4,7 +4,7 @@
 # each event_id once in silver, and gold equals what `rebuild` computes from bronze.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/lake.sh"
 pg_start
 CAP="$T/cap"

@@ -7,7 +7,7 @@
 # must give the same gold, and landing again must land nothing.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 pg_start
 
 START=2026-11-22T00:00:00Z

@@ -7,7 +7,7 @@
 # /metrics saw the reconnect.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/lake.sh"
 pg_start
 CAP="$T/cap"

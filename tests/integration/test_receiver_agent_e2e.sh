@@ -6,7 +6,7 @@
 # the same whatever the transport, per-partition sequence numbers are contiguous, and the
 # agents' transport counters match the receiver's.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
 
 rx_start --capture "$T/cap" "${rx_amqp_args[@]+"${rx_amqp_args[@]}"}"

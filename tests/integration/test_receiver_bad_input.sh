@@ -5,7 +5,7 @@
 # tokens, an unknown hub, invalid UTF-8, oversized headers, a thousand connections opened and
 # dropped in hostile ways, and slow clients holding connections.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 cap="$T/capture"
 rx_start --capture "$cap"

@@ -13,7 +13,7 @@
 #   both counted in /metrics;
 # - when the connections are gone nothing is left charged against max_inflight.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 cap="$T/capture"
 cat > "$T/rx.conf" <<CONF
@@ -36,7 +36,7 @@ rx_start -c "$T/rx.conf"
 
 "$PY" - "$RX_PORT" "$HC_SRC" <<'PY' || fail "see above"
 import http.client, socket, sys, threading, time, urllib.error, urllib.request
-sys.path.insert(0, sys.argv[2] + "/receiver/tools")
+sys.path.insert(0, sys.argv[2] + "/tests/lib")
 import rxtool
 
 port = int(sys.argv[1])

@@ -6,7 +6,7 @@
 # every acknowledged event. Then a config file: two hubs, policies with and without Send, the
 # null codec, files rolled by size and by time.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 cap="$T/capture"
 

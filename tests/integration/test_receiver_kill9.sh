@@ -4,7 +4,7 @@
 # files are recovered; at the end every event that got a 201 is in a capture file, and every
 # partition's sequence numbers are contiguous from 0 across all the files.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 
 KILLS=${KILLS:-20}
 cap="$T/capture"

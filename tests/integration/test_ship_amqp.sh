@@ -6,7 +6,7 @@
 # nothing; a TLS listener with the test CA's certificate ships with the right CA and is refused
 # with another CA or the system's; status and --metrics show the transport's counters.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
 rx_has_amqp || { echo "SKIP: this hubcap-receiver has no AMQP endpoint (receiver issue 13)"; exit 77; }
 unset HUBCAP_CONNECTION_STRING

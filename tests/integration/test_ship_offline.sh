@@ -4,7 +4,7 @@
 # receiver comes back on the same ports the backlog drains oldest first, no faster than
 # catch_up_rate, and every event reaches the capture.
 source "$(dirname "$0")/../lib/common.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
 RATE=300
 CATCH_UP=600

@@ -7,7 +7,7 @@
 # file once in bronze, and gold equal to a `rebuild` from bronze.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
-source "$HC_SRC/receiver/tools/testlib.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/lake.sh"
 FLEET="$HC_BIN/hubcap-fleet"
 [ -x "$FLEET" ] || { echo "no $FLEET: build first"; exit 1; }

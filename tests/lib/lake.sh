@@ -1,4 +1,4 @@
-# tests/lib/lake.sh - sourced after tests/lib/common.sh, pg.sh and receiver/tools/testlib.sh:
+# tests/lib/lake.sh - sourced after tests/lib/common.sh, pg.sh and tests/lib/receiver.sh:
 # checks of the lake that several tests make.
 
 # Every silver event_id, one a row (an event_id twice here is a duplicate in silver).

@@ -1,4 +1,4 @@
-# tests/lib/transports.sh - sourced (after common.sh and receiver/tools/testlib.sh) by the
+# tests/lib/transports.sh - sourced (after common.sh and tests/lib/receiver.sh) by the
 # shipping tests that run once per transport against the real receiver: its REST port and its
 # AMQP port, and the connection string of each.
 #

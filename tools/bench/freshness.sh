@@ -18,7 +18,7 @@ rate=${2:-5000}
 devices=${3:-0}
 source "$top/tests/lib/common.sh"
 source "$top/tests/lib/pg.sh"
-source "$top/receiver/tools/testlib.sh"
+source "$top/tests/lib/receiver.sh"
 pg_start > /dev/null
 
 rx_start --capture "$T/cap" --window 1s --pg "" --lake-interval 1s

@@ -45,8 +45,8 @@ port=$(grep -o '^Endpoint=sb://127.0.0.1:[0-9]*' "$W/rx.out" | grep -o '[0-9]*$'
 url="http://127.0.0.1:$port"
 
 BODIES=${BODIES:-64}
-"$PY" "$HC_SRC/receiver/tools/rxtool.py" wrk-body "$W/bodies" --bodies "$BODIES" --events "$EVENTS" --size "$SIZE"
-token=$("$PY" "$HC_SRC/receiver/tools/rxtool.py" token http://127.0.0.1/events \
+"$PY" "$HC_SRC/tests/lib/rxtool.py" wrk-body "$W/bodies" --bodies "$BODIES" --events "$EVENTS" --size "$SIZE"
+token=$("$PY" "$HC_SRC/tests/lib/rxtool.py" token http://127.0.0.1/events \
   RootManageSharedAccessKey "${HUBCAP_DEV_KEY:-SAS_KEY_VALUE}")
 cat > "$W/post.lua" <<LUA
 -- $BODIES different batches, taken in turn: every event differs, as in real traffic
@@ -93,7 +93,7 @@ read -r _ requests duration_us p50_us p99_us max_us bad_status net_errors < <(gr
 
 verified=None
 if [ "${VERIFY:-0}" = 1 ]; then
-  verified=$("$PY" "$HC_SRC/receiver/tools/rxtool.py" check "$CAPTURE" --no-tmp |
+  verified=$("$PY" "$HC_SRC/tests/lib/rxtool.py" check "$CAPTURE" --no-tmp |
     "$PY" -c 'import json,sys; print(json.load(sys.stdin)["events"])')
 fi
 capture_bytes=$(du -sb "$CAPTURE" | cut -f1)

@@ -55,7 +55,7 @@ port=$(grep -o '^rest: http://127.0.0.1:[0-9]*' "$W/rx.out" | grep -o '[0-9]*$')
 
 "$PY" - "$port" "$rx" "$UPLOADERS" "$ROUNDS" "$BODY" "$HC_SRC" "$MAX_INFLIGHT" "$EVENT" <<'PY'
 import collections, http.client, json, sys, threading, time
-sys.path.insert(0, sys.argv[6] + "/receiver/tools")
+sys.path.insert(0, sys.argv[6] + "/tests/lib")
 import rxtool
 port, pid, uploaders, rounds, size = map(int, sys.argv[1:6])
 

@@ -1,7 +1,7 @@
-# receiver/tools/testlib.sh - sourced by tests/integration/test_receiver_*.sh after
+# tests/lib/receiver.sh - sourced by tests/integration/test_receiver_*.sh after
 # tests/lib/common.sh: start, stop and talk to a real hubcap-receiver on a free loopback port.
 RX="$HC_BIN/hubcap-receiver"
-RXTOOL=("$PY" "$HC_SRC/receiver/tools/rxtool.py")
+RXTOOL=("$PY" "$HC_SRC/tests/lib/rxtool.py")
 [ -x "$RX" ] || { echo "no $RX: build first"; exit 1; }
 RX_PID=
 RX_PORT=${RX_PORT:-0}
