@@ -9,8 +9,12 @@ HUBCAP_DEB_PACKAGES=(
   libcurl4-openssl-dev libqpid-proton11-dev
   openssl curl wrk
   libmicrohttpd-dev libavro-dev libpq-dev postgresql
-  python3 python3-avro
+  python3 python3-avro python3-azure
   chromium
+  libpaho-mqtt-dev mosquitto mosquitto-clients
+  clang libclang-rt-14-dev
+  libsystemd-dev systemd
+  gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user qemu-user-static binfmt-support debootstrap
 )
 
 missing=()
