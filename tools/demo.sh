@@ -134,7 +134,9 @@ q "cancellations and returns" "SELECT invoices, cancelled_invoices, round(cancel
 q "parcel statuses" "SELECT status, count(*) AS parcels FROM gold.order_tracking GROUP BY status ORDER BY parcels DESC"
 q "used-car turnover (most listed models)" "SELECT make, model, listings, removed, round(avg_days_listed, 1) AS avg_days_listed,
    round(avg_price, 2) AS avg_price FROM gold.car_turnover ORDER BY listings DESC, make, model LIMIT 10"
-q "pipeline" "SELECT name, round(value, 1) AS value FROM gold.pipeline_metrics ORDER BY name"
+q "pipeline" "SELECT name, coalesce(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
+   CASE WHEN name LIKE '%seconds' THEN round(value, 1)::text ELSE round(value)::text END) AS value
+   FROM gold.pipeline_metrics ORDER BY name"
 
 echo
 echo "== 6. the dashboard: $url/   (JSON API: $url/api/v1/sales?grain=hour, $url/api/v1/pipeline)"

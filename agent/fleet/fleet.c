@@ -26,7 +26,9 @@
 #define STEPS_MAX        4    /* shipper steps per device and round at most (fairness) */
 #define BATCH_EVENTS     200  /* the shippers' batches (each holds ~130 bytes per event) */
 #define RETENTION_MS     (400LL * 86400 * 1000) /* longer than any run: nothing is pruned */
-#define FDS_PER_DEVICE   5 /* data.mdb, lock.mdb, ship.lock, a socket, ship.json */
+#define FDS_PER_DEVICE   5  /* data.mdb, lock.mdb, ship.lock, a socket, ship.json */
+#define PARCEL_EVENTS    10 /* order_status events per open parcel in a run (a parcel has 6-7) */
+#define LISTING_EVENTS   6  /* car_listing events per open listing in a run (a listing has 2-5) */
 
 struct fl_worker {
     pthread_t tid;
@@ -171,6 +173,23 @@ static int raise_fd_limit(unsigned devices, char *err, size_t errlen)
 
 /* ---- one device ---------------------------------------------------------------------------- */
 
+/*
+ * How many parcels (or listings) the device keeps open: so many that each gets about `per`
+ * events of its kind in the run (a whole lifecycle), from the events of that kind the device
+ * is expected to generate; 4 at least.
+ */
+static unsigned live_target(const struct fleet *f, const struct fl_dev *d, enum hc_kind k,
+                            double per)
+{
+    double total = 0, rate = (f->o.rate > 0 ? f->o.rate : 2.0 * f->o.devices) * d->plan.weight;
+    double n;
+
+    for (int i = 1; i < HC_KIND_COUNT; i++)
+        total += d->plan.mix[i];
+    n = total > 0 ? rate * f->o.duration_s * d->plan.mix[k] / total / per : 0;
+    return n < 4 ? 4 : n > AG_GEN_LIVE_MAX ? AG_GEN_LIVE_MAX : (unsigned)n;
+}
+
 static int dev_open(struct fleet *f, struct fl_dev *d, char *err, size_t errlen)
 {
     struct ag_queue_opts qo;
@@ -196,6 +215,9 @@ static int dev_open(struct fleet *f, struct fl_dev *d, char *err, size_t errlen)
     go.duplicate = f->o.duplicate;
     go.malformed = f->o.malformed;
     go.out_of_order = f->o.out_of_order;
+    go.history = 1;
+    go.live_parcels = live_target(f, d, HC_KIND_ORDER_STATUS, PARCEL_EVENTS);
+    go.live_listings = live_target(f, d, HC_KIND_CAR_LISTING, LISTING_EVENTS);
     if (f->o.day_s < 86400) {
         /* a faster day: event times run as fast, ending near now when the run ends */
         double speed = 86400 / f->o.day_s;

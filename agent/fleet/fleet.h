@@ -23,6 +23,10 @@
  *    and then (the connection is dropped, as a real link does), and 2 % of their sends lose the
  *    hub's answer although the hub stored the batch, so the shipper sends it again: the hub
  *    gets real duplicates, which silver must drop.
+ *  - history: each device starts with parcels and car listings opened over the previous days
+ *    (generator.h: history), as many as let each get about 10 (listings: 6) events of its kind
+ *    in the run, so a run shows whole lifecycles (shipped, delivered, returned; sold) and not
+ *    only new parcels and listings.
  *  - the generator's knobs (--late, --duplicate, --malformed, --out-of-order) as generator.h
  *    documents them.
  *

@@ -1,9 +1,9 @@
 /*
  * gen_cars.c - car_listing events: used cars on European dealer sites.
  *
- * The generator keeps up to AG_GEN__LIVE_MAX live listings. A car_listing event either lists a
- * new car, with probability 1 - live/AG_GEN__LIVE_MAX (the set settles at about 2/3 of the cap),
- * or moves a live one, picked at random, on: 0-3
+ * The generator keeps up to g->live_listings live listings (the target, AG_GEN_LIVE_MAX at
+ * most). A car_listing event either lists a new car, with probability 1 - live/target (the set
+ * settles at about 2/3 of the target), or moves a live one, picked at random, on: 0-3
  * price_changed (85 % of them a 2-8 % cut, the rest a 1-4 % rise), then sold (80 %) or removed.
  * The number of price changes and the ending are drawn when the car is listed.
  *
@@ -109,7 +109,7 @@ int ag_gen__cars_init(struct ag_gen *g, uint64_t salt)
     for (size_t i = 0; i < GEN_N_MODELS; i++)
         w[i] = models[i].weight;
     ag_gen__wtab(g->model_tab, w, GEN_N_MODELS);
-    g->listings = calloc(AG_GEN__LIVE_MAX, sizeof *g->listings);
+    g->listings = calloc(g->live_listings, sizeof *g->listings);
     if (!g->listings)
         return -1;
     g->n_listings = 0;
@@ -238,6 +238,16 @@ static long listing_open(struct ag_gen *g, int64_t t)
     return (long)g->n_listings++;
 }
 
+void ag_gen__cars_history(struct ag_gen *g, int64_t t_ms)
+{
+    size_t n = g->live_listings * 2 / 3;
+
+    while (g->n_listings < n) {
+        struct ag_gen__listing *l = &g->listings[listing_open(g, t_ms)];
+        l->changes_left = (uint8_t)hc_rng_range(&g->rng, 0, l->changes_left);
+    }
+}
+
 static void listing_reprice(struct ag_gen *g, struct ag_gen__listing *l)
 {
     int64_t old = l->price_cents;
@@ -352,7 +362,7 @@ void ag_gen__car_listing(struct ag_gen *g, struct ag_gen__w *w)
     long i;
 
     if (g->follow_listing < 0 &&
-        hc_rng_chance(&g->rng, 1.0 - (double)g->n_listings / AG_GEN__LIVE_MAX)) {
+        hc_rng_chance(&g->rng, 1.0 - (double)g->n_listings / (double)g->live_listings)) {
         i = listing_open(g, t);
         l = &g->listings[i];
         action = "listed";

@@ -21,7 +21,6 @@
 #include "common/rng.h"
 #include "common/uuid.h"
 
-#define AG_GEN__LIVE_MAX  4096 /* live parcels at most, and live car listings at most */
 #define AG_GEN__HOLD_MAX  8    /* events held back by the out_of_order knob at once */
 #define AG_GEN__DUP_RING  16   /* recent events a duplicate is drawn from */
 #define AG_GEN__BUY_RING  256  /* recent purchase lines that cancellations refer to */
@@ -142,6 +141,7 @@ struct ag_gen {
     uint8_t carrier_tab[AG_GEN__WTAB];
     struct ag_gen__parcel *parcels;
     size_t n_parcels;
+    size_t live_parcels; /* the target: 1..AG_GEN_LIVE_MAX */
     uint64_t tracking_next;
     long follow_parcel; /* out_of_order: advance this parcel next, or -1 */
 
@@ -149,6 +149,7 @@ struct ag_gen {
     uint8_t model_tab[AG_GEN__WTAB];
     struct ag_gen__listing *listings;
     size_t n_listings;
+    size_t live_listings; /* the target: 1..AG_GEN_LIVE_MAX */
     uint64_t listing_next;
     uint16_t dealers[12];
     long follow_listing; /* out_of_order: advance this listing next, or -1 */
@@ -177,14 +178,17 @@ static inline uint64_t ag_gen__mix(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* The builders: each writes one data object at w and sets g->ev_ms (honouring g->bad). */
+/* The builders: each writes one data object at w and sets g->ev_ms (honouring g->bad). The
+ * _history functions fill the live set as of t_ms without emitting anything. */
 int ag_gen__orders_init(struct ag_gen *g, uint64_t salt);
 void ag_gen__order_line(struct ag_gen *g, struct ag_gen__w *w);
 int ag_gen__parcels_init(struct ag_gen *g, uint64_t salt);
 void ag_gen__order_status(struct ag_gen *g, struct ag_gen__w *w);
+void ag_gen__parcels_history(struct ag_gen *g, int64_t t_ms);
 void ag_gen__parcels_free(struct ag_gen *g);
 int ag_gen__cars_init(struct ag_gen *g, uint64_t salt);
 void ag_gen__car_listing(struct ag_gen *g, struct ag_gen__w *w);
+void ag_gen__cars_history(struct ag_gen *g, int64_t t_ms);
 void ag_gen__cars_free(struct ag_gen *g);
 
 /* --- JSON writing at a cursor (room reserved beforehand) --- */

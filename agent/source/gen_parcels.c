@@ -1,10 +1,11 @@
 /*
  * gen_parcels.c - order_status events: parcels tracked through the Olist order statuses.
  *
- * The generator keeps up to AG_GEN__LIVE_MAX live parcels. An order_status event either opens
- * a new parcel ("created"), with probability 1 - live/AG_GEN__LIVE_MAX, or moves a live one,
- * picked at random, to its next status (so the set settles at about 85 % of the cap, and each
- * parcel waits for thousands of events between two statuses):
+ * The generator keeps up to g->live_parcels live parcels (the target, AG_GEN_LIVE_MAX at most).
+ * An order_status event either opens a new parcel ("created"), with probability
+ * 1 - live/target, or moves a live one, picked at random, to its next status (so the set settles
+ * at about 6/7 of the target, and each parcel waits for about target events between two
+ * statuses):
  *   created → approved → invoiced → processing → shipped → delivered [→ returned]
  * with 3 % canceled after created, 1 % canceled and 2 % unavailable after approved, 1 % canceled
  * after invoiced, 0.5 % canceled and 1 % unavailable after processing, and 5 % of delivered
@@ -54,7 +55,7 @@ int ag_gen__parcels_init(struct ag_gen *g, uint64_t salt)
     for (size_t i = 0; i < GEN_N_CARRIERS; i++)
         w[i] = carriers[i].weight;
     ag_gen__wtab(g->carrier_tab, w, GEN_N_CARRIERS);
-    g->parcels = calloc(AG_GEN__LIVE_MAX, sizeof *g->parcels);
+    g->parcels = calloc(g->live_parcels, sizeof *g->parcels);
     if (!g->parcels)
         return -1;
     g->n_parcels = 0;
@@ -98,6 +99,17 @@ static long parcel_open(struct ag_gen *g, int64_t t)
     p->will_return = 0;
     hc_time_format((t / AG_GEN__DAY_MS + hc_rng_range(&g->rng, 7, 30)) * AG_GEN__DAY_MS, p->eta);
     return (long)g->n_parcels++;
+}
+
+void ag_gen__parcels_history(struct ag_gen *g, int64_t t_ms)
+{
+    size_t n = g->live_parcels * 6 / 7;
+
+    while (g->n_parcels < n) {
+        int64_t created = t_ms - hc_rng_range(&g->rng, AG_GEN__DAY_MS, 7 * AG_GEN__DAY_MS);
+        struct ag_gen__parcel *p = &g->parcels[parcel_open(g, created)];
+        p->status = (uint8_t)hc_rng_range(&g->rng, ST_CREATED, ST_SHIPPED);
+    }
 }
 
 static uint8_t parcel_next_status(struct ag_gen *g, struct ag_gen__parcel *p)
@@ -187,7 +199,7 @@ void ag_gen__order_status(struct ag_gen *g, struct ag_gen__w *w)
     long i;
 
     if (g->follow_parcel < 0 &&
-        hc_rng_chance(&g->rng, 1.0 - (double)g->n_parcels / AG_GEN__LIVE_MAX)) {
+        hc_rng_chance(&g->rng, 1.0 - (double)g->n_parcels / (double)g->live_parcels)) {
         i = parcel_open(g, t);
         p = &g->parcels[i];
     } else {

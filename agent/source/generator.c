@@ -286,6 +286,11 @@ static int gen_opts_ok(const struct ag_gen_opts *o)
     return 1;
 }
 
+static size_t gen_live(unsigned target)
+{
+    return target && target < AG_GEN_LIVE_MAX ? target : AG_GEN_LIVE_MAX;
+}
+
 static void gen_set_mix(struct ag_gen *g, const double *mix)
 {
     static const double dflt[HC_KIND_COUNT] = {0, 6, 3, 1};
@@ -359,6 +364,8 @@ struct ag_gen *ag_gen_new(const struct ag_gen_opts *opts)
     g->duplicate = opts->duplicate;
     g->malformed = opts->malformed;
     g->follow_parcel = g->follow_listing = g->touched = -1;
+    g->live_parcels = gen_live(opts->live_parcels);
+    g->live_listings = gen_live(opts->live_listings);
 
     if (hc_buf_reserve(&g->data, AG_GEN__DATA_ROOM) ||
         (g->out_of_order > 0 && gen_reserve_kept(g->held, AG_GEN__HOLD_MAX)) ||
@@ -367,6 +374,11 @@ struct ag_gen *ag_gen_new(const struct ag_gen_opts *opts)
     if (ag_gen__orders_init(g, salt) || ag_gen__parcels_init(g, ag_gen__mix(salt + 1)) ||
         ag_gen__cars_init(g, ag_gen__mix(salt + 2)))
         goto out_free_all;
+    if (opts->history) {
+        int64_t t = g->start_ms ? g->start_ms : hc_now_ms();
+        ag_gen__parcels_history(g, t);
+        ag_gen__cars_history(g, t);
+    }
     return g;
 
 out_free_all:

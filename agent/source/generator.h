@@ -18,8 +18,19 @@
  *    the listing and lies days to weeks before the "listed" event, so turnover
  *    (date_removed - date_listed) is days to weeks whatever the clock's pace.
  * event_time is the time the data carries: invoice_date, status_time, or the time of the car's
- * action (= date_removed for sold/removed). Live parcels and listings are capped at 4096 each;
- * memory does not grow with the number of events. The data field names are DESIGN.md's.
+ * action (= date_removed for sold/removed). Live parcels and listings are capped at
+ * AG_GEN_LIVE_MAX each; memory does not grow with the number of events. The data field names
+ * are DESIGN.md's.
+ *
+ * Lifecycles: a new parcel or listing opens with probability 1 - live/target, where target is
+ * live_parcels or live_listings (so the set settles near 6/7 of it for parcels, 2/3 for
+ * listings), else a live one moves on. A smaller target gives each parcel and listing more of
+ * the events, so a short run shows whole lifecycles: about 8 order_status events per parcel of
+ * the target carry parcels from created to delivered. With history set, the generator starts
+ * with the set already at that level: parcels created 1-7 days before the clock's start at
+ * every stage up to shipped, listings put on sale days to weeks before with their price changes
+ * partly done; they emit no events for that past, so the first event of such a parcel may be
+ * "shipped" (silver and gold keep the latest status of each).
  *
  * Fault knobs (fractions 0..1 of emitted events), for testing what comes downstream:
  *  - late: event_time, and the data's own time fields with it, pushed back by 1 ms..late_ms
@@ -51,6 +62,8 @@
 
 #include "common/envelope.h"
 
+#define AG_GEN_LIVE_MAX 4096 /* live parcels at most, and live car listings at most */
+
 struct ag_gen_opts {
     uint64_t seed;             /* 0 = random */
     const char *device_id;     /* required; copied */
@@ -62,6 +75,9 @@ struct ag_gen_opts {
     double out_of_order;       /* fraction emitted after a later event */
     double duplicate;          /* fraction repeated with the same event_id */
     double malformed;          /* fraction with invalid data */
+    unsigned live_parcels;     /* parcels open at once, about: 0 = AG_GEN_LIVE_MAX (the cap) */
+    unsigned live_listings;    /* car listings open at once, about: 0 = AG_GEN_LIVE_MAX */
+    int history;               /* start with parcels and listings opened over the past days */
 };
 
 struct ag_gen;

@@ -226,3 +226,12 @@ cmp -s "$T/windows1" <(windows) || fail "one file per transaction gave other sal
 "$RX" promote -q || fail "promote with nothing new failed"
 cmp -s "$T/windows1" <(windows) || fail "a promote with nothing new changed gold"
 ok "one file per transaction ($nfiles promotions) gives the same gold as large batches and rebuild"
+
+# gold.pipeline_metrics as a user reads it: times as times, lag as a number (0: all promoted).
+m=$(pg_sql "SELECT string_agg(name || '=' || coalesce(value::text, '') || '@' || coalesce(at::text, ''), ' ' ORDER BY name)
+            FROM gold.pipeline_metrics WHERE name IN ('watermark', 'max_event_time', 'promote_lag_seconds')")
+[ "$(pg_sql "SELECT (SELECT at FROM gold.pipeline_metrics WHERE name = 'watermark') = watermark FROM gold.watermark")" = t ] ||
+  fail "pipeline_metrics: the watermark is not the watermark's time: $m"
+[ "$(pg_sql "SELECT value FROM gold.pipeline_metrics WHERE name = 'promote_lag_seconds'")" = 0.000 ] ||
+  fail "pipeline_metrics: promote_lag_seconds is not 0 with every file promoted: $m"
+ok "pipeline_metrics: $m"

@@ -879,6 +879,66 @@ static void test_parcel_lifecycle(void **state)
     ag_gen_free(g);
 }
 
+/* A small target with history: a short run carries parcels to the end of their lifecycle and
+ * sells cars, and the parcels of the past show up at later stages without a "created". */
+static void test_history(void **state)
+{
+    enum { N = 2000 };
+    struct ag_gen_opts o = base_opts();
+    struct ag_gen *g;
+    struct hc_event ev;
+    int max_open, seen[8] = {0}, first_not_created = 0, sold = 0, cars = 0;
+    (void)state;
+
+    assert_int_equal(ag_gen_parse_mix("order_status=1", o.mix), 0);
+    o.live_parcels = 100;
+    o.history = 1;
+    g = gen_with(&o);
+    /* not strict: a parcel of the past starts where it stood */
+    assert_int_equal(run_parcels(g, N, 0, &max_open, seen), 0);
+    assert_true(max_open <= 100);
+    assert_true(seen[5] > N / 20); /* delivered */
+    assert_true(seen[4] > N / 20); /* shipped */
+    assert_true(seen[6] > 0);      /* returned */
+    ag_gen_free(g);
+
+    /* The first event of 80 of the 85 parcels of the past is not "created". */
+    g = gen_with(&o);
+    for (int i = 0; i < 200; i++) {
+        cJSON *d;
+        assert_int_equal(ag_gen_next(g, &ev), 0);
+        d = data_of(&ev);
+        first_not_created += strcmp(sget(d, "status"), "created") != 0;
+        cJSON_Delete(d);
+    }
+    assert_true(first_not_created > 100);
+    ag_gen_free(g);
+
+    assert_int_equal(ag_gen_parse_mix("car_listing=1", o.mix), 0);
+    o.live_listings = 60;
+    g = gen_with(&o);
+    for (int i = 0; i < 300; i++) {
+        cJSON *d;
+        assert_int_equal(ag_gen_next(g, &ev), 0);
+        d = data_of(&ev);
+        cars++;
+        if (!strcmp(sget(d, "action"), "sold")) {
+            assert_true(tget(d, "date_removed") > tget(d, "date_listed"));
+            sold++;
+        }
+        cJSON_Delete(d);
+    }
+    /* 300 events over 60 listings: most of those open at the start end in the run */
+    assert_int_equal(cars, 300);
+    assert_true(sold > 30);
+    ag_gen_free(g);
+
+    /* a target of 0 is the cap; more than the cap is the cap */
+    o.live_parcels = 100000;
+    g = gen_with(&o);
+    ag_gen_free(g);
+}
+
 static void test_car_lifecycle(void **state)
 {
     enum { N = 200000 };
@@ -1121,6 +1181,7 @@ int main(void)
         cmocka_unit_test(test_cancellations_refer_to_purchases),
         cmocka_unit_test(test_parcel_lifecycle),
         cmocka_unit_test(test_car_lifecycle),
+        cmocka_unit_test(test_history),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_late),
