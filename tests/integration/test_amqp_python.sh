@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The receiver's AMQP endpoint over TLS with Debian's Python client (python3-azure: azure-eventhub
+# 5.11, pure-Python pyamqp, unchanged). That client always speaks AMQP over TLS and ignores
+# UseDevelopmentEmulator; it reaches a local listener by the port in the connection string's
+# Endpoint (amqps://host:port) and trusts a test CA through connection_verify. (Its
+# custom_endpoint_address switches it to AMQP over WebSockets, which the receiver does not serve.)
+# The receiver runs from a config file whose [amqp] section gives a TLS listen address and the test
+# CA's server certificate. With the right CA: get_eventhub_properties, get_partition_properties,
+# batches without a key, with a partition key and to partition 1, single events (send_event), and
+# every event is captured once with its body, typed application properties and partition key.
+# With an unrelated CA the client refuses the receiver's certificate and nothing is captured.
+source "$(dirname "$0")/../lib/common.sh"
+source "$HC_SRC/tests/lib/receiver.sh"
+source "$HC_SRC/tests/lib/transports.sh"
+rx_has_amqp || skip "this hubcap-receiver has no AMQP endpoint (receiver issue 13)"
+"$PY" -c 'import azure.eventhub' 2> /dev/null || skip "no azure-eventhub for $PY (Debian package python3-azure)"
+bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
+KEY="py-k3y-$RANDOM"
+APORT=$(free_port)
+cat > "$T/receiver.conf" << EOF
+[capture]
+dir = $T/cap
+window = 1s
+[amqp]
+listen_tls = 127.0.0.1:$APORT
+tls_cert = $T/ca/server.pem
+tls_key = $T/ca/server.key
+[hub events]
+partitions = 4
+[rule sender]
+key = $KEY
+rights = send
+EOF
+rx_start -c "$T/receiver.conf"
+
+"$PY" - "$APORT" "$KEY" "$T/ca" "$T/py" << 'PY' || fail "the Python client (above)"
+import json, sys, uuid
+from azure.eventhub import EventData, EventHubProducerClient
+from azure.eventhub.exceptions import EventHubError
+port, key, ca, out = sys.argv[1:5]
+cs = f"Endpoint=sb://localhost:{port}/;SharedAccessKeyName=sender;SharedAccessKey={key};EntityPath=events"
+sent = []  # what each event should be in capture
+
+def event(n, key=None, partition=None, extra=True):
+    eid = f"py-{n}-{uuid.uuid4()}"
+    body = json.dumps({"event_id": eid, "n": n, "text": "z\u00fcrich " * (n % 5)}).encode()
+    e = EventData(body)
+    props = {"event_id": eid, "kind": "python"}
+    if extra:
+        props.update({"count": n, "neg": -n - 1, "ratio": n / 4 + 0.5, "bin": b"\x00\xff" + bytes([n % 256])})
+    e.properties = props
+    sent.append({"event_id": eid, "body": body.decode(), "key": key, "partition": partition,
+                 "props": {k: (["bytes", v.hex()] if isinstance(v, bytes) else v) for k, v in props.items()}})
+    return e
+
+with EventHubProducerClient.from_connection_string(cs, connection_verify=f"{ca}/ca.pem", retry_total=2) as p:
+    h = p.get_eventhub_properties()
+    assert h["eventhub_name"] == "events" and h["partition_ids"] == ["0", "1", "2", "3"], h
+    pp = p.get_partition_properties("1")
+    assert pp["eventhub_name"] == "events" and pp["id"] == "1" and pp["is_empty"] is True, pp
+    assert isinstance(pp["last_enqueued_offset"], str), pp
+    n = 0
+    for opts, count in (({}, 20), ({"partition_key": "py-key-1"}, 30), ({"partition_id": "1"}, 25)):
+        b = p.create_batch(**opts)
+        for _ in range(count):
+            b.add(event(n, opts.get("partition_key"), opts.get("partition_id")))
+            n += 1
+        p.send_batch(b)
+    p.send_event(event(n, extra=False)); n += 1
+    p.send_event(event(n, key="py-key-2"), partition_key="py-key-2"); n += 1
+    p.send_event(event(n, partition="3"), partition_id="3"); n += 1
+    pp = p.get_partition_properties("1")
+    assert pp["is_empty"] is False and pp["last_enqueued_sequence_number"] >= 24, pp
+json.dump(sent, open(out + ".sent.json", "w"))
+
+# an unrelated CA: the receiver's certificate is refused, nothing is sent
+try:
+    with EventHubProducerClient.from_connection_string(cs, connection_verify=f"{ca}/other-ca.pem",
+                                                       retry_total=0) as p:
+        b = p.create_batch()
+        b.add(EventData(b"never"))
+        p.send_batch(b)
+    sys.exit("FAIL: the client sent with an unrelated CA")
+except EventHubError as e:
+    msg = f"{e} {getattr(e, 'error', '')} {e.__cause__!r}"
+    if "CERTIFICATE" not in msg.upper():
+        sys.exit(f"FAIL: an unrelated CA: not a certificate error: {msg}")
+    print(f"ok: an unrelated CA: refused ({type(e).__name__}: certificate verify failed)")
+PY
+ok "azure-eventhub $("$PY" -c 'import azure.eventhub as e; print(e.__version__)') over TLS (test CA): properties, 3 batches, 3 single events sent"
+rx_stop
+
+"$PY" "$HC_SRC/tests/lib/capture_typed.py" "$T/cap" > "$T/captured.jsonl"
+"$PY" - "$T" << 'PY' || exit 1
+import base64, collections, json, sys
+T = sys.argv[1]
+sent = json.load(open(T + "/py.sent.json"))
+cap = collections.defaultdict(list)
+for l in open(T + "/captured.jsonl"):
+    e = json.loads(l)
+    cap[e["props"].get("event_id", [None, None])[1]].append(e)
+if sum(len(v) for v in cap.values()) != len(sent):
+    sys.exit(f"FAIL: {sum(len(v) for v in cap.values())} events captured, {len(sent)} sent")
+TYPE = {int: "long", float: "double", str: "string"}
+bykey = collections.defaultdict(set)
+for s in sent:
+    got = cap.get(s["event_id"], [])
+    if len(got) != 1:
+        sys.exit(f"FAIL: {s['event_id']} captured {len(got)} times")
+    c = got[0]
+    if base64.b64decode(c["body_b64"]).decode() != s["body"]:
+        sys.exit(f"FAIL: {s['event_id']}: body {c['body_b64']}")
+    want = {k: (["bytes", base64.b64encode(bytes.fromhex(v[1])).decode()] if isinstance(v, list) else [TYPE[type(v)], v])
+            for k, v in s["props"].items()}
+    if c["props"] != want:
+        sys.exit(f"FAIL: {s['event_id']}: properties {c['props']}, want {want}")
+    pk = c["sys"].get("x-opt-partition-key")
+    if pk != (["string", s["key"]] if s["key"] else None):
+        sys.exit(f"FAIL: {s['event_id']}: partition key {pk}, sent {s['key']}")
+    if s["partition"] is not None and c["partition"] != int(s["partition"]):
+        sys.exit(f"FAIL: {s['event_id']}: in partition {c['partition']}, sent to {s['partition']}")
+    if s["key"]:
+        bykey[s["key"]].add(c["partition"])
+if any(len(p) != 1 for p in bykey.values()):
+    sys.exit(f"FAIL: one partition key in several partitions: {dict(bykey)}")
+print(f"ok: all {len(sent)} events captured once with body, typed properties, partition key and partition")
+PY
