@@ -113,7 +113,7 @@ static long jc_digits(struct jc *j)
 static void jc_number(struct jc *j)
 {
     const unsigned char *s = j->p, *e;
-    long n;
+    long n, exp;
 
     if (jc_peek(j) == '-')
         j->p++;
@@ -131,7 +131,12 @@ static void jc_number(struct jc *j)
         if (jc_peek(j) == '+' || jc_peek(j) == '-')
             j->p++;
         e = j->p;
-        if ((n = jc_digits(j)) == 0 || n > 4 || strtol((const char *)e, NULL, 10) > HC_JSON_EXP_MAX)
+        if ((n = jc_digits(j)) == 0 || n > 4)
+            goto out_fail;
+        /* the digits end the text when the number does: read them here, not with strtol */
+        for (exp = 0; e < j->p; e++)
+            exp = exp * 10 + (*e - '0');
+        if (exp > HC_JSON_EXP_MAX)
             goto out_fail;
     }
     if (j->p - s <= HC_JSON_NUM_MAX)

@@ -83,6 +83,12 @@ static void test_postgres_refuses(void **state)
     memset(longnum, '7', sizeof longnum - 1);
     longnum[sizeof longnum - 1] = '\0';
     assert_false(ok(longnum));
+    /* An exponent that ends the text is read within len (found by fuzz_json: strtol read past
+     * the end); the digits after len are not part of it. */
+    assert_true(hc_json_ok("1e9999", 3));
+    assert_true(hc_json_ok("0e93", 3));
+    assert_true(hc_json_ok("20E900", 5));
+    assert_false(hc_json_ok("20E901", 6));
 }
 
 /* Strings and UTF-8 are scanned eight bytes at a time: a quote, backslash, control character or
