@@ -263,7 +263,7 @@ int hc_time_parse(const char *s, long len, int64_t *ms)
         buf[end - s - 1] = '\0';
         errno = 0;
         v = strtoll(buf, &e, 10);
-        if (errno || *e)
+        if (errno || *e || v > INT64_MAX / 1000 || v < INT64_MIN / 1000)
             return HC_E_PARSE;
         *ms = (int64_t)v * 1000;
         return 0;

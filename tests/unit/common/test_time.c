@@ -68,6 +68,11 @@ static void test_parse_rejects(void **state)
     (void)state;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         assert_int_equal(hc_time_parse(bad[i], -1, &ms), HC_E_PARSE);
+    /* seconds whose milliseconds do not fit in 64 bits (found by fuzz_time: signed overflow) */
+    assert_int_equal(hc_time_parse("@300000010030000000", -1, &ms), HC_E_PARSE);
+    assert_int_equal(hc_time_parse("@-9223372036854776", -1, &ms), HC_E_PARSE);
+    assert_int_equal(hc_time_parse("@9223372036854775", -1, &ms), 0);
+    assert_int_equal(ms, 9223372036854775000);
     /* len bounds the input: the tail is not read */
     assert_int_equal(hc_time_parse("2025-11-22garbage", 10, &ms), 0);
     assert_int_equal(ms, 1763769600000);
