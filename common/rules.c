@@ -511,13 +511,15 @@ static int bin_numeric(struct hc_buf *b, const struct hc_json_val *v)
 {
     char d[2 * HC_JSON_NUM_MAX + 8];
     uint16_t g[HC_JSON_NUM_MAX / 2 + 8];
-    const char *p = v->p, *end = v->p + v->len;
+    const char *p, *end;
     long point = 0, frac = 0, exp = 0, lead;
     size_t n = 0, ng = 0, i;
     int neg, dscale;
 
-    if (absent(v))
+    if (absent(v)) /* p is NULL: no arithmetic on it */
         return bin_null(b);
+    p = v->p;
+    end = v->p + v->len;
     neg = *p == '-';
     p += neg;
     for (; p < end && *p >= '0' && *p <= '9'; p++, point++)

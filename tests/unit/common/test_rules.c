@@ -134,6 +134,26 @@ static void test_valid_row(void **state)
     hc_buf_free(&out);
 }
 
+/* A numeric column left out is NULL (found by fuzz_rules: UBSan, arithmetic on its NULL text). */
+static void test_absent_numeric(void **state)
+{
+    char body[1024];
+    struct hc_body b;
+    struct hc_buf out = HC_BUF_INIT;
+    const unsigned char *p;
+
+    (void)state;
+    snprintf(body, sizeof body,
+             ENV("\"e2\"", "\"car_listing\"", "\"2026-11-22T10:00:00Z\"") ",\"data\":{" CAR_DATA
+                                                                          "}}",
+             "\"WVWZZZ1KZAW000001\"", "12999.5", "\"listed\"", "2019");
+    assert_int_equal(hc_body_check(&b, body, strlen(body)), HC_RULE_NONE);
+    assert_int_equal(hc_body_copy_binary(&b, 1, &out), 0);
+    assert_int_equal(field(&out, 3 + 5, &p), -1); /* mileage_km */
+    assert_true(field(&out, 3 + 6, &p) > 0);      /* price */
+    hc_buf_free(&out);
+}
+
 /* unit_price as COPY's binary numeric: ndigits, weight, sign, dscale, base-10000 digits. */
 static void numeric_is(const char *lit, const uint16_t *want, int n)
 {
@@ -361,17 +381,12 @@ static void test_rule_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_row),
-        cmocka_unit_test(test_numeric),
-        cmocka_unit_test(test_not_json),
-        cmocka_unit_test(test_missing_field),
-        cmocka_unit_test(test_unknown_kind),
-        cmocka_unit_test(test_numbers),
-        cmocka_unit_test(test_negative),
-        cmocka_unit_test(test_times),
-        cmocka_unit_test(test_ts_format),
-        cmocka_unit_test(test_enums_and_vin),
-        cmocka_unit_test(test_repeated_and_escaped_keys),
+        cmocka_unit_test(test_valid_row),     cmocka_unit_test(test_absent_numeric),
+        cmocka_unit_test(test_numeric),       cmocka_unit_test(test_not_json),
+        cmocka_unit_test(test_missing_field), cmocka_unit_test(test_unknown_kind),
+        cmocka_unit_test(test_numbers),       cmocka_unit_test(test_negative),
+        cmocka_unit_test(test_times),         cmocka_unit_test(test_ts_format),
+        cmocka_unit_test(test_enums_and_vin), cmocka_unit_test(test_repeated_and_escaped_keys),
         cmocka_unit_test(test_rule_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
