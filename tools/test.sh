@@ -39,5 +39,14 @@ echo "== the receiver's lake (loop, promotion), API and ingest, and the fleet, u
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure \
   -R 'integration/(test_api|test_lake_serve|test_lake_pipeline|test_receiver_ingest|test_receiver_http|test_fleet)$')
 
+# Fuzz smoke: every libFuzzer target (tests/fuzz/, clang, ASan/UBSan) for a few seconds from its
+# corpus (HUBCAP_FUZZ_SECONDS each, default 10; 0 skips it). tools/fuzz.sh runs them longer.
+if [ "${HUBCAP_FUZZ_SECONDS:-10}" != 0 ]; then
+  echo "== fuzz smoke (${HUBCAP_FUZZ_SECONDS:-10} s per target)"
+  fuzz_t0=$SECONDS
+  bash tools/fuzz.sh "${HUBCAP_FUZZ_SECONDS:-10}"
+  echo "fuzz smoke: $((SECONDS - fuzz_t0)) s"
+fi
+
 echo "== all tests"
 (cd "$build" && ctest --output-on-failure "$@")
