@@ -311,6 +311,7 @@ static int run(struct rx_conf *c)
         struct rx_lake_loop_opts lo = {.conninfo = c->pg,
                                        .capture_dir = c->capture_dir,
                                        .interval_ms = c->lake_interval_ms,
+                                       .window_ms = c->window_ms,
                                        .m = &m};
         if ((rc = rx_lake_loop_start(&lo, &lake)) || (rc = rx_api_open(c->pg, 4, lake, &api))) {
             hc_error("cannot start the lake: %s", hc_strerror(rc));

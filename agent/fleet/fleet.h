@@ -45,11 +45,15 @@
  *    for, not missing. expected_too_late estimates them from lake.config.
  *  - malformed (a rule names it): expected in silver.quarantine under that rule.
  *  - dead-lettered by the shipper (the hub refused it): expected nowhere.
- * missing = valid, not dead-lettered, in neither silver nor quarantine; duplicated = an event_id
- * of the fleet found more than once across the three silver tables; quarantined = the fleet's
- * event_ids in silver.quarantine by rule. Also unaccounted_malformed (malformed, in neither) and
- * malformed_in_silver (malformed, but promoted). All functions return 0 or a negative code
- * (common/error.h) unless said otherwise.
+ * missing = valid, not dead-lettered, in neither silver nor quarantine, less not_landed:
+ * those of them not in bronze at all while the receiver's capture files may still hold them
+ * open (a file lands when it closes, at most the capture window after it opened: lake.config
+ * capture_window_ms, which serve --pg records), i.e. when this run shipped them and the
+ * reconciliation took less than the window; --reconcile-only counts them missing. duplicated = an
+ * event_id of the fleet found more than once across the three silver tables; quarantined = the
+ * fleet's event_ids in silver.quarantine by rule. Also unaccounted_malformed (malformed, in
+ * neither) and malformed_in_silver (malformed, but promoted). All functions return 0 or a negative
+ * code (common/error.h) unless said otherwise.
  */
 #ifndef FL_FLEET_H
 #define FL_FLEET_H
@@ -163,7 +167,9 @@ struct fl_recon {
     uint64_t in_silver, missing, duplicated;
     uint64_t unaccounted_malformed, malformed_in_silver;
     uint64_t expected_too_late;
-    int nrules; /* the fleet's event ids in silver.quarantine, by rule */
+    uint64_t not_landed; /* valid, shipped, not in bronze yet: in capture files not closed */
+    int64_t window_ms;   /* the receiver's capture window (lake.config); 0: not known */
+    int nrules;          /* the fleet's event ids in silver.quarantine, by rule */
     struct fl_rule_count quarantined[FL_RULES_MAX];
     int nexpected; /* malformed event ids by the rule they break */
     struct fl_rule_count expected[FL_RULES_MAX];

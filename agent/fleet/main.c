@@ -74,11 +74,11 @@ static void print_json(const struct fl_opts *o, unsigned devices, const char *di
     if (reconciled) {
         printf(",\"generated\":%" PRIu64 ",\"distinct\":%" PRIu64 ",\"valid\":%" PRIu64
                ",\"malformed\":%" PRIu64 ",\"dead\":%" PRIu64 ",\"in_silver\":%" PRIu64
-               ",\"missing\":%" PRIu64 ",\"duplicated\":%" PRIu64
+               ",\"missing\":%" PRIu64 ",\"not_landed\":%" PRIu64 ",\"duplicated\":%" PRIu64
                ",\"unaccounted_malformed\":%" PRIu64 ",\"malformed_in_silver\":%" PRIu64
                ",\"quarantined\":",
                r->records, r->distinct, r->valid, r->malformed, r->dead, r->in_silver, r->missing,
-               r->duplicated, r->unaccounted_malformed, r->malformed_in_silver);
+               r->not_landed, r->duplicated, r->unaccounted_malformed, r->malformed_in_silver);
         print_rules(stdout, r->quarantined, r->nrules, 0);
         fputs(",\"expected_quarantine\":", stdout);
         print_rules(stdout, r->expected, r->nexpected, r->expected_too_late);
@@ -86,6 +86,21 @@ static void print_json(const struct fl_opts *o, unsigned devices, const char *di
         printf(",\"generated\":%" PRIu64, t->generated);
     }
     fputs("}\n", stdout);
+}
+
+/* A window as the receiver's --window takes it: "5m", "90s", "2h". Not reentrant. */
+static const char *window_text(int64_t ms)
+{
+    static char t[32];
+    int64_t s = ms / 1000;
+
+    if (s >= 3600 && s % 3600 == 0)
+        snprintf(t, sizeof t, "%" PRId64 "h", s / 3600);
+    else if (s >= 60 && s % 60 == 0)
+        snprintf(t, sizeof t, "%" PRId64 "m", s / 60);
+    else
+        snprintf(t, sizeof t, "%" PRId64 "s", s);
+    return t;
 }
 
 static void print_summary(const struct fl_recon *r)
@@ -100,6 +115,11 @@ static void print_summary(const struct fl_recon *r)
     fputs(", expected ", stderr);
     print_rules(stderr, r->expected, r->nexpected, r->expected_too_late);
     fputc('\n', stderr);
+    if (r->not_landed)
+        fprintf(stderr,
+                "  %" PRIu64 " events in capture files not yet closed: window %s (not missing: a "
+                "file lands in bronze when it closes; serve --window shortens it)\n",
+                r->not_landed, window_text(r->window_ms));
     if (r->unaccounted_malformed || r->malformed_in_silver)
         fprintf(stderr,
                 "  %" PRIu64 " malformed events are neither in silver nor in quarantine, %" PRIu64

@@ -32,6 +32,7 @@ struct rx_lake_loop {
     char *capture_dir;
     int64_t interval_ms;
     struct rx_metrics *m;
+    int64_t window_ms;
 };
 
 /* Record a failed cycle; log it when it is not the same as the last one (no log flood). */
@@ -133,6 +134,20 @@ static int cycle(struct rx_lake_loop *l, PGconn *c)
     return rc ? rc : rc_land;
 }
 
+/* The capture window into lake.config: events acknowledged reach bronze when their file closes,
+ * at most this long after it opened. */
+static int note_window(PGconn *c, int64_t window_ms, char *err, size_t cap)
+{
+    char v[24];
+    const char *p[1] = {v};
+
+    snprintf(v, sizeof v, "%" PRId64, window_ms);
+    return rx_lake_run(c,
+                       "INSERT INTO lake.config (key, value) VALUES ('capture_window_ms', $1) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                       1, p, err, cap);
+}
+
 /* Connect and apply the schema. Returns the connection or NULL (the error noted). */
 static PGconn *connect_lake(struct rx_lake_loop *l)
 {
@@ -151,6 +166,8 @@ static PGconn *connect_lake(struct rx_lake_loop *l)
     }
     if (applied)
         hc_info("lake: applied %d schema files", applied);
+    if (l->window_ms && (rc = note_window(c, l->window_ms, err, sizeof err)))
+        note_error(l, "recording the capture window", err); /* only a reconciliation needs it */
     set_connected(l, 1, 1);
     return c;
 }
@@ -209,6 +226,7 @@ int rx_lake_loop_start(const struct rx_lake_loop_opts *o, struct rx_lake_loop **
     l->capture_dir = strdup(o->capture_dir ? o->capture_dir : ".");
     l->interval_ms = o->interval_ms > 0 ? o->interval_ms : 1000;
     l->m = o->m;
+    l->window_ms = o->window_ms;
     if (!l->conninfo || !l->capture_dir) {
         rc = -ENOMEM;
         goto out_free;

@@ -28,6 +28,9 @@ struct rx_lake_loop_opts {
     const char *capture_dir; /* the capture folder to land from (copied) */
     int64_t interval_ms;     /* longest wait between cycles; 0 = 1000 */
     struct rx_metrics *m;    /* files_closed wakes the loop; may be NULL; must outlive the loop */
+    int64_t window_ms;       /* the capture window, recorded in lake.config capture_window_ms
+                                on each connect (a reconciliation tells events not landed yet
+                                by it); 0: not recorded */
 };
 
 struct rx_lake_status {

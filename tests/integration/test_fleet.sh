@@ -60,3 +60,24 @@ echo "$out"
 "$PY" "$HC_SRC/tests/lib/check_reconcile.py" "$out" 0.05 1000 ||
   fail "the reconciliation is not clean"
 ok "reconciliation: 0 missing, 0 duplicated, malformed events quarantined by rule"
+
+# 4. a receiver that lands continuously with its default capture window (5m): right after the
+# run the events sit in open capture files; the reconciliation says so instead of calling them
+# missing, and once the receiver stops (closing its files, landing them) they are in silver.
+[ -n "$RX_PID" ] && rx_stop
+rx_start --capture "$T/cap2" --pg '' --lake-interval 1s
+CS=$(grep '^Endpoint=' "$RX_OUT")
+"$FLEET" -s "$CS" --devices 3 --duration 3 --rate 30 --flat --seed 9 --dir "$T/fleet2" \
+  --settle 3 --json > "$T/open.json" 2> "$T/open.err" ||
+  { cat "$T/open.err" >&2; fail "a fleet whose events wait in open capture files failed"; }
+out=$(cat "$T/open.json")
+nl=$(json_get "$out" not_landed)
+[ "$nl" -gt 0 ] && [ "$(json_get "$out" missing)" -eq 0 ] ||
+  fail "events in open capture files: want not_landed > 0 and missing 0: $out"
+grep -q "^  $nl events in capture files not yet closed: window 5m" "$T/open.err" ||
+  fail "the reconciliation does not say why: $(cat "$T/open.err")"
+rx_stop
+out=$("$FLEET" --reconcile-only --dir "$T/fleet2" --settle 30 --json) || fail "after the stop: $out"
+[ "$(json_get "$out" missing)" -eq 0 ] && [ "$(json_get "$out" not_landed)" -eq 0 ] &&
+  [ "$(json_get "$out" in_silver)" -ge "$nl" ] || fail "after the stop, not all in silver: $out"
+ok "$nl events in open capture files reported as such (window 5m), in silver after the stop"
