@@ -39,6 +39,14 @@ static void conf_common(struct rx_conf *c)
     c->skip_empty = 1;
     c->codec = RX_CODEC_DEFLATE;
     c->lake_interval_ms = 1000;
+    strcpy(c->amqp.listen_addr, "0.0.0.0");
+    strcpy(c->amqp.tls_addr, "0.0.0.0");
+    c->amqp.port = -1; /* a config file without [amqp]: none */
+    c->amqp.tls_port = -1;
+    c->amqp.idle_timeout_ms = 60000;
+    c->amqp.max_frame = 65536;
+    c->amqp.connection_limit = 4096;
+    c->amqp.threads = ncpu > 0 && ncpu < 2 ? (int)ncpu : 2;
 }
 
 void rx_conf_dev(struct rx_conf *c)
@@ -54,6 +62,8 @@ void rx_conf_dev(struct rx_conf *c)
     snprintf(c->rules[0].key, sizeof c->rules[0].key, "%s", key && *key ? key : RX_DEV_KEY);
     c->rules[0].rights = RX_RIGHT_SEND | RX_RIGHT_LISTEN | RX_RIGHT_MANAGE;
     c->nrules = 1;
+    strcpy(c->amqp.listen_addr, "127.0.0.1");
+    c->amqp.port = 5672;
 }
 
 const char *rx_codec_name(enum rx_codec codec)
@@ -91,7 +101,8 @@ int rx_conf_connstr(const struct rx_conf *c, int port, int with_key, char *out, 
     return n;
 }
 
-int rx_conf_listen(struct rx_conf *c, const char *s)
+/* "ADDR:PORT", "[V6]:PORT" or "PORT" (with dflt as the address) into addr[64] and *port_out. */
+static int parse_addr(const char *s, const char *dflt, char *out_addr, int *port_out)
 {
     char addr[64];
     const char *colon;
@@ -115,15 +126,45 @@ int rx_conf_listen(struct rx_conf *c, const char *s)
         if (inet_pton(AF_INET, addr, tmp) != 1)
             return HC_E_PARSE;
     } else {
-        strcpy(addr, c->listen_addr);
+        strcpy(addr, dflt);
         colon = s - 1; /* a port alone */
     }
     errno = 0;
     port = strtol(colon + 1, &end, 10);
     if (!colon[1] || *end || errno || port < 0 || port > 65535)
         return HC_E_PARSE;
+    strcpy(out_addr, addr);
+    *port_out = (int)port;
+    return 0;
+}
+
+int rx_conf_listen(struct rx_conf *c, const char *s)
+{
+    char addr[64];
+    int port;
+    if (parse_addr(s, c->listen_addr, addr, &port))
+        return HC_E_PARSE;
     strcpy(c->listen_addr, addr);
-    c->port = (int)port;
+    c->port = port;
+    return 0;
+}
+
+int rx_conf_amqp_listen(struct rx_conf *c, const char *s, int tls)
+{
+    char addr[64];
+    int port = -1;
+    if (strcmp(s, "off") &&
+        parse_addr(s, tls ? c->amqp.tls_addr : c->amqp.listen_addr, addr, &port))
+        return HC_E_PARSE;
+    if (port >= 0)
+        strcpy(tls ? c->amqp.tls_addr : c->amqp.listen_addr, addr);
+    if (tls) {
+        c->amqp.tls_port = port;
+        c->amqp.tls_set = 1;
+    } else {
+        c->amqp.port = port;
+        c->amqp.port_given = 1;
+    }
     return 0;
 }
 
@@ -411,6 +452,38 @@ static int lake_key(struct load *l, const char *k, const char *v)
     return 1;
 }
 
+static int amqp_key(struct load *l, const char *k, const char *v)
+{
+    struct rx_amqp_conf *a = &l->c->amqp;
+    uint64_t sz;
+    if (!strcmp(k, "listen") || !strcmp(k, "listen_tls")) {
+        if (rx_conf_amqp_listen(l->c, v, k[6] == '_'))
+            return fail(l, "%s '%s': give ADDR:PORT, e.g. 0.0.0.0:5672, or off", k, v);
+    } else if (!strcmp(k, "tls_cert")) {
+        if (copy(a->tls_cert, sizeof a->tls_cert, v))
+            return fail(l, "tls_cert: path too long");
+    } else if (!strcmp(k, "tls_key")) {
+        if (copy(a->tls_key, sizeof a->tls_key, v))
+            return fail(l, "tls_key: path too long");
+    } else if (!strcmp(k, "idle_timeout")) {
+        if (hc_duration_parse(v, &a->idle_timeout_ms) || a->idle_timeout_ms < 1000)
+            return fail(l, "idle_timeout '%s': a duration of at least 1s, e.g. 60s", v);
+    } else if (!strcmp(k, "max_frame")) {
+        if (hc_size_parse(v, &sz) || sz < 512 || sz > (1u << 20))
+            return fail(l, "max_frame '%s': a size from 512 to 1M, e.g. 64K", v);
+        a->max_frame = (uint32_t)sz;
+    } else if (!strcmp(k, "connection_limit")) {
+        if (whole(v, 1, 1000000, &a->connection_limit))
+            return fail(l, "connection_limit '%s': a whole number from 1 to 1000000", v);
+    } else if (!strcmp(k, "threads")) {
+        if (whole(v, 1, 64, &a->threads))
+            return fail(l, "threads '%s': a whole number from 1 to 64", v);
+    } else {
+        return fail(l, "unknown key '%s' in [amqp]", k);
+    }
+    return 1;
+}
+
 static int on_key(void *arg, const char *section, const char *k, const char *v)
 {
     struct load *l = arg;
@@ -422,13 +495,21 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
         return capture_key(l, k, v);
     if (!strcmp(section, "lake"))
         return lake_key(l, k, v);
+    if (!strcmp(section, "amqp")) {
+        if (!l->c->amqp.port_given && l->c->amqp.port < 0) {
+            l->c->amqp.port = 5672; /* the section asks for AMQP */
+            l->c->amqp.port_given = 1;
+        }
+        return amqp_key(l, k, v);
+    }
     if (!strncmp(section, "hub ", 4) && section[4])
         return hub_key(l, section + 4, k, v);
     if (!strncmp(section, "rule ", 5) && section[5])
         return rule_key(l, section + 5, k, v);
-    return fail(
-        l, "unknown section [%s]: use [receiver], [capture], [lake], [hub NAME] or [rule NAME]",
-        section);
+    return fail(l,
+                "unknown section [%s]: use [receiver], [capture], [lake], [amqp], [hub NAME] or "
+                "[rule NAME]",
+                section);
 }
 
 int rx_conf_load(struct rx_conf *c, const char *path)
@@ -457,6 +538,23 @@ static int check_fail(struct rx_conf *c, const char *fmt, const char *a)
     return HC_E_INVAL;
 }
 
+/* [amqp]: a certificate from [receiver] when it has none; TLS on 5671 when there is one. */
+static int rx_conf_amqp_check(struct rx_conf *c)
+{
+    struct rx_amqp_conf *a = &c->amqp;
+    if (!a->tls_cert[0] && !a->tls_key[0] && a->port_given && c->tls_cert[0]) {
+        strcpy(a->tls_cert, c->tls_cert);
+        strcpy(a->tls_key, c->tls_key);
+    }
+    if (!a->tls_cert[0] != !a->tls_key[0])
+        return check_fail(c, "AMQP over TLS needs both tls_cert and tls_key in [amqp]%s", "");
+    if (a->tls_port < 0 && a->tls_cert[0] && !a->tls_set)
+        a->tls_port = 5671;
+    if (a->tls_port >= 0 && !a->tls_cert[0])
+        return check_fail(c, "[amqp] listen_tls needs tls_cert and tls_key%s", "");
+    return 0;
+}
+
 int rx_conf_check(struct rx_conf *c)
 {
     int send = 0;
@@ -477,5 +575,5 @@ int rx_conf_check(struct rx_conf *c)
         return check_fail(c, "no [rule NAME] with rights = send: nobody could send%s", "");
     if (!c->tls_cert[0] != !c->tls_key[0])
         return check_fail(c, "TLS needs both tls_cert and tls_key in [receiver]%s", "");
-    return 0;
+    return rx_conf_amqp_check(c);
 }

@@ -35,6 +35,18 @@
  *   key     = ...                        ; or key_env = NAME_OF_AN_ENVIRONMENT_VARIABLE
  *   rights  = manage                     ; any of send, listen, manage (manage implies send)
  *   hub     = events                     ; optional: a policy of that hub only
+ *
+ *   [amqp]                               ; the AMQP 1.0 front end (amqp/amqp.h); without this
+ *                                        ; section a config file serves no AMQP
+ *   listen           = 0.0.0.0:5672      ; plain AMQP, or off (development mode: 127.0.0.1:5672,
+ *                                        ; skipped with a warning when the port is taken)
+ *   listen_tls       = 0.0.0.0:5671      ; AMQP over TLS (default when tls_cert is set), or off
+ *   tls_cert         = /path/cert.pem    ; default: [receiver] tls_cert and tls_key
+ *   tls_key          = /path/key.pem
+ *   idle_timeout     = 60s               ; a connection silent this long is closed
+ *   max_frame        = 64K               ; the largest frame taken (512 to 1M)
+ *   connection_limit = 4096
+ *   threads          = 2                 ; event loops (default: 2, at most the CPUs)
  */
 #ifndef RX_CONF_H
 #define RX_CONF_H
@@ -72,6 +84,22 @@ struct rx_rule_conf {
     char hub[RX_NAME_MAX]; /* "" for a namespace-wide policy */
 };
 
+/* [amqp] (--amqp ADDR:PORT|off sets listen). port -1: that listener is off. */
+struct rx_amqp_conf {
+    char listen_addr[64];
+    int port;
+    int port_given; /* listen came from the file or --amqp: a taken port is an error */
+    char tls_addr[64];
+    int tls_port;
+    int tls_set; /* listen_tls was given (off stays off) */
+    char tls_cert[RX_PATH_MAX];
+    char tls_key[RX_PATH_MAX];
+    int64_t idle_timeout_ms;
+    uint32_t max_frame;
+    int connection_limit;
+    int threads;
+};
+
 struct rx_conf {
     char ns[RX_NAME_MAX];
     char listen_addr[64]; /* numeric address, without brackets */
@@ -103,6 +131,8 @@ struct rx_conf {
     struct rx_rule_conf rules[RX_MAX_RULES];
     int nrules;
 
+    struct rx_amqp_conf amqp;
+
     int dev;       /* development mode: no config file */
     char err[512]; /* why the last call failed, for the user */
 };
@@ -125,6 +155,12 @@ int rx_conf_load(struct rx_conf *c, const char *path);
  * HC_E_PARSE (c unchanged). The address must be numeric.
  */
 int rx_conf_listen(struct rx_conf *c, const char *s);
+
+/*
+ * Parse "ADDR:PORT", "[V6ADDR]:PORT", "PORT" or "off" (port -1) into the AMQP plain (tls 0) or
+ * TLS (tls 1) listener of c->amqp. Returns 0 or HC_E_PARSE (c unchanged).
+ */
+int rx_conf_amqp_listen(struct rx_conf *c, const char *s, int tls);
 
 /* 1 when the listen address is a loopback address (127.0.0.0/8 or ::1). */
 int rx_conf_is_loopback(const struct rx_conf *c);

@@ -20,6 +20,9 @@
 #include "receiver/conf.h"
 #include "receiver/core/core.h"
 #include "receiver/core/frontend.h"
+#ifdef HUBCAP_WITH_AMQP
+#include "receiver/amqp/amqp.h"
+#endif
 #include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 
@@ -45,12 +48,15 @@ static void usage(FILE *f)
         "                            silver and gold continuously, and serve /api/v1 and the\n"
         "                            dashboard at / (libpq string or URI; '' = PG* environment)\n"
         "      --lake-interval DURATION  longest wait between lake cycles (1s)\n"
+#ifdef HUBCAP_WITH_AMQP
+        "      --amqp ADDR:PORT|off  the plain AMQP 1.0 listener (dev default 127.0.0.1:5672)\n"
+#endif
         "  -h, --help\n");
 }
 
 struct serve_args {
     const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads, *pg,
-        *lake_interval;
+        *lake_interval, *amqp;
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a)
@@ -64,6 +70,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                           {"http-threads", required_argument, NULL, 4},
                                           {"pg", required_argument, NULL, 5},
                                           {"lake-interval", required_argument, NULL, 6},
+                                          {"amqp", required_argument, NULL, 7},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -97,6 +104,9 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             break;
         case 6:
             a->lake_interval = optarg;
+            break;
+        case 7:
+            a->amqp = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -150,6 +160,8 @@ static int apply_args(struct rx_conf *c, const struct serve_args *a)
     if (a->lake_interval &&
         (hc_duration_parse(a->lake_interval, &c->lake_interval_ms) || c->lake_interval_ms < 100))
         return bad("--lake-interval", a->lake_interval, "a duration of at least 100ms, e.g. 1s");
+    if (a->amqp && rx_conf_amqp_listen(c, a->amqp, 0))
+        return bad("--amqp", a->amqp, "give ADDR:PORT, e.g. 127.0.0.1:5672, or off");
     if (c->dev && !rx_conf_is_loopback(c))
         return bad("--listen", c->listen_addr,
                    "development mode (no -c config) listens on loopback only; use a config "
@@ -190,6 +202,9 @@ static void note_recovery(void *ctx, const char *msg)
 /* The front ends serve starts, in this order (stopped in reverse). */
 static const struct rx_frontend *const frontends[] = {
     &rx_frontend_rest,
+#ifdef HUBCAP_WITH_AMQP
+    &rx_frontend_amqp,
+#endif
 };
 #define NFRONTENDS (sizeof frontends / sizeof frontends[0])
 

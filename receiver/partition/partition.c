@@ -39,6 +39,7 @@ struct rx_partition {
     int64_t refused;                     /* requests they failed */
     struct hc_buf rec;
     atomic_int_fast64_t next_seq; /* for readers outside the thread */
+    atomic_int_fast64_t last_offset, last_enq_ms; /* of the last event on disk, -1 / 0 unknown */
 };
 
 void rx_done_finish(struct rx_done *d, int status)
@@ -263,6 +264,10 @@ static void part_commit(struct rx_partition *p, struct rx_job *jobs)
         if (p->failing)
             part_recovered(p);
         atomic_fetch_add(&p->o.metrics->events_in, events);
+        if (events) {
+            atomic_store(&p->last_offset, m.offset);
+            atomic_store(&p->last_enq_ms, now_ms);
+        }
         atomic_fetch_add(&p->o.metrics->event_bytes, bytes);
     }
     atomic_store(&p->next_seq, p->seq);
@@ -356,6 +361,8 @@ int rx_partition_open(const struct rx_partition_opts *o, rx_recover_note_fn note
     p->last_name_s = r.last_name_s;
     p->window_start_ms = hc_now_ms();
     atomic_init(&p->next_seq, p->seq);
+    atomic_init(&p->last_offset, -1);
+    atomic_init(&p->last_enq_ms, 0);
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
     if ((rc = -pthread_create(&p->thread, NULL, part_main, p)))
@@ -403,4 +410,10 @@ void rx_partition_close(struct rx_partition *p)
 int64_t rx_partition_next_seq(struct rx_partition *p)
 {
     return atomic_load(&p->next_seq);
+}
+
+void rx_partition_last(struct rx_partition *p, int64_t *offset, int64_t *enq_ms)
+{
+    *offset = atomic_load(&p->last_offset);
+    *enq_ms = atomic_load(&p->last_enq_ms);
 }

@@ -82,6 +82,13 @@ void rx_partition_close(struct rx_partition *p);
 /* The sequence number the next event will get. */
 int64_t rx_partition_next_seq(struct rx_partition *p);
 
+/*
+ * The Offset and enqueued time (ms) of the last event this process made durable, for readers
+ * outside the thread; -1 and 0 before the first one (the numbers recovered from disk at open
+ * are not kept: rx_partition_next_seq tells whether there are events).
+ */
+void rx_partition_last(struct rx_partition *p, int64_t *offset, int64_t *enq_ms);
+
 /* Finish one job of a request: d->fn runs when it was the last. status 0 or -errno. */
 void rx_done_finish(struct rx_done *d, int status);
 

@@ -1,0 +1,208 @@
+/*
+ * amqp_int.h - what the AMQP front end's files share (amqp.c: listeners and loops; conn.c: a
+ * connection and its links; ingest.c: deliveries to the core and back; node.c: $cbs and
+ * $management). Not for use outside receiver/amqp/.
+ *
+ * Threads: everything of a connection (its proton objects, links, tokens, deliveries) belongs
+ * to the loop thread that accepted it. The core's done callback runs on a partition's writer
+ * thread: it only queues the delivery on its loop (mu) and wakes it (efd). Counters are atomics.
+ */
+#ifndef RX_AMQP_INT_H
+#define RX_AMQP_INT_H
+
+#include <proton/connection_driver.h>
+#include <proton/ssl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "receiver/amqp/message.h"
+#include "receiver/conf.h"
+#include "receiver/core/core.h"
+#include "receiver/metrics.h"
+
+#define RX_AMQP_CREDIT   300        /* unsettled deliveries a sender link may have */
+#define RX_AMQP_TICK_MS  250        /* timers: idle, token expiry */
+#define RX_AMQP_READS    16         /* socket reads per wake-up (fairness between connections) */
+#define RX_AMQP_CAPACITY (8u << 20) /* a session's incoming bytes held by proton */
+
+enum rx_amqp_ctr {
+    RX_AC_CONN_ACCEPTED,
+    RX_AC_CONN_LIMIT, /* closed at once: connection_limit */
+    RX_AC_DLV_ACCEPTED,
+    RX_AC_DLV_BUSY,     /* rejected com.microsoft:server-busy */
+    RX_AC_DLV_TOOBIG,   /* rejected amqp:link:message-size-exceeded */
+    RX_AC_DLV_DECODE,   /* rejected amqp:decode-error */
+    RX_AC_DLV_LOST,     /* the link or connection ended before the events were on disk */
+    RX_AC_LINK_EXPIRED, /* detached: the token expired */
+    RX_AC_LINK_UNAUTH,  /* refused: no token */
+    RX_AC_LINK_NOTFOUND,
+    RX_AC_LINK_OTHER, /* refused: not implemented, bad address */
+    RX_AC_CBS_200,
+    RX_AC_CBS_401,
+    RX_AC_CBS_404,
+    RX_AC_CBS_400,
+    RX_AC_MGMT_200,
+    RX_AC_MGMT_401,
+    RX_AC_MGMT_404,
+    RX_AC_MGMT_400,
+    RX_AC_DECODE_ERRORS, /* connections closed for a malformed frame */
+    RX_AC_EVENTS,        /* events accepted */
+    RX_AC_N
+};
+
+struct rx_amqp_loop;
+struct rx_amqp_conn;
+
+/* The front end. */
+struct rx_amqp {
+    const struct rx_conf *c;
+    struct rx_core *core;
+    struct rx_metrics *m;
+    int lfd[2], ltls[2], lport[2], nl;
+    pn_ssl_domain_t *ssl;
+    struct rx_amqp_loop *loops;
+    int nloops;
+    atomic_int nconns;
+    atomic_int nlinks;
+    atomic_int stopping;
+    atomic_int pending; /* deliveries the core holds, over every loop */
+    atomic_uint_fast64_t ctr[RX_AC_N];
+};
+
+/* What an epoll event's data.ptr points at. */
+enum rx_amqp_fdkind { RX_FD_LISTEN, RX_FD_WAKE, RX_FD_CONN };
+struct rx_amqp_fd {
+    enum rx_amqp_fdkind kind;
+    int idx; /* RX_FD_LISTEN: the listener */
+};
+
+struct rx_amqp_dlv;
+
+struct rx_amqp_loop {
+    struct rx_amqp_fd wake_fd, listen_fd[2];
+    struct rx_amqp_conn *grave; /* ended connections, freed after the events in hand */
+    struct rx_amqp *a;
+    pthread_t th;
+    int started;
+    int epfd, efd;
+    pthread_mutex_t mu;
+    struct rx_amqp_dlv *done; /* mu: completions to settle */
+    int dead;                 /* mu: the thread is gone; completions are released inline */
+    struct rx_amqp_conn *conns;
+    int listening;
+};
+
+/* A delivery of a sender link, from its last transfer until the core is done with it. */
+struct rx_amqp_dlv {
+    struct rx_amqp_dlv *next;          /* the loop's done list */
+    struct rx_amqp_dlv *cprev, *cnext; /* the connection's pending list */
+    struct rx_amqp_conn *conn;
+    pn_delivery_t *dl; /* NULL once the connection is gone */
+    struct hc_buf raw;
+    struct rx_amqp_events ev;
+    struct rx_send send;
+    int64_t charged;
+    int status;
+};
+
+/* A link of a connection (proton's pn_link_set_context). */
+enum rx_amqp_lkind {
+    RX_LK_EVENTS,  /* a producer's sender link: deliveries go to the core */
+    RX_LK_CBS,     /* requests to $cbs */
+    RX_LK_MGMT,    /* requests to $management */
+    RX_LK_REPLY,   /* our sender to a client's receiver for replies */
+    RX_LK_REFUSED, /* refused or detached */
+};
+
+struct rx_amqp_link {
+    struct rx_amqp_link *next;
+    pn_link_t *l;
+    enum rx_amqp_lkind kind;
+    int node_mgmt; /* RX_LK_REPLY: replies of $management (else $cbs) */
+    int hub, partition;
+    int64_t expiry_s;  /* RX_LK_EVENTS: when its token ends */
+    struct hc_buf buf; /* the delivery being received */
+    int too_big;
+};
+
+/* A put-token the connection holds. */
+struct rx_amqp_token {
+    struct rx_amqp_token *next;
+    char *name, *token;
+    size_t name_len, token_len;
+    int64_t expiry_s;
+};
+
+struct rx_amqp_conn {
+    struct rx_amqp_fd fdh; /* first: epoll's data.ptr */
+    struct rx_amqp_conn *next, *prev;
+    struct rx_amqp_loop *l;
+    int fd, tls;
+    uint32_t armed; /* the epoll events asked for */
+    pn_connection_driver_t d;
+    int gone;     /* ended: socket closed, proton freed; waits for its pending deliveries */
+    int stopping; /* the connection close is sent */
+    int dirty;    /* settled deliveries: flush after the batch */
+    uint64_t tag; /* delivery tags of our replies */
+    char host[256];
+    struct rx_amqp_link *links;
+    struct rx_amqp_token *tokens;
+    struct rx_amqp_dlv *pending; /* the core has them */
+    size_t npending;
+};
+
+/* amqp.c: the core's done callback (any thread): hands d to its loop. */
+void rx_amqp__done(struct rx_send *s, int status);
+
+/* conn.c */
+struct rx_amqp_conn *rx_amqp__conn_new(struct rx_amqp_loop *l, int fd, int tls);
+/* Socket readiness (EPOLLIN/EPOLLOUT/EPOLLERR bits); may end and free the connection. */
+void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events);
+/* Timers (idle timeout, token expiry); may end and free the connection. */
+void rx_amqp__conn_tick(struct rx_amqp_conn *c, int64_t now_ms);
+/* Stopping: close the connection once it holds no delivery (force: at once). */
+void rx_amqp__conn_stop(struct rx_amqp_conn *c, int force);
+/* Run proton's events and write; end the connection when proton is finished. */
+void rx_amqp__conn_flush(struct rx_amqp_conn *c);
+/* Tear down at loop exit (the thread is ending): close the socket, free what is not pending. */
+void rx_amqp__conn_abandon(struct rx_amqp_conn *c);
+/* Note d pending on c (submitted to the core). */
+void rx_amqp__conn_pend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d);
+/* d left c; a gone c is freed (inline: at once, else after the loop's events in hand). */
+void rx_amqp__conn_unpend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d, int inline_free);
+/* Free the connections of the loop's grave. */
+void rx_amqp__conn_bury(struct rx_amqp_loop *l);
+
+/* ingest.c */
+/* A complete delivery on a sender link (hub, partition): decode, submit or reject. */
+void rx_amqp__ingest(struct rx_amqp_conn *c, pn_delivery_t *dl, struct hc_buf *raw, int hub,
+                     int partition, int too_big);
+/* On the loop thread: settle a delivery the core finished (marks its connection dirty). */
+void rx_amqp__settle(struct rx_amqp_dlv *d);
+/* Free a delivery's memory and give its bytes back to the budget. */
+void rx_amqp__dlv_free(struct rx_amqp *a, struct rx_amqp_dlv *d);
+/* Reject dl (and settle it) with condition and description. */
+void rx_amqp__reject(pn_delivery_t *dl, const char *condition, const char *desc);
+
+/* node.c: a complete request on $cbs or $management (mgmt 1). */
+void rx_amqp__node_request(struct rx_amqp_conn *c, pn_link_t *l, pn_delivery_t *dl,
+                           const struct hc_buf *raw, int mgmt);
+
+/* conn.c: tokens and links, for node.c */
+/* Store a verified put-token (name = audience, token text) with its expiry. Returns 0/-ENOMEM. */
+int rx_amqp__conn_put_token(struct rx_amqp_conn *c, const char *name, size_t name_len,
+                            const char *token, size_t token_len, int64_t expiry_s);
+/*
+ * The expiry of the best token on c giving right to hub (partition or -1), or 0 when none does.
+ * Also true for a management request (right RX_RIGHT_SEND|RX_RIGHT_LISTEN: either).
+ */
+int64_t rx_amqp__conn_authorized(struct rx_amqp_conn *c, int hub, int partition, unsigned right);
+/* The sender link (ours) for the reply to a request on link req (reply_to may be NULL). */
+pn_link_t *rx_amqp__conn_reply_link(struct rx_amqp_conn *c, pn_link_t *req, const char *reply_to,
+                                    size_t reply_len, int mgmt);
+
+void rx_amqp__count(struct rx_amqp *a, enum rx_amqp_ctr k);
+
+#endif
