@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # The receiver's AMQP endpoint over TLS with Debian's Python client (python3-azure: azure-eventhub
-# 5.11, pure-Python pyamqp, unchanged). That client always speaks AMQP over TLS and ignores
-# UseDevelopmentEmulator; it reaches a local listener by the port in the connection string's
-# Endpoint (amqps://host:port) and trusts a test CA through connection_verify. (Its
-# custom_endpoint_address switches it to AMQP over WebSockets, which the receiver does not serve.)
-# The receiver runs from a config file whose [amqp] section gives a TLS listen address and the test
-# CA's server certificate. With the right CA: get_eventhub_properties, get_partition_properties,
-# batches without a key, with a partition key and to partition 1, single events (send_event), and
-# every event is captured once with its body, typed application properties and partition key.
-# With an unrelated CA the client refuses the receiver's certificate and nothing is captured.
+# 5.11, pure-Python pyamqp, unchanged). That client always speaks AMQP over TLS on port 5671: it
+# ignores UseDevelopmentEmulator and the Endpoint's port (pyamqp's Connection parses it but hands
+# the transport its default), and its custom_endpoint_address switches it to AMQP over WebSockets,
+# which the receiver does not serve. So the test runs in a network namespace of its own (unshare
+# -n: a private loopback, nothing else on the machine sees it or collides with it) where the
+# receiver's [amqp] listen_tls is 127.0.0.1:5671, with the test CA's server certificate, and the
+# client trusts the test CA through connection_verify. With the right CA:
+# get_eventhub_properties, get_partition_properties, batches without a key, with a partition key
+# and to partition 1, single events (send_event), and every event is captured once with its body,
+# typed application properties and partition key. With an unrelated CA the client refuses the
+# receiver's certificate and nothing is captured.
+if [ -z "${HC_TEST_NETNS:-}" ]; then
+  unshare -n true 2> /dev/null ||
+    { echo "skip: cannot make a network namespace (unshare -n) to give the client 127.0.0.1:5671"; exit 77; }
+  exec unshare -n env HC_TEST_NETNS=1 bash "$0" "$@"
+fi
+ip link set lo up || { echo "FAIL: no loopback in the test's network namespace" >&2; exit 1; }
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
@@ -16,12 +24,13 @@ rx_has_amqp || skip "this hubcap-receiver has no AMQP endpoint (receiver issue 1
 "$PY" -c 'import azure.eventhub' 2> /dev/null || skip "no azure-eventhub for $PY (Debian package python3-azure)"
 bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
 KEY="py-k3y-$RANDOM"
-APORT=$(free_port)
+APORT=5671 # the only port the client reaches (see above); free in this namespace
 cat > "$T/receiver.conf" << EOF
 [capture]
 dir = $T/cap
 window = 1s
 [amqp]
+listen = off
 listen_tls = 127.0.0.1:$APORT
 tls_cert = $T/ca/server.pem
 tls_key = $T/ca/server.key
@@ -38,7 +47,7 @@ import json, sys, uuid
 from azure.eventhub import EventData, EventHubProducerClient
 from azure.eventhub.exceptions import EventHubError
 port, key, ca, out = sys.argv[1:5]
-cs = f"Endpoint=sb://localhost:{port}/;SharedAccessKeyName=sender;SharedAccessKey={key};EntityPath=events"
+cs = f"Endpoint=sb://localhost/;SharedAccessKeyName=sender;SharedAccessKey={key};EntityPath=events"
 sent = []  # what each event should be in capture
 
 def event(n, key=None, partition=None, extra=True):

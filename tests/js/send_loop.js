@@ -5,7 +5,7 @@
 //
 //   node send_loop.js --cs CONNECTION_STRING --events FILE [--ack-log FILE] [--inflight N]
 //                     [--key-field F] [--duration S] [--skip N] [--retries N] [--give-up-s S]
-//                     [--max-batch N] [--rate EVENTS_PER_S]
+//                     [--max-batch N] [--rate EVENTS_PER_S] [--ready-file F]
 //
 // Each line is one event: body = the line's bytes, properties event_id, device_id, kind, schema
 // (from the line's JSON, when there). Batches: createBatch({partitionKey: line[F]}) with F the
@@ -22,11 +22,14 @@
 // before the next send starts). --duration S: go round the file again and again for S seconds
 // (a benchmark; then ids repeat); --skip N: start at line N (parallel benchmark producers).
 // --max-batch N: at most N events a batch (default: as many as fit); --rate R: start no more
-// than R events a second. SIGTERM: start no new batch, finish (and log) those in flight, print
+// than R events a second. --ready-file F: connect and authorize first (getEventHubProperties),
+// then create F and wait for SIGUSR1 before the clock starts (a benchmark starts its producers
+// together, connected). SIGTERM: start no new batch, finish (and log) those in flight, print
 // the summary and exit 0.
 //
 // Prints one JSON line: {"events": acked, "batches": B, "seconds": S, "eps": R,
-//   "failed_sends": F, "errors": {code: n}, "cpu_s": user+system of this process,
+//   "failed_sends": F, "errors": {code: n}, "cpu_s": user+system of this process from the start
+//   of sending (after the ready file) to the end,
 //   "max_batch": the most events one batch held}.
 "use strict";
 const fs = require("fs");
@@ -71,6 +74,13 @@ async function main() {
     retryOptions: { maxRetries: Number(a.retries ?? 10), retryDelayInMs: 200, maxRetryDelayInMs: 2000, timeoutInMs: 10000 },
   });
 
+  if (a["ready-file"]) {
+    const go = new Promise((r) => process.once("SIGUSR1", r));
+    await producer.getEventHubProperties();
+    fs.writeFileSync(a["ready-file"], "ready\n");
+    await go;
+  }
+  const cpu0 = process.cpuUsage(); // the sending's CPU, not node's start-up
   let next = Number(a.skip ?? 0) % events.length, taken = 0;
   const retry = []; // batches (arrays of events) whose send failed, to send again
   const t0 = Date.now();
@@ -141,7 +151,7 @@ async function main() {
   await producer.close();
   if (ack)
     fs.closeSync(ack);
-  const cpu = process.cpuUsage();
+  const cpu = process.cpuUsage(cpu0);
   console.log(JSON.stringify({
     events: acked, batches, seconds: secs, eps: Math.round(acked / secs), failed_sends: failed, errors,
     cpu_s: (cpu.user + cpu.system) / 1e6, max_batch: biggest,

@@ -14,10 +14,12 @@
 # acknowledged events), rx_cores (its CPU time / wall time), rx_busiest_thread (the share of one
 # core its busiest thread used, /proc/PID/task), client_cores (node's or wrk's CPU time / wall
 # time) and client_util (client_cores / the cores the client can use: min(N, CPUs) for N
-# single-threaded node processes). saturated: "client" when the client was nearer its limit than
-# the receiver's busiest thread (and than the receiver's share of the machine), else "receiver";
-# machine_busy: the two together used at least 90% of the machine's CPUs (then they competed for
-# them). Target: AMQP >= REST in events per receiver CPU second (amqp_vs_rest_cpu <= 1).
+# single-threaded node processes). saturated: "client" or "receiver", whichever was nearer its
+# limit (the receiver's: its busiest thread's share of a core, or its share of the machine) when
+# one was at 80% or more, else "neither" (both waited: on fsync, round trips, or CPUs other load
+# took; loadavg_1m before and after says how busy the machine was); machine_busy: the two
+# together used at least 90% of the machine's CPUs (they competed for them). The producers connect
+# and authorize first and start together (send_loop.js --ready-file). Target: AMQP >= REST in events per receiver CPU second (amqp_vs_rest_cpu <= 1).
 #
 # Environment: HC_BIN (default build/bin), HC_JS_DIR (default tests/js; `npm ci` there when the
 # client is missing), PRODUCERS (2), DURATION seconds per phase (20), SIZE of an event body
@@ -92,6 +94,7 @@ if cur:
 open(W + "/bodies/count", "w").write(str(nb))
 PY
 nbodies=$(cat "$W/bodies/count")
+load0=$(cut -d' ' -f1 /proc/loadavg)
 
 aport=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$HC_BIN/hubcap-receiver" serve --listen 127.0.0.1:0 --amqp "127.0.0.1:$aport" --capture "$W/capture" \
@@ -117,12 +120,21 @@ snap() {
 }
 
 # ---- AMQP: PRODUCERS node processes ------------------------------------------------------------
-snap "$W/amqp.0"
 for i in $(seq 0 $((PRODUCERS - 1))); do
   node "$JS_DIR/send_loop.js" --cs "$acs" --events "$W/events.jsonl" --duration "$DURATION" \
-    --key-field none --skip $((i * EVENTS / PRODUCERS)) --retries 3 > "$W/js.$i.out" 2> "$W/js.$i.err" &
+    --key-field none --skip $((i * EVENTS / PRODUCERS)) --retries 3 --ready-file "$W/js.$i.ready" \
+    > "$W/js.$i.out" 2> "$W/js.$i.err" &
   pids+=($!)
 done
+# all connected and authorized, then go together
+for _ in $(seq 1 600); do
+  [ "$(ls "$W"/js.*.ready 2> /dev/null | wc -l)" -eq "$PRODUCERS" ] && break
+  sleep 0.1
+done
+[ "$(ls "$W"/js.*.ready 2> /dev/null | wc -l)" -eq "$PRODUCERS" ] ||
+  { echo "amqp_ingest.sh: the JavaScript producers did not connect: $(cat "$W"/js.*.err)" >&2; exit 1; }
+snap "$W/amqp.0"
+kill -USR1 "${pids[@]}"
 for p in "${pids[@]}"; do
   wait "$p" || { echo "amqp_ingest.sh: a JavaScript producer failed: $(cat "$W"/js.*.err)" >&2; exit 1; }
 done
@@ -160,9 +172,9 @@ kill -TERM "$rx"
 wait "$rx" || { echo "amqp_ingest.sh: the receiver failed to stop cleanly" >&2; exit 1; }
 rx=
 
-"$PY" - "$W" "$PRODUCERS" "$SIZE" "$CODEC" "$(getconf CLK_TCK)" "$(nproc)" "$JS_DIR" "$(cut -d' ' -f1 /proc/loadavg)" << 'PY'
+"$PY" - "$W" "$PRODUCERS" "$SIZE" "$CODEC" "$(getconf CLK_TCK)" "$(nproc)" "$JS_DIR" "$(cut -d' ' -f1 /proc/loadavg)" "$load0" << 'PY'
 import json, sys
-W, producers, size, codec, tck, ncpu, js_dir, load = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8]
+W, producers, size, codec, tck, ncpu, js_dir, load, load0 = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6]), sys.argv[7], sys.argv[8], sys.argv[9]
 
 def snap(path):
     s = {"tasks": {}}
@@ -188,7 +200,10 @@ def phase(name, client_cpu, client_cap, extra):
          "client_cores": round(client_cpu / wall, 2),
          "client_util": round(client_cpu / wall / client_cap, 2)}
     rx_util = max(r["rx_busiest_thread"], r["rx_cores"] / ncpu)
-    r["saturated"] = "client" if r["client_util"] >= rx_util else "receiver"
+    if max(r["client_util"], rx_util) < 0.8:
+        r["saturated"] = "neither (both waited: fsync, round trips, or CPUs taken by other load)"
+    else:
+        r["saturated"] = "client" if r["client_util"] >= rx_util else "receiver"
     r["machine_busy"] = r["client_cores"] + r["rx_cores"] >= 0.9 * ncpu
     r.update(extra)
     return r
@@ -198,13 +213,13 @@ amqp = phase("amqp", sum(j["cpu_s"] for j in js), min(producers, ncpu), {
     "client_acked": sum(j["events"] for j in js), "events_per_batch": max(j["max_batch"] for j in js),
     "failed_sends": sum(j["failed_sends"] for j in js)})
 wall, user, sysc = map(float, open(W + "/wrk.time").read().split())
-_, requests, bad, neterr = open(W + "/wrk.out").read().split("WRK ")[1].split()
+requests, bad, neterr = open(W + "/wrk.out").read().split("WRK ")[1].split()[:3]
 rest = phase("rest", user + sysc, 1, {"requests": int(requests), "non_2xx": int(bad), "socket_errors": int(neterr)})
 lock = json.load(open(js_dir + "/package-lock.json"))
 ver = lock["packages"]["node_modules/@azure/event-hubs"]["version"]
 out = {"bench": "amqp_ingest", "receiver": "hubcap-receiver serve (dev mode, capture fsync before ack)",
        "client": "@azure/event-hubs " + ver + " (node " + __import__("subprocess").run(["node", "--version"], capture_output=True, text=True).stdout.strip() + ")",
-       "producers": producers, "event_bytes": size, "codec": codec, "cpus": ncpu, "loadavg_1m_after": float(load),
+       "producers": producers, "event_bytes": size, "codec": codec, "cpus": ncpu, "loadavg_1m": [float(load0), float(load)],
        "amqp": amqp, "rest": rest}
 if amqp["rx_cpu_s_per_million"] and rest["rx_cpu_s_per_million"]:
     out["amqp_vs_rest_rate"] = round(amqp["events_per_s"] / rest["events_per_s"], 2)
