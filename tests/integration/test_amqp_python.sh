@@ -12,9 +12,11 @@
 # typed application properties and partition key. With an unrelated CA the client refuses the
 # receiver's certificate and nothing is captured.
 if [ -z "${HC_TEST_NETNS:-}" ]; then
-  unshare -n true 2> /dev/null ||
+  ns=(unshare -n) # as root; else in a user namespace of our own (-r)
+  "${ns[@]}" true 2> /dev/null || ns=(unshare -rn)
+  "${ns[@]}" true 2> /dev/null ||
     { echo "skip: cannot make a network namespace (unshare -n) to give the client 127.0.0.1:5671"; exit 77; }
-  exec unshare -n env HC_TEST_NETNS=1 bash "$0" "$@"
+  exec "${ns[@]}" env HC_TEST_NETNS=1 bash "$0" "$@"
 fi
 ip link set lo up || { echo "FAIL: no loopback in the test's network namespace" >&2; exit 1; }
 source "$(dirname "$0")/../lib/common.sh"
