@@ -166,8 +166,12 @@ static int last_record(void *arg, const struct rx_record *rec)
             return HC_E_PARSE;
         off = off * 10 + (rec->offset[i] - '0');
     }
-    v->seq = rec->seq + 1;
-    v->offset = off + (rec->has_body ? (int64_t)rec->body_len : 0);
+    /* the highest, not the last: a damaged block may hold numbers out of order */
+    if (rec->seq + 1 > v->seq)
+        v->seq = rec->seq + 1;
+    off += rec->has_body ? (int64_t)rec->body_len : 0;
+    if (off > v->offset)
+        v->offset = off;
     return 0;
 }
 
@@ -181,7 +185,7 @@ static int64_t body_bound(const struct rx_avro_block *b, enum rx_codec codec)
 }
 
 /*
- * The numbering after the blocks bl of p: after the last record of the last block that decodes,
+ * The numbering after the blocks bl of p: after the highest record of the last block that decodes,
  * plus the count and bound of every block after it. 1 when a block decoded (*v set), 0 when none
  * did (*skip then holds what the blocks may hold, to add to an older file's numbering).
  */
@@ -190,7 +194,7 @@ static int numbering_after(const uint8_t *p, const struct blocks *bl, enum rx_co
 {
     skip->seq = skip->offset = 0;
     for (size_t i = bl->n; i-- > 0;) {
-        struct numbering got;
+        struct numbering got = {0, 0};
         if (!rx_avro_block_records(p, &bl->b[i], codec, last_record, &got)) {
             v->seq = got.seq + skip->seq;
             v->offset = got.offset + skip->offset;

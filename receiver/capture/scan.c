@@ -33,10 +33,12 @@ static int scan_meta(const uint8_t **p, const uint8_t *end, struct rx_avro_scan 
 
 static int scan_header(const uint8_t *p, size_t len, struct rx_avro_scan *s)
 {
-    const uint8_t *q = p + 4, *end = p + len, *codec = NULL;
+    const uint8_t *q, *end, *codec = NULL;
     size_t codec_len = 0;
-    if (len < 4 || memcmp(p, "Obj\x01", 4))
+    if (!p || len < 4 || memcmp(p, "Obj\x01", 4)) /* an empty file maps to NULL */
         return HC_E_PARSE;
+    q = p + 4;
+    end = p + len;
     if (scan_meta(&q, end, s, &codec, &codec_len) || !s->schema || end - q < SYNC_LEN)
         return HC_E_PARSE;
     s->codec_name = codec;

@@ -749,6 +749,64 @@ static void test_salvage_damaged(void **state)
 }
 
 /* A map in two blocks, the first with a negative count and its size: every entry, then the end. */
+/* An empty .avro.tmp (a crash right after create) and an empty closed .avro: nothing to read,
+ * nothing computed from the NULL an empty file maps to (found by fuzz_recover: UBSan). */
+static void test_recover_empty(void **state)
+{
+    char path[600], pdir[600];
+    struct rx_avro_scan s;
+    struct rx_recovery r;
+    int64_t kept = 0;
+    (void)state;
+    assert_int_equal(rx_avro_scan(NULL, 0, &s), HC_E_PARSE);
+    assert_int_equal(rx_avro_scan_header(NULL, 0, &s), HC_E_PARSE);
+    snprintf(path, sizeof path, "%s/00.avro.tmp", root);
+    spit(path, (const uint8_t *)"", 0);
+    assert_int_equal(rx_recover_tmp(path, 1, &kept), 0);
+    assert_int_equal(kept, -1);
+    assert_int_equal(access(path, F_OK), -1);
+    snprintf(pdir, sizeof pdir, "%s/empty", root);
+    assert_true(rx_layout_file(path, sizeof path, pdir, 1795341600, 0) > 0);
+    char *slash = strrchr(path, '/');
+    *slash = '\0';
+    assert_int_equal(rx_mkdirs(path), 0);
+    *slash = '/';
+    spit(path, (const uint8_t *)"", 0);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.next_seq, 0);
+}
+
+/* Numbering goes on after the highest sequence number of the last block that decodes, when a
+ * damaged block holds them out of order (found by fuzz_recover: the last one was taken). */
+static void test_recover_numbering_highest(void **state)
+{
+    static const int seqs[] = {5, 9, 2};
+    char tpath[600], fpath[600], pdir[600], text[RX_ENQ_TEXT_MAX];
+    struct rx_avro_file *f;
+    struct hc_buf rec = HC_BUF_INIT;
+    struct rx_recovery r;
+    (void)state;
+    snprintf(pdir, sizeof pdir, "%s/unordered", root);
+    assert_true(rx_layout_file(tpath, sizeof tpath, pdir, 1795341600, 1) > 0);
+    assert_true(rx_layout_file(fpath, sizeof fpath, pdir, 1795341600, 0) > 0);
+    assert_int_equal(rx_avro_file_create(tpath, RX_CODEC_NULL, BLOCK, &f, NULL), 0);
+    for (int i = 0; i < 3; i++) {
+        struct rx_event ev;
+        char body[32], key[32];
+        struct rx_record_meta m = {seqs[i], 100 * seqs[i], 1591986754000LL, text, 0, NULL, 0};
+        m.enq_text_len = rx_record_time_text(m.enq_ms, text);
+        make_event(i, &ev, body, key);
+        hc_buf_reset(&rec);
+        assert_int_equal(rx_record_encode(&rec, &m, &ev), 0);
+        assert_int_equal(rx_avro_file_append(f, rec.p, rec.len), 0);
+    }
+    hc_buf_free(&rec);
+    assert_int_equal(rx_avro_file_close(f, fpath), 0);
+    assert_int_equal(rx_recover_partition(pdir, 1, NULL, NULL, &r), 0);
+    assert_int_equal(r.next_seq, 10);
+    assert_int_equal(r.next_offset, 900 + (int64_t)strlen("event-1"));
+}
+
 static void test_map_blocks(void **state)
 {
     struct hc_buf b = HC_BUF_INIT;
@@ -816,6 +874,8 @@ int main(void)
         cmocka_unit_test(test_recover_old_corrupt),
         cmocka_unit_test(test_salvage_damaged),
         cmocka_unit_test(test_map_blocks),
+        cmocka_unit_test(test_recover_empty),
+        cmocka_unit_test(test_recover_numbering_highest),
     };
     return cmocka_run_group_tests(tests, setup, getenv("RX_KEEP") ? NULL : teardown);
 }
