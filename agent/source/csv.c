@@ -187,8 +187,17 @@ static int all_ascii(const char *s, size_t len)
     return !(acc & 0x8080808080808080ull);
 }
 
+/* Fields must be text: no NUL byte (no event can carry it: the lake's jsonb refuses \u0000), and
+ * UTF-8. */
 static void check_utf8(struct ag_csv *c, struct ag_csv_row *r)
 {
+    for (size_t i = 0; i < c->nf; i++) {
+        if (memchr(c->fp[i], '\0', c->fl[i])) {
+            r->error = "contains a NUL byte";
+            r->error_field = i;
+            return;
+        }
+    }
     if (all_ascii(c->row, (size_t)(c->out - c->row)))
         return;
     for (size_t i = 0; i < c->nf; i++) {

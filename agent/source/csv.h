@@ -12,7 +12,8 @@
  *
  * A bad row does not stop the stream: it comes back with error set, and the next call reads the
  * next row. Bad rows: longer than max_row (the rest is skipped up to the next LF), an
- * unterminated quote at the end of the file, text after a closing quote, invalid UTF-8.
+ * unterminated quote at the end of the file, text after a closing quote, a NUL byte in a field,
+ * invalid UTF-8.
  * A UTF-8 byte order mark at offset 0 is skipped.
  */
 #ifndef AG_CSV_H
@@ -32,7 +33,7 @@ struct ag_csv_row {
     uint64_t next_offset;     /* byte offset just past the row's line feed (or EOF) */
     uint64_t next_line;       /* physical line at next_offset */
     const char *error;        /* NULL, or why the row is bad (fields then partial); static or c's */
-    size_t error_field;       /* invalid UTF-8: index of the first bad field; else (size_t)-1 */
+    size_t error_field;       /* NUL or invalid UTF-8: index of the first bad field; else -1 */
 };
 
 struct ag_csv;

@@ -550,6 +550,24 @@ static void test_event_too_big(void **state)
 
 /* ---- JSON Lines ----------------------------------------------------------------------------- */
 
+/* A NUL byte in a CSV value is a rejected row naming the column, not an event with \u0000 in it
+ * (found by fuzz_reader: the envelope read back without it, silver would refuse it). */
+static void test_csv_nul_rejected(void **state)
+{
+    (void)state;
+    static const char text[] =
+        UCI_HEADER "5364\0\0"
+                   "1,22139,,56,12/1/2010 11:52,0,,United Kingdom\n" UCI_ROW1;
+    const char *p = write_tmp("nul.csv", text, sizeof text - 1);
+    struct ag_reader_opts o = opts_of(HC_KIND_ORDER_LINE, NULL);
+    struct gots g = read_file(p, &o);
+
+    assert_int_equal(g.n, 2);
+    assert_reject(&g.v[0], 2, "column InvoiceNo: contains a NUL byte");
+    assert_event(&g.v[1], 3, DATA1);
+    gots_free(&g);
+}
+
 static void test_jsonl_envelope_and_bare(void **state)
 {
     (void)state;
@@ -753,6 +771,7 @@ int main(void)
         cmocka_unit_test(test_fmt_double_shortest),
         cmocka_unit_test(test_order_status_and_car_listing),
         cmocka_unit_test(test_event_too_big),
+        cmocka_unit_test(test_csv_nul_rejected),
         cmocka_unit_test(test_jsonl_envelope_and_bare),
         cmocka_unit_test(test_jsonl_rejects),
         cmocka_unit_test(test_format_detection),
