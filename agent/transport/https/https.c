@@ -28,12 +28,10 @@
 
 #define HTTPS_USER_AGENT "hubcap-agent/0.1"
 #define HTTPS_BODY_KEEP  512 /* answer bytes kept for messages */
-#define HTTPS_HDR_MAX    64  /* a kept header value, NUL included */
 
 /* What came back for the current request. */
 struct https_answer {
-    char retry_after[HTTPS_HDR_MAX];    /* Retry-After as sent, "" when absent */
-    char retry_after_ms[HTTPS_HDR_MAX]; /* retry-after-ms or x-ms-retry-after-ms */
+    struct ag_https_wish wish; /* Retry-After and retry-after-ms as sent */
     size_t body_len;
     char body[HTTPS_BODY_KEEP + 1];
 };
@@ -115,32 +113,12 @@ static int https_seek(void *arg, curl_off_t offset, int origin)
 
 /* ---- the answer callbacks ------------------------------------------------------------------ */
 
-/* Copy a header's value (trimmed) when the line is "name: value". */
-static int https_header_is(const char *line, size_t len, const char *name, char *out)
-{
-    size_t nl = strlen(name), vl;
-    const char *v, *end = line + len;
-    if (len <= nl || strncasecmp(line, name, nl) || line[nl] != ':')
-        return 0;
-    for (v = line + nl + 1; v < end && (*v == ' ' || *v == '\t'); v++)
-        ;
-    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    vl = (size_t)(end - v) < HTTPS_HDR_MAX - 1 ? (size_t)(end - v) : HTTPS_HDR_MAX - 1;
-    memcpy(out, v, vl);
-    out[vl] = '\0';
-    return 1;
-}
-
 static size_t https_header(char *line, size_t size, size_t nitems, void *arg)
 {
     struct https_answer *a = arg;
     size_t len = size * nitems;
-    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) /* a new answer (after a 100 or a CONNECT) */
+    if (ag_https_header_line(&a->wish, line, len)) /* a new answer (after a 100 or a CONNECT) */
         memset(a, 0, sizeof *a);
-    else if (!https_header_is(line, len, "Retry-After", a->retry_after) &&
-             !https_header_is(line, len, "retry-after-ms", a->retry_after_ms))
-        https_header_is(line, len, "x-ms-retry-after-ms", a->retry_after_ms);
     return len;
 }
 
@@ -490,25 +468,10 @@ static enum ag_send_why https_net_error(struct https_ctx *c, CURLcode rc, struct
     }
 }
 
-/* A whole number of milliseconds from a retry-after-ms header, or -1. */
-static int64_t https_ms_value(const char *v)
-{
-    char *end;
-    long long ms;
-    errno = 0;
-    ms = strtoll(v, &end, 10);
-    if (errno || end == v || *end || ms < 0)
-        return -1;
-    return (int64_t)ms;
-}
-
 /* The server's wish, from the answer's headers: retry-after-ms first, else Retry-After; -1. */
 static int64_t https_retry_after(const struct https_answer *a)
 {
-    int64_t ms = a->retry_after_ms[0] ? https_ms_value(a->retry_after_ms) : -1;
-    if (ms < 0 && a->retry_after[0])
-        ms = ag_https_retry_after_ms(a->retry_after, hc_now_ms());
-    return ms;
+    return ag_https_wish_ms(&a->wish, hc_now_ms());
 }
 
 /* ---- sending ------------------------------------------------------------------------------- */

@@ -96,4 +96,26 @@ enum ag_send_result ag_https_status_result(int status, enum ag_send_why *why);
  */
 int64_t ag_https_retry_after_ms(const char *value, int64_t now_ms);
 
+/* The retry wishes of one answer, from its header lines. */
+#define AG_HTTPS_HDR_MAX 64 /* a kept header value, NUL included */
+struct ag_https_wish {
+    char retry_after[AG_HTTPS_HDR_MAX];    /* Retry-After as sent, "" when absent */
+    char retry_after_ms[AG_HTTPS_HDR_MAX]; /* retry-after-ms or x-ms-retry-after-ms */
+};
+
+/*
+ * One header line of an answer as curl hands it over: line[0..len), not NUL-terminated, with its
+ * CRLF. A status line ("HTTP/...": a new answer, after a 100 or a CONNECT) clears w and returns 1;
+ * Retry-After, retry-after-ms and x-ms-retry-after-ms (names case-insensitive) are kept in w,
+ * trimmed and cut to AG_HTTPS_HDR_MAX - 1 bytes; other lines are ignored. Returns 0 but for a
+ * status line.
+ */
+int ag_https_header_line(struct ag_https_wish *w, const char *line, size_t len);
+
+/*
+ * The server's wish in ms: retry-after-ms first (a whole number of milliseconds, >= 0), else
+ * Retry-After (ag_https_retry_after_ms at now_ms); -1 when neither says one.
+ */
+int64_t ag_https_wish_ms(const struct ag_https_wish *w, int64_t now_ms);
+
 #endif

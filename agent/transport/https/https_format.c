@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -177,4 +178,53 @@ int64_t ag_https_retry_after_ms(const char *value, int64_t now_ms)
     if (at < 0)
         return -1;
     return at > now_ms ? at - now_ms : 0;
+}
+
+/* Copy a header's value (trimmed) when the line is "name: value". */
+static int https_header_is(const char *line, size_t len, const char *name, char *out)
+{
+    size_t nl = strlen(name), vl;
+    const char *v, *end = line + len;
+    if (len <= nl || strncasecmp(line, name, nl) || line[nl] != ':')
+        return 0;
+    for (v = line + nl + 1; v < end && (*v == ' ' || *v == '\t'); v++)
+        ;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    vl = (size_t)(end - v) < AG_HTTPS_HDR_MAX - 1 ? (size_t)(end - v) : AG_HTTPS_HDR_MAX - 1;
+    memcpy(out, v, vl);
+    out[vl] = '\0';
+    return 1;
+}
+
+int ag_https_header_line(struct ag_https_wish *w, const char *line, size_t len)
+{
+    if (len > 5 && strncmp(line, "HTTP/", 5) == 0) {
+        memset(w, 0, sizeof *w);
+        return 1;
+    }
+    if (!https_header_is(line, len, "Retry-After", w->retry_after) &&
+        !https_header_is(line, len, "retry-after-ms", w->retry_after_ms))
+        https_header_is(line, len, "x-ms-retry-after-ms", w->retry_after_ms);
+    return 0;
+}
+
+/* A whole number of milliseconds from a retry-after-ms header, or -1. */
+static int64_t https_ms_value(const char *v)
+{
+    char *end;
+    long long ms;
+    errno = 0;
+    ms = strtoll(v, &end, 10);
+    if (errno || end == v || *end || ms < 0)
+        return -1;
+    return (int64_t)ms;
+}
+
+int64_t ag_https_wish_ms(const struct ag_https_wish *w, int64_t now_ms)
+{
+    int64_t ms = w->retry_after_ms[0] ? https_ms_value(w->retry_after_ms) : -1;
+    if (ms < 0 && w->retry_after[0])
+        ms = ag_https_retry_after_ms(w->retry_after, now_ms);
+    return ms;
 }

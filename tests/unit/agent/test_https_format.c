@@ -287,6 +287,39 @@ static void retry_after(void **state)
     assert_int_equal(ag_https_retry_after_ms(NULL, 0), -1);
 }
 
+/* The answer's header lines as curl hands them over (with CRLF, not NUL-terminated). */
+static void header_lines(void **state)
+{
+    (void)state;
+    struct ag_https_wish w;
+    char line[160];
+    memset(&w, 0, sizeof w);
+#define LINE(s) ag_https_header_line(&w, memcpy(line, s "XX", sizeof(s) + 1), sizeof(s) - 1)
+    assert_int_equal(LINE("HTTP/1.1 503 Service Unavailable\r\n"), 1);
+    assert_int_equal(LINE("Content-Type: text/plain\r\n"), 0);
+    assert_int_equal(LINE("retry-after:  7 \r\n"), 0);
+    assert_string_equal(w.retry_after, "7");
+    assert_int_equal(ag_https_wish_ms(&w, 0), 7000);
+    assert_int_equal(LINE("X-MS-Retry-After-Ms: 250\r\n"), 0);
+    assert_string_equal(w.retry_after_ms, "250");
+    assert_int_equal(ag_https_wish_ms(&w, 0), 250); /* the milliseconds come first */
+    assert_int_equal(LINE("retry-after-ms: soon\r\n"), 0);
+    assert_int_equal(ag_https_wish_ms(&w, 0), 7000); /* not a number: Retry-After then */
+    assert_int_equal(LINE("Retry-After-Extra: 1\r\n"), 0);
+    assert_string_equal(w.retry_after, "7");
+    assert_int_equal(LINE("Retry-After:\r\n"), 0);
+    assert_string_equal(w.retry_after, "");
+    assert_int_equal(ag_https_wish_ms(&w, 0), -1);
+    memset(line, 'x', sizeof line);
+    memcpy(line, "Retry-After: ", 13);
+    assert_int_equal(ag_https_header_line(&w, line, sizeof line), 0); /* cut to its field */
+    assert_int_equal(strlen(w.retry_after), AG_HTTPS_HDR_MAX - 1);
+    assert_int_equal(LINE("HTTP/1.1 200 OK\r\n"), 1); /* a new answer forgets the wishes */
+    assert_string_equal(w.retry_after_ms, "");
+    assert_int_equal(ag_https_wish_ms(&w, 0), -1);
+#undef LINE
+}
+
 static const char *const CS = "Endpoint=sb://contoso.servicebus.windows.net/;"
                               "SharedAccessKeyName=send;SharedAccessKey=abc=;EntityPath=Orders";
 
@@ -421,6 +454,7 @@ int main(void)
         cmocka_unit_test(body_parses_back),
         cmocka_unit_test(status_mapping),
         cmocka_unit_test(retry_after),
+        cmocka_unit_test(header_lines),
         cmocka_unit_test(conf_settings),
         cmocka_unit_test(conf_errors),
         cmocka_unit_test(transport_init_close),
