@@ -437,74 +437,20 @@ static int amqp_put_token(struct amqp_ctx *c)
 }
 
 /* An integer from the current node of d, or 0. */
-static int64_t data_int(pn_data_t *d)
-{
-    switch (pn_data_type(d)) {
-    case PN_INT:
-        return pn_data_get_int(d);
-    case PN_LONG:
-        return pn_data_get_long(d);
-    case PN_UINT:
-        return pn_data_get_uint(d);
-    case PN_ULONG:
-        return (int64_t)pn_data_get_ulong(d);
-    case PN_SHORT:
-        return pn_data_get_short(d);
-    case PN_USHORT:
-        return pn_data_get_ushort(d);
-    default:
-        return 0;
-    }
-}
-
-/* status-code and status-description from the application properties of a reply. */
-static void amqp_cbs_status(struct amqp_ctx *c, pn_message_t *m)
-{
-    pn_data_t *ap = pn_message_properties(m);
-    pn_data_rewind(ap);
-    if (!pn_data_next(ap) || pn_data_type(ap) != PN_MAP)
-        return;
-    pn_data_enter(ap);
-    while (pn_data_next(ap)) {
-        pn_bytes_t key = pn_data_type(ap) == PN_STRING   ? pn_data_get_string(ap)
-                         : pn_data_type(ap) == PN_SYMBOL ? pn_data_get_symbol(ap)
-                                                         : pn_bytes(0, NULL);
-        if (!pn_data_next(ap))
-            break;
-        if (key.size == 11 && !memcmp(key.start, "status-code", 11))
-            c->cbs_status = (int)data_int(ap);
-        else if (key.size == 18 && !memcmp(key.start, "status-description", 18) &&
-                 pn_data_type(ap) == PN_STRING) {
-            pn_bytes_t v = pn_data_get_string(ap);
-            snprintf(c->cbs_desc, sizeof c->cbs_desc, "%.*s", (int)v.size, v.start);
-        }
-    }
-    pn_data_exit(ap);
-}
-
 /* A message on the CBS receiver: the reply to our put-token when its correlation-id says so. */
 static void amqp_cbs_reply(struct amqp_ctx *c, pn_delivery_t *dl)
 {
     pn_link_t *l = pn_delivery_link(dl);
     size_t len = pn_delivery_pending(dl);
     char *buf;
-    pn_message_t *m;
     if (!pn_delivery_readable(dl) || pn_delivery_partial(dl))
         return;
     buf = malloc(len ? len : 1);
-    m = pn_message();
-    if (buf && m && pn_link_recv(l, buf, len) == (ssize_t)len &&
-        pn_message_decode(m, buf, len) == 0) {
-        pn_atom_t cid = pn_message_get_correlation_id(m);
-        if (cid.type == PN_ULONG && cid.u.as_ulong == c->cbs_id && c->cbs_wait) {
-            amqp_cbs_status(c, m);
-            c->cbs_wait = 0;
-            if (!c->cbs_status)
-                c->cbs_status = -1; /* a reply without a status-code */
-        }
-    }
+    if (buf && pn_link_recv(l, buf, len) == (ssize_t)len && c->cbs_wait &&
+        ag_amqp_cbs_reply(buf, len, c->cbs_id, &c->cbs_status, c->cbs_desc, sizeof c->cbs_desc) ==
+            1)
+        c->cbs_wait = 0;
     free(buf);
-    pn_message_free(m);
     pn_link_advance(l);
     pn_delivery_update(dl, PN_ACCEPTED);
     pn_delivery_settle(dl);

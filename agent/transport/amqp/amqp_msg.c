@@ -3,9 +3,13 @@
  * AMQP message, error conditions as results, outcomes as the shipper's contiguous prefix.
  */
 #include <errno.h>
+#include <proton/codec.h>
+#include <proton/message.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "agent/transport/amqp/amqp_conf.h"
+#include "common/error.h"
 #include "common/uuid.h"
 
 /* ---- encoding ------------------------------------------------------------------------------ */
@@ -223,4 +227,75 @@ enum ag_send_result ag_amqp_summarize(const uint8_t *outcomes, size_t n, struct 
         st->acked_after++;
     st->why = AG_WHY_SIZE;
     return st->result = AG_SEND_REJECT;
+}
+
+/* ---- the CBS reply --------------------------------------------------------------------------- */
+
+static int64_t data_int(pn_data_t *d)
+{
+    switch (pn_data_type(d)) {
+    case PN_INT:
+        return pn_data_get_int(d);
+    case PN_LONG:
+        return pn_data_get_long(d);
+    case PN_UINT:
+        return pn_data_get_uint(d);
+    case PN_ULONG:
+        return (int64_t)pn_data_get_ulong(d);
+    case PN_SHORT:
+        return pn_data_get_short(d);
+    case PN_USHORT:
+        return pn_data_get_ushort(d);
+    default:
+        return 0;
+    }
+}
+
+/* status-code and status-description from the application properties of a reply. */
+static void cbs_status(pn_message_t *m, int *status, char *desc, size_t cap)
+{
+    pn_data_t *ap = pn_message_properties(m);
+    pn_data_rewind(ap);
+    if (!pn_data_next(ap) || pn_data_type(ap) != PN_MAP)
+        return;
+    pn_data_enter(ap);
+    while (pn_data_next(ap)) {
+        pn_bytes_t key = pn_data_type(ap) == PN_STRING   ? pn_data_get_string(ap)
+                         : pn_data_type(ap) == PN_SYMBOL ? pn_data_get_symbol(ap)
+                                                         : pn_bytes(0, NULL);
+        if (!pn_data_next(ap))
+            break;
+        if (key.size == 11 && !memcmp(key.start, "status-code", 11))
+            *status = (int)data_int(ap);
+        else if (key.size == 18 && !memcmp(key.start, "status-description", 18) &&
+                 pn_data_type(ap) == PN_STRING) {
+            pn_bytes_t v = pn_data_get_string(ap);
+            snprintf(desc, cap, "%.*s", (int)v.size, v.start);
+        }
+    }
+    pn_data_exit(ap);
+}
+
+int ag_amqp_cbs_reply(const char *msg, size_t len, uint64_t id, int *status, char *desc, size_t cap)
+{
+    pn_message_t *m = pn_message();
+    int rc = 0;
+    if (!m)
+        return -ENOMEM;
+    if (pn_message_decode(m, msg, len) != 0) {
+        rc = HC_E_PARSE;
+    } else {
+        pn_atom_t cid = pn_message_get_correlation_id(m);
+        if (cid.type == PN_ULONG && cid.u.as_ulong == id) {
+            *status = 0;
+            if (cap)
+                desc[0] = '\0';
+            cbs_status(m, status, desc, cap);
+            if (!*status)
+                *status = -1; /* a reply without a status-code */
+            rc = 1;
+        }
+    }
+    pn_message_free(m);
+    return rc;
 }

@@ -337,6 +337,58 @@ static void test_init_makes_no_connection(void **state)
     assert_string_equal(err, "ca_file /nonexistent/ca.pem: No such file or directory");
 }
 
+/* A CBS reply as a hub sends it: correlation-id, then application properties. */
+static size_t cbs_reply(char *buf, size_t cap, uint64_t cid, int with_status, int status,
+                        const char *desc)
+{
+    pn_message_t *r = pn_message();
+    pn_atom_t id;
+    pn_data_t *ap = pn_message_properties(r);
+    size_t len = cap;
+    id.type = PN_ULONG;
+    id.u.as_ulong = cid;
+    pn_message_set_correlation_id(r, id);
+    pn_data_put_map(ap);
+    pn_data_enter(ap);
+    if (with_status) {
+        pn_data_put_string(ap, pn_bytes(11, "status-code"));
+        pn_data_put_int(ap, status);
+    }
+    if (desc) {
+        pn_data_put_symbol(ap, pn_bytes(18, "status-description"));
+        pn_data_put_int(ap, 1); /* not a string: ignored */
+        pn_data_put_string(ap, pn_bytes(18, "status-description"));
+        pn_data_put_string(ap, pn_bytes(strlen(desc), desc));
+    }
+    pn_data_exit(ap);
+    assert_int_equal(pn_message_encode(r, buf, &len), 0);
+    pn_message_free(r);
+    return len;
+}
+
+static void test_cbs_reply(void **state)
+{
+    (void)state;
+    char buf[512], desc[16];
+    int status = 7;
+    size_t n = cbs_reply(buf, sizeof buf, 42, 1, 401, "token refused, see the logs");
+    assert_int_equal(ag_amqp_cbs_reply(buf, n, 41, &status, desc, sizeof desc), 0);
+    assert_int_equal(status, 7); /* another put-token's reply: untouched */
+    assert_int_equal(ag_amqp_cbs_reply(buf, n, 42, &status, desc, sizeof desc), 1);
+    assert_int_equal(status, 401);
+    assert_string_equal(desc, "token refused, "); /* cut to fit */
+    n = cbs_reply(buf, sizeof buf, 43, 0, 0, NULL);
+    assert_int_equal(ag_amqp_cbs_reply(buf, n, 43, &status, desc, sizeof desc), 1);
+    assert_int_equal(status, -1); /* no status-code */
+    assert_string_equal(desc, "");
+    n = cbs_reply(buf, sizeof buf, 44, 1, 202, NULL);
+    assert_int_equal(ag_amqp_cbs_reply(buf, n, 44, &status, desc, sizeof desc), 1);
+    assert_int_equal(status, 202);
+    status = 7;
+    assert_int_equal(ag_amqp_cbs_reply("\xff\xff\xff", 3, 44, &status, desc, sizeof desc), 0);
+    assert_int_equal(status, 7); /* proton takes junk as a message without sections */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_contiguous_prefix),
         cmocka_unit_test(test_address_from_connection_string),
         cmocka_unit_test(test_settings),
+        cmocka_unit_test(test_cbs_reply),
         cmocka_unit_test(test_init_makes_no_connection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
