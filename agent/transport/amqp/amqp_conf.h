@@ -77,8 +77,8 @@ int ag_amqp_message_encode(const struct ag_record *rec, struct hc_buf *out);
  * $cbs receiver link (decoded with qpid-proton). Returns 1 when its correlation-id is the ulong
  * id: *status gets its application property status-code (any integer type), -1 when it has
  * none (or 0); desc (cap bytes) its status-description string, "" when none, cut to fit.
- * Returns 0 for another message (status and desc untouched), HC_E_PARSE when msg does not
- * decode, -ENOMEM.
+ * Returns 0 for another message (status and desc untouched), HC_E_PARSE when msg is empty or
+ * does not decode, -ENOMEM.
  */
 int ag_amqp_cbs_reply(const char *msg, size_t len, uint64_t id, int *status, char *desc,
                       size_t cap);

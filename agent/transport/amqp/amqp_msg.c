@@ -278,9 +278,11 @@ static void cbs_status(pn_message_t *m, int *status, char *desc, size_t cap)
 
 int ag_amqp_cbs_reply(const char *msg, size_t len, uint64_t id, int *status, char *desc, size_t cap)
 {
-    pn_message_t *m = pn_message();
+    pn_message_t *m;
     int rc = 0;
-    if (!m)
+    if (!len) /* proton asserts on an empty message: the peer would end the process */
+        return HC_E_PARSE;
+    if (!(m = pn_message()))
         return -ENOMEM;
     if (pn_message_decode(m, msg, len) != 0) {
         rc = HC_E_PARSE;

@@ -387,6 +387,9 @@ static void test_cbs_reply(void **state)
     status = 7;
     assert_int_equal(ag_amqp_cbs_reply("\xff\xff\xff", 3, 44, &status, desc, sizeof desc), 0);
     assert_int_equal(status, 7); /* proton takes junk as a message without sections */
+    /* an empty transfer on the $cbs link: refused, where proton's decoder asserted (abort) */
+    assert_int_equal(ag_amqp_cbs_reply("", 0, 44, &status, desc, sizeof desc), HC_E_PARSE);
+    assert_int_equal(status, 7);
 }
 
 int main(void)
