@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -24,6 +26,31 @@ static inline char *fz_cstr(const uint8_t *data, size_t size)
         s[size] = '\0';
     }
     return s;
+}
+
+/*
+ * data[0..size) as an in-memory file (memfd): returns its descriptor, positioned at 0, and writes
+ * a path that opens it ("/proc/self/fd/N") to path (cap bytes); -1 on failure. For the parsers
+ * that read a file by name. The caller closes it.
+ */
+static inline int fz_memfile(const uint8_t *data, size_t size, char *path, size_t cap)
+{
+    int fd = memfd_create("fuzz", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t off = 0;
+    while (off < size) {
+        ssize_t n = write(fd, data + off, size - off);
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    lseek(fd, 0, SEEK_SET);
+    if (path)
+        snprintf(path, cap, "/proc/self/fd/%d", fd);
+    return fd;
 }
 
 /* Abort with the condition's text when cond is false. */

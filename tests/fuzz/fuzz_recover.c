@@ -101,7 +101,7 @@ static void write_file(const char *path, const uint8_t *p, size_t len)
 
 static void on_disk(int closed, const uint8_t *p, size_t len)
 {
-    char path[512], final[512];
+    char path[512], final[600];
     if (!base[0]) {
         const char *t = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : getenv("TMPDIR");
         snprintf(base, sizeof base, "%s/hc_fuzz_capture_%d", t ? t : "/tmp", (int)getpid());
