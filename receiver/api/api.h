@@ -46,6 +46,11 @@
  *                   "promoted_events":N (records of the promoted files),
  *                   "silver":{"order_line":N,"order_status":N,"car_listing":N},
  *                   "quarantine":{"rule":N, ...},"quarantined":N,
+ *                   "freshness":[{"at":T,"events":N,"oldest_seconds":N|null,
+ *                   "newest_seconds":N|null}, ...] (the last RX_API_FRESHNESS_MAX promoted
+ *                   batches, oldest first: at = when gold had them, *_seconds = at - the
+ *                   oldest/newest enqueued time of their events; null for files landed before
+ *                   the lander recorded enqueued times),
  *                   "lake":{"connected":bool,"cycles":N,"errors":N,"reconnects":N,
  *                   "last_cycle":T|null,"last_error":S|null}}  (lake: from the loop, null
  *                   without one)

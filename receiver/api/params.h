@@ -37,6 +37,7 @@ struct rx_api_route {
 #define RX_API_LIMIT_DEFAULT 100  /* ... when absent */
 #define RX_API_OFFSET_MAX    1000000
 #define RX_API_WINDOWS_MAX   10000 /* sales windows in one answer */
+#define RX_API_FRESHNESS_MAX 240   /* promoted batches in /pipeline's freshness */
 
 /*
  * Route a path (no query string; exact: no trailing slash, no empty segment). An id is any

@@ -133,6 +133,12 @@ const char rx_api_sql_pipeline[] =
     "     'order_status', (SELECT count(*) FROM silver.order_status),"
     "     'car_listing', (SELECT count(*) FROM silver.car_listing)),"
     "  'quarantine', coalesce((SELECT json_object_agg(rule, n ORDER BY rule) FROM q), '{}'),"
-    "  'quarantined', (SELECT coalesce(sum(n), 0) FROM q))";
+    "  'quarantined', (SELECT coalesce(sum(n), 0) FROM q),"
+    "  'freshness', coalesce((SELECT json_agg(json_build_object("
+    "     'at', " UTC("at") ", 'events', events,"
+    "     'oldest_seconds', round(extract(epoch FROM at - first_enqueued), 3),"
+    "     'newest_seconds', round(extract(epoch FROM at - last_enqueued), 3)) ORDER BY at)"
+    "     FROM (SELECT * FROM lake.freshness ORDER BY at DESC LIMIT " STR(RX_API_FRESHNESS_MAX) ") f),"
+    "   '[]'))";
 
 // clang-format on

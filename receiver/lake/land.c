@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/rules.h"
 #include "receiver/lake/capture_read.h"
 #include "receiver/lake/db.h"
 
@@ -105,6 +106,7 @@ struct land_copy {
     const char *partition;
     struct hc_buf line;
     int64_t n, first_seq, last_seq;
+    int64_t first_enq_ms, last_enq_ms; /* the least and greatest enqueued time */
     const char *why;
 };
 
@@ -136,8 +138,14 @@ static int copy_record(void *ctx, const struct rx_land_rec *r)
         bin_field(b, 1, r->props, strlen(r->props)) ||
         (r->body ? bin_field(b, -1, r->body, r->body_len) : bin_null(b)))
         return -ENOMEM;
-    if (lc->n == 0)
+    if (lc->n == 0) {
         lc->first_seq = r->seq;
+        lc->first_enq_ms = lc->last_enq_ms = r->enq_ms;
+    }
+    if (r->enq_ms < lc->first_enq_ms)
+        lc->first_enq_ms = r->enq_ms;
+    if (r->enq_ms > lc->last_enq_ms)
+        lc->last_enq_ms = r->enq_ms;
     lc->last_seq = r->seq;
     lc->n++;
     return b->len >= LAND_COPY_CHUNK ? copy_flush(lc) : 0;
@@ -194,7 +202,8 @@ static int copy_file(PGconn *c, const char *path, struct land_copy *lc, char *er
 static int land_in_txn(PGconn *c, const char *path, const char *rel, const char *sum, int64_t size,
                        int *landed, int64_t *events, char *err, size_t cap)
 {
-    char size_s[24], part[64], first[24], last[24], n_s[24], fid[24];
+    char size_s[24], part[64], first[24], last[24], n_s[24], fid[24], enq0[HC_TS_STRLEN],
+        enq1[HC_TS_STRLEN];
     const char *p[5] = {rel, sum, size_s, part, NULL};
     struct land_copy lc = {.c = c, .line = HC_BUF_INIT, .partition = part};
     PGresult *r;
@@ -228,12 +237,16 @@ static int land_in_txn(PGconn *c, const char *path, const char *rel, const char 
     snprintf(first, sizeof first, "%" PRId64, lc.first_seq);
     snprintf(last, sizeof last, "%" PRId64, lc.last_seq);
     snprintf(n_s, sizeof n_s, "%" PRId64, lc.n);
+    hc_ts_format(lc.first_enq_ms * 1000, enq0);
+    hc_ts_format(lc.last_enq_ms * 1000, enq1);
     {
-        const char *q[4] = {fid, lc.n ? first : NULL, lc.n ? last : NULL, n_s};
+        const char *q[6] = {fid, lc.n ? first : NULL, lc.n ? last : NULL,
+                            n_s, lc.n ? enq0 : NULL,  lc.n ? enq1 : NULL};
         if ((rc = rx_lake_run(c,
                               "UPDATE bronze.capture_file SET first_seq = $2, last_seq = $3, "
-                              "events = $4 WHERE file_id = $1",
-                              4, q, err, cap)))
+                              "events = $4, first_enqueued = $5, last_enqueued = $6 "
+                              "WHERE file_id = $1",
+                              6, q, err, cap)))
             return rc;
     }
     *events = lc.n;

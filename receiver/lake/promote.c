@@ -582,6 +582,18 @@ static int wait_staged(PGconn *c, char *err, size_t cap)
     return rc;
 }
 
+/* In the batch's transaction, after its gold: when gold had its events (lake.freshness). */
+static int note_freshness(PGconn *c, const struct batch *b, char *err, size_t cap)
+{
+    char lo[24], hi[24], n[24];
+    const char *params[3] = {lo, hi, n};
+
+    snprintf(lo, sizeof lo, "%" PRId64, b->lo);
+    snprintf(hi, sizeof hi, "%" PRId64, b->hi);
+    snprintf(n, sizeof n, "%" PRId64, b->n);
+    return rx_lake_run(c, "SELECT lake.note_freshness($1, $2, $3)", 3, params, err, cap);
+}
+
 /* Another connection like c (same parameters): for reading bronze ahead, or for writing silver.
  * NULL on failure. */
 static PGconn *connect_like(PGconn *c)
@@ -717,7 +729,8 @@ static int promote_batch(PGconn *c, int first, struct helpers *h, struct batch *
         }
         fault_after_silver();
     }
-    rc = wait_staged(c, err, cap);
+    if (!(rc = wait_staged(c, err, cap)))
+        rc = note_freshness(c, &b, err, cap);
 out:
     batch_free(&b);
     return rc;

@@ -569,26 +569,17 @@ BEGIN
     RETURN hi;
 END $$;
 
--- What the pipeline has done: one row per figure, a count or a number of seconds in value, a
--- time in at (UTC; NULL before the first promotion). promote_lag_seconds is the age of the
--- oldest landed, unpromoted file (0 when every landed file is promoted), as /api/v1/pipeline
--- says it. An older version of the view had a watermark_epoch row and no at column.
-DROP VIEW IF EXISTS gold.pipeline_metrics;
-CREATE VIEW gold.pipeline_metrics AS
-          SELECT 'bronze_files' AS name, count(*)::numeric AS value, NULL::timestamptz AS at
-            FROM bronze.capture_file
-UNION ALL SELECT 'bronze_events', coalesce(sum(events), 0), NULL FROM bronze.capture_file
-UNION ALL SELECT 'promoted_files', count(*), NULL FROM bronze.capture_file f, lake.checkpoint c
+-- What the pipeline has done: one row per figure (name, value).
+CREATE OR REPLACE VIEW gold.pipeline_metrics AS
+          SELECT 'bronze_files' AS name, count(*)::numeric AS value FROM bronze.capture_file
+UNION ALL SELECT 'bronze_events', coalesce(sum(events), 0) FROM bronze.capture_file
+UNION ALL SELECT 'promoted_files', count(*) FROM bronze.capture_file f, lake.checkpoint c
            WHERE c.name = 'promote' AND f.file_id <= c.last_file_id
-UNION ALL SELECT 'silver_order_line', count(*), NULL FROM silver.order_line
-UNION ALL SELECT 'silver_order_status', count(*), NULL FROM silver.order_status
-UNION ALL SELECT 'silver_car_listing', count(*), NULL FROM silver.car_listing
-UNION ALL SELECT 'quarantine_' || rule, count(*), NULL FROM silver.quarantine GROUP BY rule
-UNION ALL SELECT 'watermark', NULL, watermark FROM gold.watermark
-UNION ALL SELECT 'max_event_time', NULL, max_event_time FROM gold.watermark
-UNION ALL SELECT 'last_promoted', NULL, CASE WHEN last_file_id > 0 THEN updated_at END
-            FROM lake.checkpoint WHERE name = 'promote'
-UNION ALL SELECT 'promote_lag_seconds',
-                 round(coalesce(extract(epoch FROM now() - min(f.landed_at)), 0), 3), NULL
+UNION ALL SELECT 'silver_order_line', count(*) FROM silver.order_line
+UNION ALL SELECT 'silver_order_status', count(*) FROM silver.order_status
+UNION ALL SELECT 'silver_car_listing', count(*) FROM silver.car_listing
+UNION ALL SELECT 'quarantine_' || rule, count(*) FROM silver.quarantine GROUP BY rule
+UNION ALL SELECT 'watermark_epoch', extract(epoch FROM watermark) FROM gold.watermark
+UNION ALL SELECT 'promote_lag_seconds', extract(epoch FROM now() - max(f.landed_at))
             FROM bronze.capture_file f, lake.checkpoint c
            WHERE c.name = 'promote' AND f.file_id > c.last_file_id;

@@ -3,8 +3,9 @@
 # in the error banner; then `serve --pg` lands and promotes a fixed-seed generated data set by
 # itself, and headless Chromium (Debian package chromium) must draw exactly what /api/v1 answers:
 # one sales bar per window for each grain with the window's value, the total sales, the top
-# products in order, the parcel statuses, the car models, the cancellation figures and the
-# pipeline counts. The page must refresh itself (?refresh=1). A screenshot is kept in
+# products in order, the parcel statuses, the car models, the cancellation figures, the
+# pipeline counts, the quarantine by rule and the freshness of each promoted batch; at a phone's
+# width (390 px) nothing may be wider than the screen. The page must refresh itself (?refresh=1). A screenshot is kept in
 # $HC_BUILD/artifacts/dashboard.png.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/pg.sh"
@@ -34,8 +35,8 @@ chrome() {
   rm -rf "$profile"
   [ "$rc" -eq 0 ] || { tail -20 "$T/chrome.err" >&2; fail "chromium exited $rc on $url"; }
 }
-# dom URL FILE: the page's DOM after its scripts ran
-dom() { chrome "$1" --dump-dom > "$2"; }
+# dom URL FILE [ARGS...]: the page's DOM after its scripts ran
+dom() { local url=$1 file=$2; shift 2; chrome "$url" --dump-dom "$@" > "$file"; }
 
 # The checks, in Python: `page DOM APIDIR GRAIN` compares a page drawn with data to the API's
 # answers saved in APIDIR; `banner DOM SENTENCE` checks the error state; `refreshes DOM MIN`.
@@ -176,9 +177,24 @@ def page(root, api, grain):
         check(f"pipeline {k}", str(pl[k]), figure(sec, k))
     for k, v in pl["silver"].items():
         check(f"pipeline silver {k}", str(v), figure(sec, "silver." + k))
+    sec = root.one(id="quarantine")
+    check("quarantined", str(pl["quarantined"]), figure(sec, "quarantined"))
     check("quarantine by rule", {k: str(v) for k, v in pl["quarantine"].items()},
           {r.one(tag="th").attrs["data-value"]: r.one(tag="td").attrs["data-value"]
            for r in sec.one(tag="tbody").find(tag="tr")} if pl["quarantine"] else {})
+    check("quarantine bars (most first)", sorted(pl["quarantine"].items(), key=lambda kv: (-kv[1], kv[0])),
+          bars(sec))
+    sec = root.one(id="freshness")
+    f = [x for x in pl["freshness"] if x["oldest_seconds"] is not None]
+    if not f:
+        bad.append("no promoted batch with enqueue times in /api/v1/pipeline's freshness")
+    for x in f:
+        if not (0 <= x["newest_seconds"] <= x["oldest_seconds"] < 600):
+            bad.append(f"freshness point out of range (want 0 <= newest <= oldest < 600 s): {x}")
+    check("freshness bars (promoted at, oldest event's seconds to gold)",
+          [(x["at"], x["oldest_seconds"]) for x in f], bars(sec))
+    check("freshness: the last batch", f[-1]["oldest_seconds"] if f else None, dec(figure(sec, "last")))
+
 
 
 def banner(root, sentence):
@@ -187,7 +203,7 @@ def banner(root, sentence):
     check("error banner text", sentence, b.content().strip())
     check("body data-state", "error", body_of(root).attrs.get("data-state"))
     check("body data-ready", "0", body_of(root).attrs.get("data-ready"))
-    check("panels in the error state", ["error"] * 6,
+    check("panels in the error state", ["error"] * 8,
           [s.attrs.get("data-state") for s in root.find(tag="section", cls="panel")])
 
 
@@ -263,7 +279,18 @@ for g in minute day hour; do
   dom "$RX_URL/?grain=$g&refresh=0" "$T/dash-$g.html"
   check page "$T/dash-$g.html" "$T/api" "$g" || fail "the dashboard ($g grain) does not show the API's data"
 done
-ok "the dashboard draws the API's sales windows (minute, hour, day), total, top products, parcels, cars, cancellations and pipeline"
+ok "the dashboard draws the API's sales windows (minute, hour, day), total, top products, parcels, cars, cancellations, pipeline, quarantine by rule and freshness"
+
+# A phone's width: one column, nothing wider than the screen (tables scroll in their own box).
+# (Chromium's --window-size stops at 500 px: tests/lib/phone_view.js emulates the phone.)
+phone=$(HOME="$T" timeout -k 5 90 node "$HC_SRC/tests/lib/phone_view.js" "$CHROMIUM" "$RX_URL/?refresh=0" \
+  390 844 "$ART/dashboard-phone.png" "$(mktemp -d "$T/chrome.XXXXXX")") || fail "the phone view failed"
+"$PY" -c 'import json, sys
+v = json.loads(sys.argv[1])
+sys.exit(0 if v["innerWidth"] == 390 and v["scrollWidth"] <= 390 and v["ready"] == "1" else
+         "at a phone width of 390 px: %s (want innerWidth 390, scrollWidth <= 390, ready 1)" % v)' "$phone" ||
+  fail "the dashboard does not fit a phone's width"
+ok "at a phone's 390 px nothing scrolls sideways ($phone); screenshot: $ART/dashboard-phone.png"
 
 dom "$RX_URL/?refresh=1" "$T/dash-refresh.html"
 check refreshes "$T/dash-refresh.html" 3 || fail "the dashboard does not refresh itself"

@@ -235,3 +235,11 @@ m=$(pg_sql "SELECT string_agg(name || '=' || coalesce(value::text, '') || '@' ||
 [ "$(pg_sql "SELECT value FROM gold.pipeline_metrics WHERE name = 'promote_lag_seconds'")" = 0.000 ] ||
   fail "pipeline_metrics: promote_lag_seconds is not 0 with every file promoted: $m"
 ok "pipeline_metrics: $m"
+
+# lake.freshness: a row per promoted batch, its events enqueued before gold had them.
+[ "$(pg_sql "SELECT count(*) > 0 AND bool_and(first_enqueued <= last_enqueued AND last_enqueued <= at)
+             FROM lake.freshness")" = t ] ||
+  fail "lake.freshness: no batch, or enqueue times after the promotion: $(pg_sql 'SELECT * FROM lake.freshness LIMIT 3')"
+[ "$(pg_sql "SELECT count(*) FROM bronze.capture_file WHERE events > 0 AND first_enqueued IS NULL")" = 0 ] ||
+  fail "bronze.capture_file: a landed file without its enqueue times"
+ok "lake.freshness: $(pg_sql 'SELECT count(*) FROM lake.freshness') batches, each enqueued before its gold"

@@ -42,6 +42,11 @@ function when(t) {
     return t == null ? '–' : String(t).replace('T', ' ');
 }
 
+// ... to the second: "2026-11-22T10:00:00.2137Z" -> "2026-11-22 10:00:00Z"
+function whenSec(t) {
+    return t == null ? '–' : when(String(t).replace(/\.\d+Z$/, 'Z'));
+}
+
 function age(sec) {
     if (sec == null) return '–';
     sec = Number(sec);
@@ -76,8 +81,10 @@ async function api(path) {
 
 // a table: cols [{key, label, fmt, num}], rows of objects
 function table(parent, caption, cols, rows) {
-    // long tables scroll in their own box (focusable, so a keyboard can scroll it too)
-    if (rows.length > 12) parent = h('div', { class: 'scroll', tabindex: '0', 'aria-label': caption }, parent);
+    // long tables scroll in their own box (focusable, so a keyboard can scroll it too); every
+    // table scrolls sideways in its box on a narrow screen, not the page
+    parent = h('div', { class: rows.length > 12 ? 'scroll' : 'wide-table', tabindex: '0',
+                        'aria-label': caption }, parent);
     const t = h('table', {}, parent);
     h('caption', {}, t, caption);
     const tr = h('tr', {}, h('thead', {}, t));
@@ -108,27 +115,36 @@ function figures(parent, list) {
 
 // ---- charts -------------------------------------------------------------------------------
 
+// a phone's screen: charts drawn narrower (their text would shrink below reading size)
+function narrow() {
+    return window.innerWidth < 600;
+}
+
 // Vertical bars, one per item ({label, value, cls, tip}), in order; a zero line when values are
 // negative too. xlabel(item) gives the axis text under the first, middle and last bars.
 function columns(parent, label, items, xlabel) {
-    const W = 960, H = 240, L = 70, R = 10, T = 10, B = 30;
+    // drawn for the width it gets (a phone's is about 360 px), so text stays at 12 px
+    const W = narrow() ? 400 : 960, H = narrow() ? 200 : 240, L = narrow() ? 56 : 70;
+    const R = 10, T = 10, B = 30;
     const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, class: 'chart' },
                   parent);
     const vals = items.map(i => Number(i.value));
     const max = Math.max(0, ...vals), min = Math.min(0, ...vals), span = max - min || 1;
     const y = v => T + (max - v) / span * (H - T - B);
-    const bw = (W - L - R) / items.length, gap = bw > 4 ? bw * 0.15 : 0;
+    // a bar is 60 units wide at most: a few windows do not fill the chart with slabs
+    const bw = Math.min((W - L - R) / items.length, 60), gap = bw > 4 ? bw * 0.15 : 0;
     const axis = s('g', { class: 'axis', 'aria-hidden': 'true' }, svg);
     s('line', { x1: L, x2: W - R, y1: y(0), y2: y(0) }, axis);
-    if (max > 0) s('text', { x: L - 6, y: y(max) + 4, 'text-anchor': 'end' }, axis, num(max, 0));
-    if (min < 0) s('text', { x: L - 6, y: y(min) + 4, 'text-anchor': 'end' }, axis, num(min, 0));
+    const digits = Math.max(max, -min) < 10 ? 1 : 0;
+    if (max > 0) s('text', { x: L - 6, y: y(max) + 4, 'text-anchor': 'end' }, axis, num(max, digits));
+    if (min < 0) s('text', { x: L - 6, y: y(min) + 4, 'text-anchor': 'end' }, axis, num(min, digits));
     s('text', { x: L - 6, y: y(0) + 4, 'text-anchor': 'end' }, axis, '0');
-    const marks = new Set(items.length <= 12 ? items.keys()
+    const marks = new Set(items.length <= (narrow() ? 3 : 12) ? items.keys()
                           : [0, Math.floor((items.length - 1) / 2), items.length - 1]);
-    const edge = items.length > 12; // the first and last labels align to the chart's edges
+    const edge = marks.size < items.length; // the first and last labels align to the edges
     const bars = s('g', { class: 'bars' }, svg);
     items.forEach((it, i) => {
-        const v = Number(it.value), x = L + i * bw;
+        const v = Number(it.value), x = L + (W - L - R - bw * items.length) / 2 + i * bw;
         const r = s('rect', { class: 'bar ' + (it.cls || ''), x: (x + gap / 2).toFixed(2),
                               width: Math.max(bw - gap, 0.5).toFixed(2),
                               y: Math.min(y(v), y(0)).toFixed(2),
@@ -145,7 +161,8 @@ function columns(parent, label, items, xlabel) {
 
 // Horizontal bars, one row per item ({label, value, text}), in order.
 function rows(parent, label, items) {
-    const W = 560, RH = 24, L = 150, R = 110;
+    const W = narrow() ? 380 : 560, RH = 24, L = narrow() ? 120 : 150, R = narrow() ? 80 : 110;
+    const room = narrow() ? 16 : 22; // label characters
     const H = items.length * RH + 4;
     const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img', 'aria-label': label, class: 'chart' },
                   parent);
@@ -154,7 +171,7 @@ function rows(parent, label, items) {
     items.forEach((it, i) => {
         const v = Math.max(0, Number(it.value)), top = 2 + i * RH;
         s('text', { x: L - 6, y: top + RH * 0.65, 'text-anchor': 'end', 'aria-hidden': 'true' },
-          svg, it.label.length > 22 ? it.label.slice(0, 21) + '…' : it.label);
+          svg, it.label.length > room ? it.label.slice(0, room - 1) + '…' : it.label);
         const r = s('rect', { class: 'bar', x: L, y: top + 3, height: RH - 6,
                               width: Math.max(v / max * (W - L - R), 0.5).toFixed(2),
                               'data-label': it.label, 'data-value': String(it.value) }, bars);
@@ -173,9 +190,15 @@ function salesLabel(grain, t) {
          : grain === 'hour' ? t.slice(5, 10) + ' ' + t.slice(11, 13) + 'h' : t.slice(0, 10);
 }
 
+// /api/v1/pipeline, asked once per refresh for the panels that read it
+let pipelineAnswer = null;
+function pipeline() {
+    return pipelineAnswer || (pipelineAnswer = api('/api/v1/pipeline'));
+}
+
 const panels = {
     async pipeline(body) {
-        const p = await api('/api/v1/pipeline');
+        const p = await pipeline();
         const lake = p.lake;
         figures(body, [
             ['watermark', 'Watermark', p.watermark, when(p.watermark)],
@@ -202,11 +225,51 @@ const panels = {
                 h('p', { class: 'lake-error', 'data-value': lake.last_error }, body,
                   'Last lake error: ' + lake.last_error);
         }
-        const q = Object.entries(p.quarantine || {}).map(([rule, n]) => ({ rule, n }));
-        if (q.length)
-            table(body, 'Quarantine by rule', [{ key: 'rule', label: 'Rule' },
-                                              { key: 'n', label: 'Events', num: true, fmt: num }], q);
         return Number(p.bronze_events) > 0;
+    },
+
+    // When gold had each promoted batch, and how long after the hub enqueued its oldest event
+    // (the newest in the tip): one bar per batch, oldest first.
+    async freshness(body) {
+        const p = await pipeline();
+        const pts = (p.freshness || []).filter(x => x.oldest_seconds != null);
+        const last = pts[pts.length - 1];
+        const sorted = pts.map(x => Number(x.oldest_seconds)).sort((a, b) => a - b);
+        const median = sorted.length ? sorted[Math.floor((sorted.length - 1) / 2)] : null;
+        figures(body, [
+            ['last', 'Last batch: oldest event → gold', last ? last.oldest_seconds : null,
+             last ? age(last.oldest_seconds) : '–'],
+            ['last_newest', 'Last batch: newest event → gold', last ? last.newest_seconds : null,
+             last ? age(last.newest_seconds) : '–'],
+            ['median', `Median of ${pts.length} batches`, median, age(median)],
+            ['last_at', 'Last promoted', last ? last.at : null, whenSec(last ? last.at : null)],
+        ]);
+        if (!pts.length) return false;
+        columns(body, `Seconds from the hub to gold per promoted batch, ${pts.length} batches`,
+                pts.map(x => ({
+                    label: x.at, value: x.oldest_seconds,
+                    tip: `${whenSec(x.at)}: ${num(x.events)} events, oldest ${age(x.oldest_seconds)}, ` +
+                         `newest ${age(x.newest_seconds)} after the hub enqueued them` })),
+                it => String(it.label).slice(11, 19));
+        h('p', { class: 'legend' }, body,
+          'Each bar: a promoted batch, how long its oldest event took from the hub (enqueued) to gold.');
+        return true;
+    },
+
+    async quarantine(body) {
+        const p = await pipeline();
+        const q = Object.entries(p.quarantine || {}).map(([rule, n]) => ({ rule, n }))
+            .sort((a, b) => b.n - a.n || (a.rule < b.rule ? -1 : 1));
+        figures(body, [['quarantined', 'Quarantined', p.quarantined, num(p.quarantined)]]);
+        if (!q.length) {
+            h('p', { class: 'legend' }, body, 'Nothing quarantined: every event passed the rules.');
+            return true;
+        }
+        rows(body, 'Quarantined events per rule', q.map(x => ({
+            label: x.rule, value: x.n, text: num(x.n) })));
+        table(body, 'Quarantine by rule', [{ key: 'rule', label: 'Rule' },
+                                          { key: 'n', label: 'Events', num: true, fmt: num }], q);
+        return true;
     },
 
     async sales(body) {
@@ -333,6 +396,7 @@ async function draw(id) {
 async function refresh(only) {
     clearTimeout(timer);
     const ids = only ? [only] : Object.keys(panels);
+    pipelineAnswer = null;
     if (only) document.getElementById(only).dataset.state = 'loading';
     const states = await Promise.all(ids.map(draw));
     const errors = states.filter(x => x instanceof Error);
@@ -359,5 +423,13 @@ document.addEventListener('DOMContentLoaded', () => {
     const grain = document.getElementById('grain');
     if (['minute', 'hour', 'day'].includes(params.get('grain'))) grain.value = params.get('grain');
     grain.addEventListener('change', () => refresh('sales'));
+    // a phone turned, a window resized across the narrow() line: draw the charts for it
+    let wasNarrow = narrow();
+    addEventListener('resize', () => {
+        if (narrow() !== wasNarrow) {
+            wasNarrow = narrow();
+            refresh();
+        }
+    });
     refresh();
 });
