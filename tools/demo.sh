@@ -137,6 +137,9 @@ q "used-car turnover (most listed models)" "SELECT make, model, listings, remove
 q "pipeline" "SELECT name, coalesce(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS') || ' UTC',
    CASE WHEN name LIKE '%seconds' THEN round(value, 1)::text ELSE round(value)::text END) AS value
    FROM gold.pipeline_metrics ORDER BY name"
+q "freshness: from the hub to gold (the last 5 promoted batches)" "SELECT to_char(at AT TIME ZONE 'UTC', 'HH24:MI:SS') AS promoted_utc,
+   events, round(extract(epoch FROM at - first_enqueued)::numeric, 1) AS oldest_s,
+   round(extract(epoch FROM at - last_enqueued)::numeric, 1) AS newest_s FROM lake.freshness ORDER BY at DESC LIMIT 5"
 
 echo
 echo "== 6. the dashboard: $url/   (JSON API: $url/api/v1/sales?grain=hour, $url/api/v1/pipeline)"
