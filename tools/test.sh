@@ -22,7 +22,7 @@ cmake --build "$asan" -j "$jobs"
 # Each transport is a build option: a board build without one must still link and pass its
 # tests (about a minute on 2 cores; HUBCAP_TEST_OPTIONS=0 skips it).
 if [ "${HUBCAP_TEST_OPTIONS:-1}" != 0 ]; then
-  for opt in HTTPS AMQP; do
+  for opt in HTTPS AMQP MQTT; do
     ob="$build-no-${opt,,}"
     echo "== build with HUBCAP_WITH_$opt=OFF ($ob), its unit tests"
     cmake -S . -B "$ob" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUBCAP_WITH_$opt=OFF \

@@ -10,10 +10,6 @@
 #include "common/connstr.h"
 #include "common/error.h"
 
-#ifdef HUBCAP_WITH_MQTT
-extern const struct ag_transport ag_transport_mqtt;
-#endif
-
 static const struct ag_transport *const registry[] = {
 #ifdef HUBCAP_WITH_HTTPS
     &ag_transport_https,

@@ -223,5 +223,7 @@ int ag_transport_choose(const char *name, const struct ag_kv *conf, size_t n,
 extern const struct ag_transport ag_transport_https;
 /* Event Hubs AMQP 1.0 (agent/transport/amqp), built with HUBCAP_WITH_AMQP. */
 extern const struct ag_transport ag_transport_amqp;
+/* MQTT to Azure IoT Hub or a broker (agent/transport/mqtt), built with HUBCAP_WITH_MQTT. */
+extern const struct ag_transport ag_transport_mqtt;
 
 #endif
