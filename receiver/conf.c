@@ -484,6 +484,16 @@ static int amqp_key(struct load *l, const char *k, const char *v)
     return 1;
 }
 
+static int mqtt_key(struct load *l, const char *k, const char *v)
+{
+    char why[sizeof l->c->err];
+    if (!rx_conf_mqtt_set(l->c, k, v))
+        return 1;
+    snprintf(why, sizeof why, "%s", l->c->err);
+    l->c->err[0] = '\0';
+    return fail(l, "[mqtt] %.40s: %.40s", k, why);
+}
+
 static int on_key(void *arg, const char *section, const char *k, const char *v)
 {
     struct load *l = arg;
@@ -506,10 +516,32 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
         return hub_key(l, section + 4, k, v);
     if (!strncmp(section, "rule ", 5) && section[5])
         return rule_key(l, section + 5, k, v);
+    if (!strcmp(section, "mqtt"))
+        return mqtt_key(l, k, v);
     return fail(l,
-                "unknown section [%s]: use [receiver], [capture], [lake], [amqp], [hub NAME] or "
-                "[rule NAME]",
+                "unknown section [%s]: use [receiver], [capture], [lake], [amqp], [mqtt], "
+                "[hub NAME] or [rule NAME]",
                 section);
+}
+
+int rx_conf_mqtt_set(struct rx_conf *c, const char *key, const char *value)
+{
+    int i;
+    if (strlen(key) >= sizeof c->mqtt[0].key || strlen(value) >= sizeof c->mqtt[0].value) {
+        snprintf(c->err, sizeof c->err, "too long");
+        return HC_E_TOOBIG;
+    }
+    for (i = 0; i < c->nmqtt && strcmp(c->mqtt[i].key, key); i++)
+        ;
+    if (i == RX_MQTT_KEYS) {
+        snprintf(c->err, sizeof c->err, "too many settings");
+        return HC_E_TOOBIG;
+    }
+    snprintf(c->mqtt[i].key, sizeof c->mqtt[i].key, "%s", key);
+    snprintf(c->mqtt[i].value, sizeof c->mqtt[i].value, "%s", value);
+    if (i == c->nmqtt)
+        c->nmqtt++;
+    return 0;
 }
 
 int rx_conf_load(struct rx_conf *c, const char *path)

@@ -31,6 +31,9 @@
  *   [hub events]                         ; one section per event hub
  *   partitions = 4
  *
+ *   [mqtt]                               ; subscribe to a broker (receiver/mqtt/mqtt.h: keys)
+ *   url = mqtt://broker:1883             ; kept as text here, read by the MQTT front end
+ *
  *   [rule RootManageSharedAccessKey]     ; one section per SAS policy
  *   key     = ...                        ; or key_env = NAME_OF_AN_ENVIRONMENT_VARIABLE
  *   rights  = manage                     ; any of send, listen, manage (manage implies send)
@@ -61,6 +64,7 @@
 #define RX_MAX_RULES       64
 #define RX_MAX_PARTITIONS  1024
 #define RX_PUBLICATION_MAX (64u * 1024 * 1024)
+#define RX_MQTT_KEYS       24 /* [mqtt] settings at most */
 
 #define RX_DEV_NAMESPACE "hubcap"
 #define RX_DEV_HUB       "events"
@@ -133,6 +137,13 @@ struct rx_conf {
 
     struct rx_amqp_conf amqp;
 
+    /* [mqtt] and `serve --mqtt URL` (key "url"), as written: receiver/mqtt/ parses them */
+    struct rx_conf_kv {
+        char key[32];
+        char value[RX_PATH_MAX];
+    } mqtt[RX_MQTT_KEYS];
+    int nmqtt;
+
     int dev;       /* development mode: no config file */
     char err[512]; /* why the last call failed, for the user */
 };
@@ -173,6 +184,9 @@ int rx_conf_check(struct rx_conf *c);
 
 /* The hub named name[0..len) (compared case-insensitively, as Event Hubs names are), or -1. */
 int rx_conf_hub_index(const struct rx_conf *c, const char *name, size_t len);
+
+/* Add (or replace) the [mqtt] setting key = value. Returns 0 or HC_E_TOOBIG with c->err set. */
+int rx_conf_mqtt_set(struct rx_conf *c, const char *key, const char *value);
 
 /*
  * The connection string an agent would use for the first hub, with the first policy that can

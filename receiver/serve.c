@@ -51,12 +51,14 @@ static void usage(FILE *f)
 #ifdef HUBCAP_WITH_AMQP
         "      --amqp ADDR:PORT|off  the plain AMQP 1.0 listener (dev default 127.0.0.1:5672)\n"
 #endif
+        "      --mqtt URL            subscribe to an MQTT broker (mqtt://host:port) and capture\n"
+        "                            what devices publish ([mqtt] in the config for the rest)\n"
         "  -h, --help\n");
 }
 
 struct serve_args {
     const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads, *pg,
-        *lake_interval, *amqp;
+        *lake_interval, *amqp, *mqtt;
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a)
@@ -71,6 +73,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                           {"pg", required_argument, NULL, 5},
                                           {"lake-interval", required_argument, NULL, 6},
                                           {"amqp", required_argument, NULL, 7},
+                                          {"mqtt", required_argument, NULL, 8},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -107,6 +110,9 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             break;
         case 7:
             a->amqp = optarg;
+            break;
+        case 8:
+            a->mqtt = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -162,6 +168,8 @@ static int apply_args(struct rx_conf *c, const struct serve_args *a)
         return bad("--lake-interval", a->lake_interval, "a duration of at least 100ms, e.g. 1s");
     if (a->amqp && rx_conf_amqp_listen(c, a->amqp, 0))
         return bad("--amqp", a->amqp, "give ADDR:PORT, e.g. 127.0.0.1:5672, or off");
+    if (a->mqtt && rx_conf_mqtt_set(c, "url", a->mqtt))
+        return bad("--mqtt", a->mqtt, "too long");
     if (c->dev && !rx_conf_is_loopback(c))
         return bad("--listen", c->listen_addr,
                    "development mode (no -c config) listens on loopback only; use a config "
@@ -201,6 +209,7 @@ static void note_recovery(void *ctx, const char *msg)
 
 /* The front ends serve starts, in this order (stopped in reverse). */
 static const struct rx_frontend *const frontends[] = {
+    &rx_frontend_mqtt, /* first: stopped after REST, whose /metrics renders its counters */
     &rx_frontend_rest,
 #ifdef HUBCAP_WITH_AMQP
     &rx_frontend_amqp,

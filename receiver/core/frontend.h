@@ -47,5 +47,7 @@ struct rx_frontend {
 
 /* The Event Hubs REST send API, /metrics, /healthz, the JSON API and the dashboard. */
 extern const struct rx_frontend rx_frontend_rest;
+/* A subscription to an MQTT broker ([mqtt], `serve --mqtt URL`): receiver/mqtt/mqtt.h. */
+extern const struct rx_frontend rx_frontend_mqtt;
 
 #endif
