@@ -137,8 +137,29 @@ for name in ("nohub", "nopart"):
 PY
 ok "a wrong key: UnauthorizedError (management and send; the client retries it); an unknown hub and partition 9: $("$PY" -c 'import json,sys; print(sorted({json.loads(l)["error"]["code"] for f in sys.argv[1:] for l in open(f)}))' "$T/nohub.jsonl" "$T/nopart.jsonl"), not retryable"
 
+# every send and every refusal counted where a user sees it
 curl -s "$RX_URL/metrics" > "$T/metrics.txt"
-grep -q '^hubcap_receiver_amqp' "$T/metrics.txt" || fail "/metrics has no hubcap_receiver_amqp* lines"
+"$PY" - "$T/metrics.txt" "$T/plan_send.json" << 'PY' || fail "/metrics: $(grep '^hubcap_receiver_amqp' "$T/metrics.txt")"
+import json, sys
+m = {}
+for l in open(sys.argv[1]):
+    if l.startswith("hubcap_receiver_amqp"):
+        k, v = l.rsplit(" ", 1)
+        m[k] = float(v)
+events = sum(len(s["events"]) for s in json.load(open(sys.argv[2])))
+g = lambda k: m.get(k, 0)
+assert g("hubcap_receiver_amqp_events_total") == events, f"amqp_events_total {g('hubcap_receiver_amqp_events_total')}, {events} sent"
+assert g('hubcap_receiver_amqp_deliveries_total{outcome="accepted"}') >= 10, "accepted deliveries"
+assert g('hubcap_receiver_amqp_deliveries_total{outcome="lost"}') == 0, "lost deliveries"
+assert g("hubcap_receiver_amqp_decode_errors_total") == 0, "decode errors"
+assert g('hubcap_receiver_amqp_cbs_total{status="401"}') >= 2, "the wrong key's put-tokens are not counted as 401"
+nf = sum(v for k, v in m.items() if '"404"' in k or '"amqp:not-found"' in k)
+assert nf >= 4, f"{nf} not-found refusals counted, 4 made (unknown hub: properties, send; partition 9: properties, send)"
+acc = g('hubcap_receiver_amqp_deliveries_total{outcome="accepted"}')
+r401 = g('hubcap_receiver_amqp_cbs_total{status="401"}')
+print(f"ok: /metrics: {events} AMQP events, {acc:.0f} accepted deliveries, {r401:.0f} put-tokens refused 401, "
+      f"{nf:.0f} not-found refusals")
+PY
 rx_stop # closes the last files; the lake's last cycle lands and promotes them
 
 # ---- the same events over REST, to a second receiver -----------------------------------------
