@@ -5,7 +5,8 @@
  * Microsoft.ServiceBus.Messaging):
  *   SequenceNumber long       per-partition, from 0, contiguous
  *   Offset string             the event's byte position in the partition (the sum of the body
- *                             lengths before it), in decimal, as Azure's are
+ *                             lengths before it, a null or empty body counting as one byte, so
+ *                             offsets strictly increase), in decimal, as Azure's are
  *   EnqueuedTimeUtc string    "M/d/yyyy h:mm:ss AM|PM" (UTC), the text Azure Capture writes
  *   SystemProperties map      x-opt-enqueued-time (long, ms since the epoch: the same instant
  *                             with the milliseconds), x-opt-partition-key (string, when the
@@ -23,6 +24,15 @@
 #include "receiver/core/event.h"
 
 #define RX_ENQ_TEXT_MAX 32
+
+/*
+ * How far an event of body_len bytes advances the partition's Offset: its length, at least 1 (a
+ * null or empty body too), so that no two events of a partition share an offset.
+ */
+static inline int64_t rx_record_offset_step(size_t body_len)
+{
+    return body_len ? (int64_t)body_len : 1;
+}
 
 /* The exact schema JSON of Azure Event Hubs Capture files. Static. */
 const char *rx_capture_schema_json(void);

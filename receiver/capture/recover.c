@@ -169,7 +169,7 @@ static int last_record(void *arg, const struct rx_record *rec)
     /* the highest, not the last: a damaged block may hold numbers out of order */
     if (rec->seq + 1 > v->seq)
         v->seq = rec->seq + 1;
-    off += rec->has_body ? (int64_t)rec->body_len : 0;
+    off += rx_record_offset_step(rec->has_body ? rec->body_len : 0);
     if (off > v->offset)
         v->offset = off;
     return 0;

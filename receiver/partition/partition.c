@@ -168,7 +168,7 @@ static int part_append(struct rx_partition *p, const struct rx_job *job, const s
         (rc = rx_avro_file_append(p->file, p->rec.p, p->rec.len)))
         return rc;
     p->seq++;
-    p->offset += ev->body ? (int64_t)ev->body_len : 0;
+    p->offset += rx_record_offset_step(ev->body ? ev->body_len : 0);
     /* roll by size: the pending bytes (uncompressed) overestimate what the block adds */
     if (rx_avro_file_synced_size(p->file) + rx_avro_file_pending(p->file) >= p->o.window_bytes) {
         if ((rc = part_sync(p)))
