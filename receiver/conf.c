@@ -364,6 +364,9 @@ static int hub_key(struct load *l, const char *name, const char *k, const char *
     if (!strcmp(k, "partitions")) {
         if (whole(v, 1, RX_MAX_PARTITIONS, &c->hubs[i].partitions))
             return fail(l, "partitions '%s': a whole number from 1 to %d", v, RX_MAX_PARTITIONS);
+    } else if (!strcmp(k, "retention")) {
+        if (hc_duration_parse(v, &c->hubs[i].retention_ms) || c->hubs[i].retention_ms < 0)
+            return fail(l, "retention '%s': a duration (e.g. 7d, 12h) or 0 to keep everything", v);
     } else {
         return fail(l, "unknown key '%s' in [hub %s]", k, name);
     }

@@ -30,6 +30,9 @@
  *
  *   [hub events]                         ; one section per event hub
  *   partitions = 4
+ *   retention  = 7d                      ; capture files older than this may be deleted once in
+ *                                        ; bronze (with a lake) and read by every consumer;
+ *                                        ; default 0: keep everything capture keeps
  *
  *   [mqtt]                               ; subscribe to a broker (receiver/mqtt/mqtt.h: keys)
  *   url = mqtt://broker:1883             ; kept as text here, read by the MQTT front end
@@ -79,6 +82,7 @@ enum rx_right { RX_RIGHT_SEND = 1, RX_RIGHT_LISTEN = 2, RX_RIGHT_MANAGE = 4 };
 struct rx_hub_conf {
     char name[RX_NAME_MAX];
     int partitions;
+    int64_t retention_ms; /* 0: keep everything */
 };
 
 struct rx_rule_conf {

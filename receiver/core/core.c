@@ -6,6 +6,8 @@
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "receiver/capture/layout.h"
+#include "receiver/log/log.h"
 #include "receiver/partition/hash.h"
 
 /* A record holds at most the publication (body and properties come from it) plus its framing. */
@@ -15,6 +17,8 @@ struct rx_hub {
     const struct rx_hub_conf *conf; /* borrowed from the rx_conf given to rx_core_open */
     int nparts;
     struct rx_partition **parts;
+    struct rx_log **logs; /* logs[p]: partition p read back (receiver/log/log.h) */
+    struct rx_partition_hooks *hooks;
     atomic_uint rr; /* round-robin for events without a partition key */
 };
 
@@ -26,6 +30,26 @@ struct rx_core {
 };
 
 /* ---- Life cycle ----------------------------------------------------------------------------- */
+
+/* The log of partition pid of hub i: its folder, and its index beside it under .index/. */
+static int core_log_new(struct rx_core *core, int i, int pid, struct rx_log **out)
+{
+    const struct rx_conf *c = core->c;
+    char pdir[RX_PATH_MAX], idir[RX_PATH_MAX + 16];
+    struct rx_log_opts lo = {
+        .pdir = pdir, .index_dir = idir, .retention_ms = c->hubs[i].retention_ms};
+    int rc =
+        rx_layout_partition_dir(pdir, sizeof pdir, c->capture_dir, c->ns, c->hubs[i].name, pid);
+    if (rc < 0)
+        return rc;
+    rc = snprintf(idir, sizeof idir, "%s/.index", c->capture_dir);
+    if (rc < 0 || (size_t)rc >= sizeof idir ||
+        (rc = rx_layout_partition_dir(idir, sizeof idir, idir, c->ns, c->hubs[i].name, pid)) < 0)
+        return HC_E_TOOBIG;
+    if (!(*out = rx_log_new(&lo)))
+        return -ENOMEM;
+    return 0;
+}
 
 static int hub_open(struct rx_core *core, int i, rx_recover_note_fn note, void *ctx, char *why_buf,
                     size_t why_cap)
@@ -41,13 +65,23 @@ static int hub_open(struct rx_core *core, int i, rx_recover_note_fn note, void *
                                   .codec = c->codec,
                                   .block_size = c->max_publication + RX_RECORD_OVERHEAD,
                                   .metrics = core->m};
+    size_t np = (size_t)c->hubs[i].partitions;
     hub->conf = &c->hubs[i];
-    hub->parts = calloc((size_t)c->hubs[i].partitions, sizeof *hub->parts);
-    if (!hub->parts)
+    hub->parts = calloc(np, sizeof *hub->parts);
+    hub->logs = calloc(np, sizeof *hub->logs);
+    hub->hooks = calloc(np, sizeof *hub->hooks);
+    if (!hub->parts || !hub->logs || !hub->hooks)
         return -ENOMEM;
     for (int p = 0; p < c->hubs[i].partitions; p++) {
         int rc;
         o.pid = p;
+        if ((rc = core_log_new(core, i, p, &hub->logs[p]))) {
+            snprintf(why_buf, why_cap, "hub %s partition %d: log: %s", c->hubs[i].name, p,
+                     hc_strerror(rc));
+            return rc;
+        }
+        rx_log_hooks(hub->logs[p], &hub->hooks[p]);
+        o.hooks = &hub->hooks[p];
         if ((rc = rx_partition_open(&o, note, ctx, &hub->parts[p], NULL))) {
             snprintf(why_buf, why_cap, "hub %s partition %d: %s", c->hubs[i].name, p,
                      hc_strerror(rc));
@@ -88,7 +122,11 @@ void rx_core_close(struct rx_core *core)
     for (int i = 0; core->hub && i < core->n; i++) {
         for (int p = 0; p < core->hub[i].nparts; p++)
             rx_partition_close(core->hub[i].parts[p]);
+        for (int p = 0; core->hub[i].logs && p < core->c->hubs[i].partitions; p++)
+            rx_log_free(core->hub[i].logs[p]);
         free(core->hub[i].parts);
+        free(core->hub[i].logs);
+        free(core->hub[i].hooks);
     }
     free(core->hub);
     free(core);
@@ -119,6 +157,13 @@ struct rx_partition *rx_core_partition(const struct rx_core *core, int hub, int 
     if (hub < 0 || hub >= core->n || pid < 0 || pid >= core->hub[hub].nparts)
         return NULL;
     return core->hub[hub].parts[pid];
+}
+
+struct rx_log *rx_core_log(const struct rx_core *core, int hub, int pid)
+{
+    if (hub < 0 || hub >= core->n || pid < 0 || pid >= core->hub[hub].nparts)
+        return NULL;
+    return core->hub[hub].logs[pid];
 }
 
 /* ---- The in-flight budget ------------------------------------------------------------------- */

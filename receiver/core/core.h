@@ -86,6 +86,13 @@ int rx_core_partitions(const struct rx_core *core, int hub);
 /* Partition pid of hub, for readers of its state (rx_partition_next_seq, ...). */
 struct rx_partition *rx_core_partition(const struct rx_core *core, int hub, int pid);
 
+struct rx_log;
+/*
+ * The log of partition pid of hub (receiver/log/log.h): consumers read it back from there. Valid
+ * while the core is open; NULL for a bad hub or partition.
+ */
+struct rx_log *rx_core_log(const struct rx_core *core, int hub, int pid);
+
 /*
  * Charge bytes against the in-flight budget. Returns 0, or HC_E_RETRY (nothing charged) when it
  * would go over max_inflight: answer busy.

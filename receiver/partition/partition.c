@@ -38,6 +38,10 @@ struct rx_partition {
     int64_t failing;                     /* commits failed since the last that succeeded */
     int64_t refused;                     /* requests they failed */
     struct hc_buf rec;
+    int64_t file_s;                /* the current file's name second */
+    uint64_t synced_at;            /* its synced size before the pending events */
+    struct rx_durable_event *pend; /* events appended since the last sync (for the hooks) */
+    size_t npend, pend_cap;
     atomic_int_fast64_t next_seq; /* for readers outside the thread */
     atomic_int_fast64_t last_offset, last_enq_ms; /* of the last event on disk, -1 / 0 unknown */
 };
@@ -91,6 +95,9 @@ static int part_open_file(struct rx_partition *p, int64_t now_ms)
     }
     p->file_opened_ms = now_ms;
     p->window_start_ms = now_ms;
+    p->file_s = p->last_name_s;
+    p->synced_at = rx_avro_file_synced_size(p->file);
+    p->npend = 0;
     atomic_fetch_add(&p->o.metrics->files_open, 1);
     return 0;
 }
@@ -139,6 +146,24 @@ static void part_empty_file(struct rx_partition *p, int64_t now_ms)
     part_close_file(p);
 }
 
+/* Tell the hooks what the last sync made durable. */
+static void part_durable(struct rx_partition *p)
+{
+    const struct rx_partition_hooks *h = p->o.hooks;
+    uint64_t to = rx_avro_file_synced_size(p->file);
+    if (h && h->durable && p->npend) {
+        struct rx_durable d = {.file_s = p->file_s,
+                               .path = rx_avro_file_path(p->file),
+                               .from = p->synced_at,
+                               .to = to,
+                               .ev = p->pend,
+                               .n = p->npend};
+        h->durable(h->ctx, &d);
+    }
+    p->synced_at = to;
+    p->npend = 0;
+}
+
 static int part_sync(struct rx_partition *p)
 {
     int64_t ns = 0;
@@ -148,6 +173,25 @@ static int part_sync(struct rx_partition *p)
     rx_metrics_fsync(p->o.metrics, ns);
     p->durable_seq = p->seq;
     p->durable_offset = p->offset;
+    part_durable(p);
+    return 0;
+}
+
+/* Note an appended event for the hooks. Returns 0 or -ENOMEM. */
+static int part_pend(struct rx_partition *p, const struct rx_record_meta *m,
+                     const struct rx_event *ev)
+{
+    if (!p->o.hooks || !p->o.hooks->durable)
+        return 0;
+    if (p->npend == p->pend_cap) {
+        size_t cap = p->pend_cap ? p->pend_cap * 2 : 256;
+        struct rx_durable_event *n = realloc(p->pend, cap * sizeof *n);
+        if (!n)
+            return -ENOMEM;
+        p->pend = n;
+        p->pend_cap = cap;
+    }
+    p->pend[p->npend++] = (struct rx_durable_event){m->seq, m->offset, m->enq_ms, ev};
     return 0;
 }
 
@@ -164,7 +208,7 @@ static int part_append(struct rx_partition *p, const struct rx_job *job, const s
     m->publisher = job->publisher;
     m->publisher_len = job->publisher ? job->publisher_len : 0;
     hc_buf_reset(&p->rec);
-    if ((rc = rx_record_encode(&p->rec, m, ev)) ||
+    if ((rc = rx_record_encode(&p->rec, m, ev)) || (rc = part_pend(p, m, ev)) ||
         (rc = rx_avro_file_append(p->file, p->rec.p, p->rec.len)))
         return rc;
     p->seq++;
@@ -205,6 +249,7 @@ static void part_fail(struct rx_partition *p, int rc, size_t njobs)
                  part_advice(rc), p->o.capture_dir);
     p->open_why = NULL;
     p->refused += njobs;
+    p->npend = 0;
     if (p->file) {
         int crc = rx_avro_file_rewind(p->file);
         if (crc) {
@@ -354,6 +399,8 @@ int rx_partition_open(const struct rx_partition_opts *o, rx_recover_note_fn note
         goto out_free;
     if ((rc = rx_recover_partition(p->dir, o->skip_empty, note, ctx, &r)))
         goto out_free;
+    if (o->hooks && o->hooks->recovered && (rc = o->hooks->recovered(o->hooks->ctx, p->dir, &r)))
+        goto out_free;
     atomic_fetch_add(&o->metrics->files_recovered, (uint64_t)r.recovered);
     atomic_fetch_add(&o->metrics->files_set_aside, (uint64_t)r.set_aside);
     p->seq = p->durable_seq = r.next_seq;
@@ -404,6 +451,7 @@ void rx_partition_close(struct rx_partition *p)
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     hc_buf_free(&p->rec);
+    free(p->pend);
     free(p);
 }
 

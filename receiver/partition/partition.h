@@ -50,6 +50,40 @@ struct rx_job {
     size_t publisher_len;
 };
 
+/* One event made durable, as the partition numbered it. */
+struct rx_durable_event {
+    int64_t seq, offset, enq_ms;
+    const struct rx_event *ev; /* valid during the call only */
+};
+
+/*
+ * Events just made durable in one capture file: they lie in the complete blocks of bytes
+ * [from, to) of the file (from is a block boundary: the header's end or an earlier sync's),
+ * in order.
+ */
+struct rx_durable {
+    int64_t file_s;    /* the file's name second (layout.h): its id within the partition */
+    const char *path;  /* its temporary name ("*.avro.tmp"; renamed "*.avro" when closed) */
+    uint64_t from, to; /* the bytes synced by this fdatasync */
+    const struct rx_durable_event *ev;
+    size_t n;
+};
+
+/*
+ * What a partition tells its log (receiver/log/log.h), optional. Both run on the partition's
+ * threads and must not block on anything but their own I/O.
+ */
+struct rx_partition_hooks {
+    /*
+     * The folder pdir was recovered (r), before the writer thread starts. A non-zero return
+     * fails rx_partition_open with it.
+     */
+    int (*recovered)(void *ctx, const char *pdir, const struct rx_recovery *r);
+    /* Events are on disk (fdatasync returned 0); called before their jobs are finished. */
+    void (*durable)(void *ctx, const struct rx_durable *d);
+    void *ctx;
+};
+
 struct rx_partition_opts {
     const char *capture_dir;
     const char *ns;
@@ -61,6 +95,7 @@ struct rx_partition_opts {
     enum rx_codec codec;
     size_t block_size; /* must hold the largest record */
     struct rx_metrics *metrics;
+    const struct rx_partition_hooks *hooks; /* may be NULL; must outlive the partition */
 };
 
 struct rx_partition;

@@ -125,7 +125,7 @@ static struct rx_partition_opts opts(const char *hub, int64_t window_ms, uint64_
 {
     struct rx_partition_opts o = {root,       "ns",         hub,        0,
                                   window_ms,  window_bytes, skip_empty, RX_CODEC_DEFLATE,
-                                  256 * 1024, &metrics};
+                                  256 * 1024, &metrics,     NULL};
     return o;
 }
 
