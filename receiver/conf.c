@@ -325,6 +325,9 @@ static int capture_key(struct load *l, const char *k, const char *v)
     if (!strcmp(k, "dir")) {
         if (!*v || copy(c->capture_dir, sizeof c->capture_dir, v))
             return fail(l, "dir: give the capture folder (at most %d bytes)", RX_PATH_MAX - 1);
+    } else if (!strcmp(k, "index_dir")) {
+        if (copy(c->index_dir, sizeof c->index_dir, v))
+            return fail(l, "index_dir: a folder of at most %d bytes", RX_PATH_MAX - 1);
     } else if (!strcmp(k, "window")) {
         if (hc_duration_parse(v, &c->window_ms) || c->window_ms < 1000)
             return fail(l, "window '%s': a duration of at least 1s, e.g. 5m", v);

@@ -27,6 +27,8 @@
  *   window_bytes = 300M                  ; ... or once it is this big, whichever comes first
  *   skip_empty   = true                  ; false: write an empty file for a window with no event
  *   codec        = deflate               ; deflate | null
+ *   index_dir    = /var/lib/hubcap/index ; the partition logs' index (derived from the files,
+ *                                        ; rebuilt when deleted); default {dir}/.index
  *
  *   [hub events]                         ; one section per event hub
  *   partitions = 4
@@ -125,6 +127,7 @@ struct rx_conf {
     char log_level[8];
 
     char capture_dir[RX_PATH_MAX];
+    char index_dir[RX_PATH_MAX]; /* "" = {capture_dir}/.index */
     int64_t window_ms;
     uint64_t window_bytes;
     int skip_empty;

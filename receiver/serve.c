@@ -23,6 +23,7 @@
 #ifdef HUBCAP_WITH_AMQP
 #include "receiver/amqp/amqp.h"
 #endif
+#include "receiver/lake/landed.h"
 #include "receiver/lake/loop.h"
 #include "receiver/metrics.h"
 
@@ -309,6 +310,7 @@ static int run(struct rx_conf *c)
     struct rx_metrics m;
     struct rx_core *core = NULL;
     struct rx_lake_loop *lake = NULL;
+    struct rx_lake_landed *landed = NULL;
     struct rx_api *api = NULL;
     void *ctx[NFRONTENDS] = {0};
     char why_buf[512];
@@ -343,6 +345,14 @@ static int run(struct rx_conf *c)
         }
         rx_metrics_add_source(&m, lake_source, lake);
     }
+    /* retention deletes only what is in bronze when there is a lake */
+    if (c->lake && !(landed = rx_lake_landed_new(c->pg, c->capture_dir)))
+        rc = -ENOMEM;
+    if (rc ||
+        (rc = rx_core_retention_start(core, 0, landed ? rx_lake_landed_check : NULL, landed))) {
+        hc_error("cannot start retention: %s", hc_strerror(rc));
+        goto out_close_core;
+    }
     struct rx_frontend_env env = {.c = c, .core = core, .m = &m, .api = api};
     if ((rc = start_frontends(&env, ctx)))
         goto out_close_core;
@@ -356,6 +366,7 @@ static int run(struct rx_conf *c)
             frontends[i]->stop(ctx[i], RX_DRAIN_MS);
 out_close_core:
     rx_core_close(core);
+    rx_lake_landed_free(landed);
     /* after the core: the files it closed last are landed by the loop's final cycle */
     rx_lake_loop_stop(lake);
     rx_api_close(api);

@@ -1,11 +1,14 @@
 #include "receiver/core/core.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "common/error.h"
+#include "common/hctime.h"
+#include "common/log.h"
 #include "receiver/capture/layout.h"
 #include "receiver/log/log.h"
 #include "receiver/partition/hash.h"
@@ -27,6 +30,16 @@ struct rx_core {
     struct rx_metrics *m;
     struct rx_hub *hub; /* hub[i] is c->hubs[i] */
     int n;
+
+    /* retention (rx_core_retention_start) */
+    pthread_t ret_thread;
+    int ret_running;
+    pthread_mutex_t ret_mu;
+    pthread_cond_t ret_cv;
+    int ret_stop;
+    int64_t ret_every_ms;
+    rx_log_safe_fn ret_safe;
+    void *ret_ctx;
 };
 
 /* ---- Life cycle ----------------------------------------------------------------------------- */
@@ -35,16 +48,17 @@ struct rx_core {
 static int core_log_new(struct rx_core *core, int i, int pid, struct rx_log **out)
 {
     const struct rx_conf *c = core->c;
-    char pdir[RX_PATH_MAX], idir[RX_PATH_MAX + 16];
+    char pdir[RX_PATH_MAX], iroot[RX_PATH_MAX], idir[RX_PATH_MAX];
     struct rx_log_opts lo = {
         .pdir = pdir, .index_dir = idir, .retention_ms = c->hubs[i].retention_ms};
     int rc =
         rx_layout_partition_dir(pdir, sizeof pdir, c->capture_dir, c->ns, c->hubs[i].name, pid);
     if (rc < 0)
         return rc;
-    rc = snprintf(idir, sizeof idir, "%s/.index", c->capture_dir);
-    if (rc < 0 || (size_t)rc >= sizeof idir ||
-        (rc = rx_layout_partition_dir(idir, sizeof idir, idir, c->ns, c->hubs[i].name, pid)) < 0)
+    rc = c->index_dir[0] ? snprintf(iroot, sizeof iroot, "%s", c->index_dir)
+                         : snprintf(iroot, sizeof iroot, "%s/.index", c->capture_dir);
+    if (rc < 0 || (size_t)rc >= sizeof iroot ||
+        rx_layout_partition_dir(idir, sizeof idir, iroot, c->ns, c->hubs[i].name, pid) < 0)
         return HC_E_TOOBIG;
     if (!(*out = rx_log_new(&lo)))
         return -ENOMEM;
@@ -119,6 +133,15 @@ void rx_core_close(struct rx_core *core)
 {
     if (!core)
         return;
+    if (core->ret_running) {
+        pthread_mutex_lock(&core->ret_mu);
+        core->ret_stop = 1;
+        pthread_cond_signal(&core->ret_cv);
+        pthread_mutex_unlock(&core->ret_mu);
+        pthread_join(core->ret_thread, NULL);
+        pthread_cond_destroy(&core->ret_cv);
+        pthread_mutex_destroy(&core->ret_mu);
+    }
     for (int i = 0; core->hub && i < core->n; i++) {
         for (int p = 0; p < core->hub[i].nparts; p++)
             rx_partition_close(core->hub[i].parts[p]);
@@ -164,6 +187,65 @@ struct rx_log *rx_core_log(const struct rx_core *core, int hub, int pid)
     if (hub < 0 || hub >= core->n || pid < 0 || pid >= core->hub[hub].nparts)
         return NULL;
     return core->hub[hub].logs[pid];
+}
+
+/* ---- Retention ------------------------------------------------------------------------------ */
+
+/* One pass over every partition of the hubs with a retention. */
+static void retain_all(struct rx_core *core)
+{
+    for (int i = 0; i < core->n; i++) {
+        if (!core->hub[i].conf->retention_ms)
+            continue;
+        for (int p = 0; p < core->hub[i].nparts; p++) {
+            int deleted = 0, rc;
+            rc = rx_log_retain(core->hub[i].logs[p], hc_now_ms(), core->ret_safe, core->ret_ctx,
+                               &deleted);
+            if (rc && rc != HC_E_RETRY)
+                hc_warn("retention %s/%d: %s", core->hub[i].conf->name, p, hc_strerror(rc));
+            else if (deleted)
+                hc_info("retention %s/%d: %d capture file(s) past the hub's retention deleted",
+                        core->hub[i].conf->name, p, deleted);
+        }
+    }
+}
+
+static void *retain_main(void *arg)
+{
+    struct rx_core *core = arg;
+    pthread_mutex_lock(&core->ret_mu);
+    while (!core->ret_stop) {
+        int64_t until = hc_now_ms() + core->ret_every_ms;
+        struct timespec ts = {(time_t)(until / 1000), (long)(until % 1000) * 1000000L};
+        pthread_mutex_unlock(&core->ret_mu);
+        retain_all(core);
+        pthread_mutex_lock(&core->ret_mu);
+        while (!core->ret_stop && hc_now_ms() < until)
+            pthread_cond_timedwait(&core->ret_cv, &core->ret_mu, &ts);
+    }
+    pthread_mutex_unlock(&core->ret_mu);
+    return NULL;
+}
+
+int rx_core_retention_start(struct rx_core *core, int64_t every_ms, rx_log_safe_fn safe, void *ctx)
+{
+    int any = 0, rc;
+    for (int i = 0; i < core->n; i++)
+        any |= core->hub[i].conf->retention_ms > 0;
+    if (!any || core->ret_running)
+        return 0;
+    core->ret_every_ms = every_ms > 0 ? every_ms : 30000;
+    core->ret_safe = safe;
+    core->ret_ctx = ctx;
+    pthread_mutex_init(&core->ret_mu, NULL);
+    pthread_cond_init(&core->ret_cv, NULL);
+    if ((rc = -pthread_create(&core->ret_thread, NULL, retain_main, core))) {
+        pthread_cond_destroy(&core->ret_cv);
+        pthread_mutex_destroy(&core->ret_mu);
+        return rc;
+    }
+    core->ret_running = 1;
+    return 0;
 }
 
 /* ---- The in-flight budget ------------------------------------------------------------------- */
@@ -290,6 +372,43 @@ void rx_send_release(struct rx_send *s)
     s->njobs = 0;
 }
 
+/* The logs' gauges: what consumers can read, and who reads. */
+static int core_render_logs(const struct rx_core *core, struct hc_buf *out)
+{
+    static const struct {
+        const char *name, *help;
+        size_t at;
+    } g[] = {
+        {"log_begin_sequence",
+         "The oldest retained event's SequenceNumber (begin_sequence_number).",
+         offsetof(struct rx_log_info, begin_seq)},
+        {"log_files", "Capture files in the partition's index.",
+         offsetof(struct rx_log_info, files)},
+        {"log_blocks", "Blocks in the partition's index.", offsetof(struct rx_log_info, blocks)},
+        {"log_readers", "Open readers of the partition's log.",
+         offsetof(struct rx_log_info, readers)},
+        {"log_files_reindexed", "Capture files indexed again from their bytes at start.",
+         offsetof(struct rx_log_info, rebuilt)},
+        {"log_files_retained_out", "Capture files deleted past the hub's retention.",
+         offsetof(struct rx_log_info, retained_out)},
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+        if (hc_buf_addf(out, "# HELP hubcap_receiver_%s %s\n# TYPE hubcap_receiver_%s gauge\n",
+                        g[k].name, g[k].help, g[k].name))
+            return -ENOMEM;
+        for (int i = 0; i < core->n; i++)
+            for (int p = 0; p < core->hub[i].nparts; p++) {
+                struct rx_log_info li;
+                rx_log_info(core->hub[i].logs[p], &li);
+                if (hc_buf_addf(out, "hubcap_receiver_%s{hub=\"%s\",partition=\"%d\"} %lld\n",
+                                g[k].name, core->hub[i].conf->name, p,
+                                (long long)*(const int64_t *)((const char *)&li + g[k].at)))
+                    return -ENOMEM;
+            }
+    }
+    return 0;
+}
+
 int rx_core_render(const struct rx_core *core, struct hc_buf *out)
 {
     if (hc_buf_adds(out, "# HELP hubcap_receiver_partition_next_sequence The SequenceNumber the "
@@ -304,5 +423,5 @@ int rx_core_render(const struct rx_core *core, struct hc_buf *out)
                             core->hub[i].conf->name, p,
                             (long long)rx_partition_next_seq(core->hub[i].parts[p])))
                 return -ENOMEM;
-    return 0;
+    return core_render_logs(core, out);
 }

@@ -28,6 +28,7 @@
 #include "receiver/capture/recover.h"
 #include "receiver/conf.h"
 #include "receiver/core/event.h"
+#include "receiver/log/log.h"
 #include "receiver/metrics.h"
 #include "receiver/partition/partition.h"
 
@@ -86,12 +87,19 @@ int rx_core_partitions(const struct rx_core *core, int hub);
 /* Partition pid of hub, for readers of its state (rx_partition_next_seq, ...). */
 struct rx_partition *rx_core_partition(const struct rx_core *core, int hub, int pid);
 
-struct rx_log;
 /*
  * The log of partition pid of hub (receiver/log/log.h): consumers read it back from there. Valid
  * while the core is open; NULL for a bad hub or partition.
  */
 struct rx_log *rx_core_log(const struct rx_core *core, int hub, int pid);
+
+/*
+ * Start the retention thread: every every_ms (0: 30 s) it deletes, partition by partition, the
+ * capture files past their hub's retention that safe (may be NULL: every file; with a lake, "is
+ * it in bronze") allows and no reader is behind (rx_log_retain). Nothing starts when no hub has a
+ * retention. Stopped by rx_core_close. Returns 0 or -errno.
+ */
+int rx_core_retention_start(struct rx_core *core, int64_t every_ms, rx_log_safe_fn safe, void *ctx);
 
 /*
  * Charge bytes against the in-flight budget. Returns 0, or HC_E_RETRY (nothing charged) when it

@@ -310,7 +310,7 @@ static int walk_dir(struct walk *w, const char *dir, int depth)
         n++;
     }
     closedir(d);
-    if (!rc)
+    if (!rc && n)
         qsort(names, n, sizeof *names, cmp_name);
     for (size_t i = 0; i < n && !rc; i++) {
         char path[RX_PATH_MAX];
@@ -354,7 +354,7 @@ struct gone {
 static int gone_fn(void *ctx, const struct rx_log__file *f)
 {
     struct gone *g = ctx;
-    if (bsearch(&f->file_s, g->w->seen, g->w->n, sizeof(int64_t), cmp_i64))
+    if (g->w->n && bsearch(&f->file_s, g->w->seen, g->w->n, sizeof(int64_t), cmp_i64))
         return 0;
     if (g->n == g->cap) {
         struct rx_log__file *nf = realloc(g->f, (g->cap = g->cap ? g->cap * 2 : 16) * sizeof *nf);
@@ -390,7 +390,8 @@ int rx_log__check(struct rx_log *log)
         return rx_log__mdb_err(rc);
     if ((rc = walk_dir(&w, log->pdir, 0)))
         goto out_abort;
-    qsort(w.seen, w.n, sizeof *w.seen, cmp_i64);
+    if (w.n)
+        qsort(w.seen, w.n, sizeof *w.seen, cmp_i64);
     if ((rc = rx_log__each_file(&log->ix, w.txn, gone_fn, &g)) < 0)
         goto out_abort;
     for (size_t i = 0; i < g.n && !rc; i++)

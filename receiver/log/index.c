@@ -63,7 +63,6 @@ static int env_try(struct rx_log__index *ix, const char *dir)
     if (rc)
         return rx_log__mdb_err(rc);
     if ((rc = mdb_env_set_maxdbs(ix->env, 4)) || (rc = mdb_env_set_mapsize(ix->env, IX_MAPSIZE)) ||
-        (rc = mdb_env_set_maxreaders(ix->env, 1024)) ||
         (rc = mdb_env_open(ix->env, dir, MDB_NOSYNC | MDB_NOTLS, 0644)))
         goto out_env;
     if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)))

@@ -136,7 +136,6 @@ struct rx_log_reader {
     struct hc_buf arena;
     struct hc_buf raw, inflated;
     /* files */
-    MDB_txn *txn; /* reset between uses */
     int fd;
     int64_t fd_file_s;
     struct rx_log__file fcur;

@@ -215,8 +215,6 @@ void rx_log_reader_close(struct rx_log_reader *r)
         log->nreaders--;
     }
     pthread_mutex_unlock(&log->mu);
-    if (r->txn)
-        mdb_txn_abort(r->txn);
     if (r->fd >= 0)
         close(r->fd);
     if (r->efd >= 0)
@@ -347,15 +345,13 @@ static int decode_record(void *ctx, const struct rx_record *rec)
     return stage(r, &e, rec->body, rec->props, pk);
 }
 
-/* Open the reader's read transaction (renewed after a reset). */
+/*
+ * A read transaction for one lookup, ended right after it (not kept reset: a reset transaction
+ * keeps its reader slot, and a partition may have many readers).
+ */
 static int txn_get(struct rx_log_reader *r, MDB_txn **txn)
 {
-    int rc =
-        r->txn ? mdb_txn_renew(r->txn) : mdb_txn_begin(r->log->ix.env, NULL, MDB_RDONLY, &r->txn);
-    if (rc)
-        return rx_log__mdb_err(rc);
-    *txn = r->txn;
-    return 0;
+    return rx_log__mdb_err(mdb_txn_begin(r->log->ix.env, NULL, MDB_RDONLY, txn));
 }
 
 /* The block holding fill_seq (or the next one) from its file. 0 when none is indexed there. */
@@ -376,7 +372,7 @@ static int fill_file(struct rx_log_reader *r, int64_t tail_first)
         rc = HC_E_NOTFOUND; /* a gap up to the tail */
     if (!rc && b.file_s != r->fcur.file_s)
         rc = rx_log__get_file(&log->ix, txn, b.file_s, &r->fcur);
-    mdb_txn_reset(txn);
+    mdb_txn_abort(txn);
     if (rc)
         return rc;
     if (r->fd_file_s != b.file_s) {

@@ -119,7 +119,8 @@ def cmd_check(a):
     import avro.io
     parts, seen, tmp, other = {}, {}, [], []
     files = []
-    for root, _, names in os.walk(a.dir):
+    for root, dirs, names in os.walk(a.dir):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # .index: the partition logs' index
         for f in names:
             p = os.path.join(root, f)
             if f.endswith(".avro"):

@@ -88,8 +88,9 @@ static void test_file(void **state)
                                "max_publication = 256K\nconnection_timeout = 10s\n"
                                "header_timeout = 3s\nbody_timeout = 2m\n"
                                "[capture]\ndir = /var/cap\nwindow = 1m\nwindow_bytes = 10M\n"
-                               "skip_empty = false\ncodec = null\n"
-                               "[hub orders]\npartitions = 8\n[hub cars]\npartitions = 2\n"
+                               "skip_empty = false\ncodec = null\nindex_dir = /var/ix\n"
+                               "[hub orders]\npartitions = 8\nretention = 7d\n"
+                               "[hub cars]\npartitions = 2\n"
                                "[rule sender]\nkey_env = RX_TEST_KEY\nrights = send\nhub = orders\n"
                                "[rule admin]\nkey = k2\nrights = manage\n"),
                      0);
@@ -110,6 +111,9 @@ static void test_file(void **state)
     assert_int_equal(c.nhubs, 2);
     assert_int_equal(rx_conf_hub_index(&c, "ORDERS", 6), 0);
     assert_int_equal(c.hubs[0].partitions, 8);
+    assert_int_equal(c.hubs[0].retention_ms, 7 * 86400000LL);
+    assert_int_equal(c.hubs[1].retention_ms, 0); /* keep everything */
+    assert_string_equal(c.index_dir, "/var/ix");
     assert_int_equal(c.nrules, 2);
     assert_string_equal(c.rules[0].key, "from-env");
     assert_int_equal(c.rules[0].rights, RX_RIGHT_SEND);
@@ -133,6 +137,7 @@ static void test_bad_files(void **state)
         {"[hub a/b]\npartitions = 2\n", "a hub name is"},
         {"[hub h]\npartitions = 0\n", "partitions '0'"},
         {"[hub h]\npartitions = 2000\n", "partitions '2000'"},
+        {"[hub h]\nretention = soon\n", "retention 'soon'"},
         {"[rule r]\nkey_env = RX_TEST_UNSET_VAR\n", "RX_TEST_UNSET_VAR"},
         {"[rule r]\nrights = write\n", "rights 'write'"},
         {"[hub h]\n", "no event hub"}, /* a section with no key is no hub */
