@@ -246,7 +246,7 @@ static int check_file(struct rx_log *log, MDB_txn *txn, int64_t file_s, const ch
     if (!rc)
         rc = rx_log__put_file(&log->ix, txn, &f);
     if (!rc)
-        log->rebuilt++;
+        atomic_fetch_add(&log->rebuilt, 1);
 out_close:
     close(fd);
     return rc;
@@ -366,21 +366,21 @@ static int gone_fn(void *ctx, const struct rx_log__file *f)
     return 0;
 }
 
-/* The partition's numbers from the newest file row, and begin from the first block. */
+/* The partition's numbers from the newest file row. */
 static int last_fn(void *ctx, const struct rx_log__file *f)
 {
-    struct rx_log *log = ctx;
-    if (f->last_seq >= 0 && f->last_seq >= log->last_seq) {
-        log->last_seq = f->last_seq;
-        log->last_offset = f->last_offset;
-        log->last_enq = f->last_enq;
+    struct rx_log__numbers *n = ctx;
+    if (f->last_seq >= 0 && f->last_seq >= n->last_seq) {
+        n->last_seq = f->last_seq;
+        n->last_offset = f->last_offset;
+        n->last_enq = f->last_enq;
     }
-    if (f->enq_hi > log->enq_hi)
-        log->enq_hi = f->enq_hi;
+    if (f->enq_hi > n->enq_hi)
+        n->enq_hi = f->enq_hi;
     return 0;
 }
 
-int rx_log__check(struct rx_log *log)
+int rx_log__check(struct rx_log *log, struct rx_log__numbers *out)
 {
     struct walk w = {.log = log};
     struct gone g = {.w = &w};
@@ -398,12 +398,11 @@ int rx_log__check(struct rx_log *log)
         rc = rx_log__drop_file(&log->ix, w.txn, &g.f[i]);
     if (rc)
         goto out_abort;
-    log->last_seq = log->last_offset = -1;
-    log->last_enq = log->enq_hi = 0;
-    if ((rc = rx_log__each_file(&log->ix, w.txn, last_fn, log)) < 0)
+    *out = (struct rx_log__numbers){-1, -1, -1, 0, 0};
+    if ((rc = rx_log__each_file(&log->ix, w.txn, last_fn, out)) < 0)
         goto out_abort;
     rc = rx_log__edge_block(&log->ix, w.txn, 0, &b);
-    log->begin_seq = rc ? -1 : b.seq;
+    out->begin_seq = rc ? -1 : b.seq;
     if ((rc = rx_log__mdb_err(mdb_txn_commit(w.txn))))
         goto out_free;
     rc = rx_log__mdb_err(mdb_env_sync(log->ix.env, 1));

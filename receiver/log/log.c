@@ -35,18 +35,45 @@ struct rx_log *rx_log_new(const struct rx_log_opts *o)
     return log;
 }
 
+/*
+ * Open the index and check it against the files. 0, or why not (the index is then left out:
+ * readers get what the tail holds, and ask again later for the rest).
+ */
+static int index_up(struct rx_log *log, struct rx_log__numbers *n)
+{
+    int rc;
+    if (!log->ix_open) {
+        if ((rc = rx_log__index_open(&log->ix, log->index_dir)))
+            return rc;
+        log->ix_open = 1;
+    }
+    if ((rc = rx_log__check(log, n)))
+        return rc;
+    atomic_store(&log->ix_ok, 1);
+    return 0;
+}
+
 int rx_log_load(struct rx_log *log, const struct rx_recovery *r)
 {
-    int rc = rx_log__index_open(&log->ix, log->index_dir);
+    struct rx_log__numbers n = {-1, -1, -1, 0, 0};
+    int rc = index_up(log, &n);
     if (rc)
-        return rc;
-    log->ix_open = 1;
-    if ((rc = rx_log__check(log)))
-        return rc;
+        hc_error("log %s: no index (%s): %s; capture goes on, consumers read only what arrives "
+                 "from now on until the index can be written (tried again at each new capture "
+                 "file)",
+                 log->index_dir, hc_strerror(rc),
+                 rc == -ENOSPC ? "the disk is full" : "check the index folder");
+    log->begin_seq = n.begin_seq;
+    log->last_seq = n.last_seq;
+    log->last_offset = n.last_offset;
+    log->last_enq = n.last_enq;
+    log->enq_hi = n.enq_hi;
     log->end_seq = log->last_seq + 1;
     if (r && r->next_seq > log->end_seq)
         log->end_seq = r->next_seq;
-    if (log->begin_seq < 0)
+    if (rc) /* unknown without the index: readers from the start wait for it (HC_E_RETRY) */
+        log->begin_seq = 0;
+    else if (log->begin_seq < 0)
         log->begin_seq = log->end_seq;
     return 0;
 }
@@ -171,10 +198,21 @@ static int index_durable(struct rx_log *log, const struct rx_durable *d)
 void rx_log_durable(struct rx_log *log, const struct rx_durable *d)
 {
     int rc = 0;
-    if (!log->ix_broken && (rc = index_durable(log, d))) {
-        log->ix_broken = 1;
-        hc_error("log %s: cannot index %s: %s; consumers read these events from memory, and the "
-                 "index is rebuilt from the files at the next start",
+    if (!atomic_load(&log->ix_ok) && (!log->cur_valid || log->cur.file_s != d->file_s)) {
+        /* a new file: the one before is closed, so the files can be indexed again */
+        struct rx_log__numbers n;
+        log->cur_valid = 0;
+        if (!(rc = index_up(log, &n))) {
+            hc_info("log %s: indexed again from the files", log->pdir);
+            pthread_mutex_lock(&log->mu);
+            log->begin_seq = n.begin_seq >= 0 ? n.begin_seq : log->end_seq;
+            pthread_mutex_unlock(&log->mu);
+        }
+    }
+    if (atomic_load(&log->ix_ok) && (rc = index_durable(log, d))) {
+        atomic_store(&log->ix_ok, 0);
+        hc_error("log %s: cannot index %s: %s; consumers read these events from memory while it "
+                 "holds them, and the files are indexed again at the next capture file",
                  log->pdir, d->path, hc_strerror(rc));
     }
     pthread_mutex_lock(&log->mu);
@@ -216,7 +254,7 @@ void rx_log_info(struct rx_log *log, struct rx_log_info *out)
 {
     MDB_txn *txn;
     memset(out, 0, sizeof *out);
-    if (log->ix_open && !mdb_txn_begin(log->ix.env, NULL, MDB_RDONLY, &txn)) {
+    if (atomic_load(&log->ix_ok) && !mdb_txn_begin(log->ix.env, NULL, MDB_RDONLY, &txn)) {
         rx_log__counts(&log->ix, txn, &out->files, &out->blocks);
         mdb_txn_abort(txn);
     }
@@ -227,7 +265,7 @@ void rx_log_info(struct rx_log *log, struct rx_log_info *out)
     out->last_offset = log->last_offset;
     out->last_enq_ms = log->last_enq;
     out->readers = log->nreaders;
-    out->rebuilt = log->rebuilt;
+    out->rebuilt = atomic_load(&log->rebuilt);
     out->retained_out = log->retained_out;
     pthread_mutex_unlock(&log->mu);
 }
@@ -297,7 +335,7 @@ int rx_log_retain(struct rx_log *log, int64_t now_ms, rx_log_safe_fn safe, void 
     int rc;
     if (deleted)
         *deleted = 0;
-    if (!log->retention_ms || !log->ix_open)
+    if (!log->retention_ms || !atomic_load(&log->ix_ok))
         return 0;
     /* hold the readers still: none may open before the files chosen while they are chosen */
     pthread_mutex_lock(&log->mu);

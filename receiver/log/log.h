@@ -33,9 +33,14 @@
  * Threads: rx_log_durable is called by the partition's writer thread; every other function may be
  * called from any thread; one reader is used by one thread at a time.
  *
+ * When the index cannot be opened or written (a full disk), capture goes on: the log says so once,
+ * readers get the events the tail holds, and a read that needs the index returns HC_E_RETRY (the
+ * reader's position stays; nothing is skipped); the files are checked and indexed again when the
+ * partition starts its next capture file.
+ *
  * Errors: 0 or a negative code (common/error.h): -errno for file and LMDB I/O (LMDB's own codes
  * map to HC_E_MAPFULL, HC_E_CORRUPT, HC_E_VERSION), HC_E_PARSE for a block that does not decode
- * as the index says, HC_E_INVAL for a bad argument, -ENOMEM.
+ * as the index says, HC_E_RETRY (above), HC_E_INVAL for a bad argument, -ENOMEM.
  */
 #ifndef RX_LOG_H
 #define RX_LOG_H
@@ -79,9 +84,9 @@ struct rx_log *rx_log_new(const struct rx_log_opts *o);
 /*
  * Open the index (creating it), check it against every capture file of the folder (recovered
  * first: call after rx_recover_partition, before new events arrive) and (re)index what is
- * missing or stale; r (may be NULL) gives the numbering recovery found. Returns 0 or a code
- * (the index cannot be created or written; a file cannot be read). A capture file that does not
- * decode is not indexed and is named in the log, not an error.
+ * missing or stale; r (may be NULL) gives the numbering recovery found. Returns 0: an index that
+ * cannot be created, written or checked is logged and left out until the next capture file (see
+ * above), and a capture file that does not decode is not indexed and is named in the log.
  */
 int rx_log_load(struct rx_log *log, const struct rx_recovery *r);
 

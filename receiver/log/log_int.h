@@ -86,8 +86,13 @@ int rx_log__frame(const uint8_t *p, size_t len, const uint8_t sync[16], struct r
 
 /* build.c */
 struct rx_log;
+/* What the index says of the partition after a check. */
+struct rx_log__numbers {
+    int64_t begin_seq; /* -1 when no block */
+    int64_t last_seq, last_offset, last_enq, enq_hi;
+};
 /* Check every capture file of the folder against the index and (re)index what must be. */
-int rx_log__check(struct rx_log *log);
+int rx_log__check(struct rx_log *log, struct rx_log__numbers *out);
 /* The path of a file: tmp 0 the final name, 1 the temporary one. */
 int rx_log__path(const struct rx_log *log, int64_t file_s, int tmp, char *out, size_t cap);
 /* Open the file (final name, else temporary, else final again). Returns an fd or -errno. */
@@ -148,15 +153,16 @@ struct rx_log {
     char index_dir[RX_PATH_MAX];
     int64_t retention_ms;
     struct rx_log__index ix;
-    int ix_open;
-    int ix_broken; /* a write failed: stop writing; rebuilt at the next start */
+    int ix_open;      /* the environment is open (writer thread, and at load) */
+    atomic_int ix_ok; /* open, and holds every durable block: readers may trust it */
 
     pthread_mutex_t mu;
     struct rx_log__tail tail;
     struct rx_log_reader *readers;
     int64_t nreaders;
     int64_t begin_seq, end_seq, last_seq, last_offset, last_enq, enq_hi;
-    int64_t rebuilt, retained_out;
+    atomic_int_fast64_t rebuilt;
+    int64_t retained_out;
     int64_t writing_s; /* the file the writer thread appends to, -1 before the first */
 
     /* writer thread: the file being written */

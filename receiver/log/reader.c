@@ -127,8 +127,8 @@ static int resolve_block(struct rx_log *log, const struct rx_log_pos *pos, int64
     MDB_txn *txn;
     int rc;
     *seq = -1;
-    if (!log->ix_open)
-        return 0;
+    if (!atomic_load(&log->ix_ok))
+        return HC_E_RETRY;
     if ((rc = mdb_txn_begin(log->ix.env, NULL, MDB_RDONLY, &txn)))
         return rx_log__mdb_err(rc);
     rc = pos->kind == RX_LOG_OFFSET ? rx_log__find_offset(&log->ix, txn, target, &b)
@@ -363,8 +363,8 @@ static int fill_file(struct rx_log_reader *r, int64_t tail_first)
     struct rx_avro_block ab;
     MDB_txn *txn = NULL;
     int rc;
-    if (!log->ix_open)
-        return HC_E_NOTFOUND;
+    if (!atomic_load(&log->ix_ok))
+        return HC_E_RETRY; /* not indexed now: nothing is skipped, the reader asks again */
     if ((rc = txn_get(r, &txn)))
         return rc;
     rc = rx_log__find_seq(&log->ix, txn, r->fill_seq, &b);
@@ -437,6 +437,8 @@ static int refill(struct rx_log_reader *r, int *at_end)
         }
         pthread_mutex_unlock(&log->mu);
         rc = fill_file(r, tail_first);
+        if (rc == HC_E_NOTFOUND && !atomic_load(&log->ix_ok))
+            rc = HC_E_RETRY;       /* an index write failed meanwhile: skip nothing */
         if (rc == HC_E_NOTFOUND) { /* nothing indexed from fill_seq to the tail */
             r->fill_seq = tail_first;
             rc = 0;
