@@ -25,6 +25,8 @@ mq_start() {
   [ $# -ge 1 ] && MQ_EXTRA=$1
   {
     echo "per_listener_settings false"
+    # as root Mosquitto drops to its own user, who cannot reach the private folder under $T
+    [ "$(id -u)" -eq 0 ] && echo "user root"
     echo "persistence true"
     echo "persistence_location $MQ_DIR/"
     echo "autosave_interval 1"

@@ -134,8 +134,7 @@ static void mqtt_begin(void *ctx, const struct ag_record *const *recs, size_t n)
     if (!b->out || !b->code || !b->slots) {
         b->begun_fail = 1;
         b->n = 0;
-        ag_mqtt__status(&c->fail, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "out of memory");
-        c->has_fail = 1;
+        ag_mqtt__status(&b->fail, AG_SEND_RETRY, AG_WHY_INTERNAL, "", "out of memory");
         return;
     }
     if (c->nb == 1 && c->conf.iothub && !c->conf.token && c->up &&
@@ -143,14 +142,13 @@ static void mqtt_begin(void *ctx, const struct ag_record *const *recs, size_t n)
         ag_mqtt__teardown(c); /* a fresh token: reconnect between batches */
     if (c->nb > 1 && (!c->h || !c->up || c->lost)) {
         /* the earlier batch still waits on the lost connection: it answers first */
-        ag_mqtt__status(&c->fail, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: the connection was lost",
+        ag_mqtt__status(&b->fail, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: the connection was lost",
                         c->conf.uri);
         b->begun_fail = 1;
         b->n = 0;
         return;
     }
-    if (ag_mqtt__ensure_up(c, &c->fail)) {
-        c->has_fail = 1;
+    if (ag_mqtt__ensure_up(c, &b->fail)) {
         b->begun_fail = 1;
         b->n = 0;
         return;
@@ -160,9 +158,8 @@ static void mqtt_begin(void *ctx, const struct ag_record *const *recs, size_t n)
             break;
     if (i < n) {
         /* the later records were never handed over: the batch ends at i */
-        ag_mqtt__status(&c->fail, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: cannot publish: %s",
+        ag_mqtt__status(&b->fail, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: cannot publish: %s",
                         c->conf.uri, MQTTAsync_strerror(rc));
-        c->has_fail = 1;
         b->begun_fail = 1;
         pthread_mutex_lock(&c->mu);
         b->n = i;
@@ -213,7 +210,7 @@ static void summarize(struct mqtt_ctx *c, struct mqtt_batch *b, struct ag_send_s
             c->ctr.v[AG_TPC_REJECTED]++;
         }
     } else if (b->begun_fail && i == b->n) {
-        *st = c->fail; /* every record handed over is stored: begin's failure is the answer */
+        *st = b->fail; /* every record handed over is stored: begin's failure is the answer */
     } else if (c->lost || (i < b->n && b->out[i] == R_FAIL)) {
         ag_mqtt__status(st, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: the connection was lost",
                         c->conf.uri);
@@ -245,7 +242,6 @@ static enum ag_send_result mqtt_end(void *ctx, struct ag_send_status *st)
         return st->result;
     }
     drop_all(c); /* the shipper aborts the others anyway */
-    c->has_fail = 0;
     return st->result;
 }
 
@@ -253,7 +249,6 @@ static void mqtt_abort(void *ctx)
 {
     struct mqtt_ctx *c = ctx;
     drop_all(c);
-    c->has_fail = 0;
 }
 
 static enum ag_send_result mqtt_send(void *ctx, const struct ag_record *const *recs, size_t n,

@@ -119,7 +119,11 @@ static void on_conn_ok5(void *context, MQTTAsync_successData5 *d)
 
 static void on_conn_fail5(void *context, MQTTAsync_failureData5 *d)
 {
-    connected(context, d && d->reasonCode ? (int)d->reasonCode : -1, d ? d->message : NULL);
+    connected(context,
+              d && d->reasonCode ? (int)d->reasonCode
+              : d && d->code > 0 ? d->code
+                                 : -1,
+              d ? d->message : NULL);
 }
 
 /* ---- the connection -------------------------------------------------------------------------- */

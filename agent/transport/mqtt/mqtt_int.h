@@ -29,7 +29,8 @@ struct mqtt_batch {
     uint8_t *out;              /* R_* by record */
     int *code;                 /* the reason code of a failed one (-1: paho's own failure) */
     struct mqtt_slot *slots;
-    int begun_fail; /* sending stopped at record `n` (a local failure): see fail */
+    int begun_fail;             /* sending stopped at record `n` (a local failure): ... */
+    struct ag_send_status fail; /* ... the answer for the records from n on */
     int64_t deadline;
 };
 
@@ -49,8 +50,6 @@ struct mqtt_ctx {
 
     struct mqtt_batch bt[MQTT_PIPE];
     size_t nb, head;
-    struct ag_send_status fail; /* a failure of begin, reported by end */
-    int has_fail;
 
     struct hc_buf topic, user;
     struct ag_transport_counters ctr;
