@@ -1,6 +1,7 @@
 #include "agent/pipe/conf.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,16 @@ struct load {
     int line;
 };
 
-static int fail(struct load *l, const char *fmt, const char *a, const char *b)
+/* The error "PATH:LINE: " and the printf-like rest into l->c->err; 0 (inih: stop there). */
+__attribute__((format(printf, 2, 3))) static int fail(struct load *l, const char *fmt, ...)
 {
+    va_list ap;
     int n = snprintf(l->c->err, sizeof l->c->err, "%s:%d: ", l->path, l->line);
-    snprintf(l->c->err + n, sizeof l->c->err - (size_t)n, fmt, a, b);
-    return 0; /* inih: stop with an error */
+
+    va_start(ap, fmt);
+    vsnprintf(l->c->err + n, sizeof l->c->err - (size_t)n, fmt, ap);
+    va_end(ap);
+    return 0;
 }
 
 static int copy(char *dst, size_t cap, const char *v)
@@ -77,13 +83,13 @@ static int agent_key(struct load *l, const char *k, const char *v)
     struct ag_conf *c = l->c;
     if (!strcmp(k, "device_id")) {
         if (!*v || copy(c->device_id, sizeof c->device_id, v))
-            return fail(l, "device_id: give 1 to 128 bytes%s%s", "", "");
+            return fail(l, "device_id: give 1 to 128 bytes");
     } else if (!strcmp(k, "log_level")) {
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
-            return fail(l, "log_level '%s': use debug, info, warn or error%s", v, "");
+            return fail(l, "log_level '%s': use debug, info, warn or error", v);
         copy(c->log_level, sizeof c->log_level, v);
     } else {
-        return fail(l, "unknown key '%s' in [agent]%s", k, "");
+        return fail(l, "unknown key '%s' in [agent]", k);
     }
     return 1;
 }
@@ -94,32 +100,32 @@ static int buffer_key(struct load *l, const char *k, const char *v)
     int b;
     if (!strcmp(k, "path")) {
         if (!*v || copy(l->c->buffer_path, sizeof l->c->buffer_path, v))
-            return fail(l, "path: give the buffer folder%s%s", "", "");
+            return fail(l, "path: give the buffer folder");
     } else if (!strcmp(k, "max_bytes")) {
         if (hc_size_parse(v, &q->max_bytes) || q->max_bytes < (1u << 20))
-            return fail(l, "max_bytes '%s': a size of at least 1M, e.g. 512M or 2G%s", v, "");
+            return fail(l, "max_bytes '%s': a size of at least 1M, e.g. 512M or 2G", v);
     } else if (!strcmp(k, "full_policy")) {
         if (!strcmp(v, "block"))
             q->policy = AG_FULL_BLOCK;
         else if (!strcmp(v, "drop-oldest") || !strcmp(v, "drop_oldest"))
             q->policy = AG_FULL_DROP_OLDEST;
         else
-            return fail(l, "full_policy '%s': use block or drop-oldest%s", v, "");
+            return fail(l, "full_policy '%s': use block or drop-oldest", v);
     } else if (!strcmp(k, "sync")) {
         if (boolean(v, &b))
-            return fail(l, "sync '%s': use true or false%s", v, "");
+            return fail(l, "sync '%s': use true or false", v);
         q->nosync = !b;
     } else if (!strcmp(k, "retention")) {
         if (hc_duration_parse(v, &q->retention_ms))
-            return fail(l, "retention '%s': a duration such as 24h or 7d%s", v, "");
+            return fail(l, "retention '%s': a duration such as 24h or 7d", v);
     } else if (!strcmp(k, "retention_bytes")) {
         if (hc_size_parse(v, &q->retention_bytes))
-            return fail(l, "retention_bytes '%s': a size such as 256M%s", v, "");
+            return fail(l, "retention_bytes '%s': a size such as 256M", v);
     } else if (!strcmp(k, "batch")) {
         if (u64(v, &l->c->batch) || !l->c->batch)
-            return fail(l, "batch '%s': events per commit, a whole number > 0%s", v, "");
+            return fail(l, "batch '%s': events per commit, a whole number > 0", v);
     } else {
-        return fail(l, "unknown key '%s' in [buffer]%s", k, "");
+        return fail(l, "unknown key '%s' in [buffer]", k);
     }
     return 1;
 }
@@ -132,25 +138,25 @@ static int hub_key(struct load *l, const char *k, const char *v)
         if (strcmp(v, "https") && strcmp(v, "amqp") && strcmp(v, "mqtt"))
             return fail(l,
                         "transport '%s': use https or amqp (or leave it out: the connection "
-                        "string decides)%s",
-                        v, "");
+                        "string decides)",
+                        v);
         copy(c->transport, sizeof c->transport, v);
     } else if (!strcmp(k, "max_batch_events")) {
         if (u64(v, &c->max_batch_events) || !c->max_batch_events || c->max_batch_events > 100000)
-            return fail(l, "max_batch_events '%s': a whole number from 1 to 100000%s", v, "");
+            return fail(l, "max_batch_events '%s': a whole number from 1 to 100000", v);
     } else if (!strcmp(k, "linger")) {
         if (hc_duration_parse(v, &c->linger_ms))
-            return fail(l, "linger '%s': a duration such as 100ms%s", v, "");
+            return fail(l, "linger '%s': a duration such as 100ms", v);
     } else if (!strcmp(k, "catch_up_rate")) {
         if (number(v, &c->catch_up_rate))
-            return fail(l, "catch_up_rate '%s': events per second, 0 for no limit%s", v, "");
+            return fail(l, "catch_up_rate '%s': events per second, 0 for no limit", v);
     } else {
         /* The transport's own settings: it checks them when the shipper starts. */
         if (c->nhub == AG_CONF_MAX_HUB_KEYS)
-            return fail(l, "too many keys in [hub]%s%s", "", "");
+            return fail(l, "too many keys in [hub]");
         if (copy(c->hub[c->nhub].key, sizeof c->hub[0].key, k) ||
             copy(c->hub[c->nhub].value, sizeof c->hub[0].value, v))
-            return fail(l, "%s: value too long%s", k, "");
+            return fail(l, "%s: value too long", k);
         c->nhub++;
     }
     return 1;
@@ -182,18 +188,18 @@ static int reader_key(struct load *l, struct ag_source_conf *s, const char *k, c
         else if (!strcmp(v, "auto"))
             s->reader.format = AG_FMT_AUTO;
         else
-            return fail(l, "format '%s': use auto, csv or jsonl%s", v, "");
+            return fail(l, "format '%s': use auto, csv or jsonl", v);
     } else if (!strcmp(k, "kind")) {
         s->reader.kind = hc_kind_parse(v, (size_t)-1);
         if (s->reader.kind == HC_KIND_UNKNOWN)
-            return fail(l, "kind '%s': use order_line, order_status or car_listing%s", v, "");
+            return fail(l, "kind '%s': use order_line, order_status or car_listing", v);
     } else if (!strcmp(k, "map")) {
         if (copy(s->map, sizeof s->map, v))
-            return fail(l, "map: too long%s%s", "", "");
+            return fail(l, "map: too long");
         s->reader.map = *v ? s->map : NULL;
     } else if (!strcmp(k, "dir") || !strcmp(k, "path")) {
         if (!*v || copy(s->path, sizeof s->path, v))
-            return fail(l, "%s: give a path%s", k, "");
+            return fail(l, "%s: give a path", k);
     } else {
         return -1;
     }
@@ -234,8 +240,8 @@ static int source_key(struct load *l, const char *name, const char *k, const cha
     struct ag_source_conf *s = source_for(l, name);
     int r;
     if (!s)
-        return fail(l, "[source.%s]: too many sources or name too long (at most 16, 63 bytes)%s",
-                    name, "");
+        return fail(l, "[source.%s]: too many sources or name too long (at most 16, 63 bytes)",
+                    name);
     if (!strcmp(k, "type")) {
         if (!strcmp(v, "generator"))
             s->type = AG_SRC_GENERATOR;
@@ -244,7 +250,7 @@ static int source_key(struct load *l, const char *name, const char *k, const cha
         else if (!strcmp(v, "file"))
             s->type = AG_SRC_FILE;
         else
-            return fail(l, "type '%s': use generator, watch or file%s", v, "");
+            return fail(l, "type '%s': use generator, watch or file", v);
         return 1;
     }
     if ((r = reader_key(l, s, k, v)) >= 0)
@@ -267,8 +273,7 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
         return hub_key(l, k, v);
     if (!strncmp(section, "source.", 7) && section[7])
         return source_key(l, section + 7, k, v);
-    return fail(l, "unknown section [%s]: use [agent], [buffer], [hub] or [source.NAME]%s", section,
-                "");
+    return fail(l, "unknown section [%s]: use [agent], [buffer], [hub] or [source.NAME]", section);
 }
 
 static int check(struct ag_conf *c, const char *path)
