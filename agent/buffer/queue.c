@@ -727,6 +727,20 @@ uint64_t ag_queue_disk_cap(struct ag_queue *q)
     return q ? atomic_load(&q->disk_cap) : 0;
 }
 
+int ag_queue_diskfull_retry(int rc, int *tries, volatile int *stop)
+{
+    if (rc != HC_E_DISKFULL) {
+        if (!rc)
+            *tries = 0;
+        return 0;
+    }
+    if (++*tries >= AG_QUEUE_DISKFULL_TRIES)
+        return 0;
+    if (*tries > 1)
+        hc_sleep_ms(100, stop);
+    return 1;
+}
+
 uint64_t ag_queue__cap(struct ag_queue *q)
 {
     uint64_t disk = atomic_load(&q->disk_cap);

@@ -220,6 +220,18 @@ int ag_queue_prune(struct ag_queue *q);
  * say once that the disk is full. */
 uint64_t ag_queue_disk_cap(struct ag_queue *q);
 
+#define AG_QUEUE_DISKFULL_TRIES 5 /* batches in a row that may fail for a full disk */
+
+/*
+ * The one retry rule for writers whose batch failed with HC_E_DISKFULL (see "A full disk"):
+ * given the batch's result rc, returns 1 when the caller should make the batch again (the
+ * queue keeps to the disk cap now; from the second failure in a row on it first sleeps 100 ms,
+ * less when *stop is set, stop may be NULL), 0 when rc stands (0, another error, or the
+ * AG_QUEUE_DISKFULL_TRIES-th full disk in a row). *tries counts the failures in a row: start
+ * it at 0; a success (rc 0) sets it back to 0, another error leaves it.
+ */
+int ag_queue_diskfull_retry(int rc, int *tries, volatile int *stop);
+
 /* The accounting and counters of the last commit, and the oldest queued event's times. */
 int ag_queue_stats(struct ag_queue *q, struct ag_queue_stats *st);
 

@@ -26,7 +26,6 @@ struct ckpt {
 };
 
 #define CKPT_VERSION      1
-#define DISKFULL_TRIES    5   /* batches in a row that may fail for a full disk before giving up */
 #define CKPT_KEY_PATH_MAX 400 /* longer paths are hashed into the key */
 
 void ag_ingest_opts_default(struct ag_ingest_opts *o)
@@ -292,10 +291,8 @@ static int run_file(struct run *r, struct ag_ingest_result *res)
         if (r->o->stop && *r->o->stop)
             return HC_E_STOPPED;
         rc = run_batch(r, res);
-        if (rc == HC_E_DISKFULL && ++disk_tries < DISKFULL_TRIES) {
+        if (ag_queue_diskfull_retry(rc, &disk_tries, r->o->stop)) {
             /* The queue keeps to a cap for the disk now (queue.h): the batch again. */
-            if (disk_tries > 1)
-                hc_sleep_ms(100, r->o->stop);
             rc = rewind_to_ckpt(r);
             if (rc)
                 return rc;
@@ -310,7 +307,6 @@ static int run_file(struct run *r, struct ag_ingest_result *res)
         if (rc)
             return rc;
         waited = 0;
-        disk_tries = 0;
     }
     return 0;
 }

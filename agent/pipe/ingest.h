@@ -60,8 +60,8 @@ void ag_ingest_opts_default(struct ag_ingest_opts *o);
  * HC_E_FULL when the buffer stayed full longer than full_wait_ms, or the error of the reader
  * (open: -errno, HC_E_PARSE for the header) or of the buffer. res may be NULL. A batch whose
  * commit fails for a full disk (the queue then keeps to a cap for the disk, queue.h) is read
- * again from the checkpoint and retried; HC_E_DISKFULL only after 5 such failures in a row,
- * or at once for a pipe (it cannot be read again).
+ * again from the checkpoint and retried; HC_E_DISKFULL only after AG_QUEUE_DISKFULL_TRIES failures
+ * in a row, or at once for a pipe (it cannot be read again).
  */
 int ag_ingest_file(struct ag_queue *q, const char *path, const struct ag_ingest_opts *opts,
                    struct ag_ingest_result *res);

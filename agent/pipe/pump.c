@@ -3,8 +3,6 @@
 #include "common/error.h"
 #include "common/hctime.h"
 
-#define DISKFULL_TRIES 5 /* commits in a row that may fail for a full disk before giving up */
-
 static int stopping(const struct ag_pump_opts *o)
 {
     return o->stop && *o->stop;
@@ -73,7 +71,7 @@ int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts 
             rc = ag_txn_commit(t);
             t = NULL;
             committed_at = hc_mono_ns();
-            if (rc == HC_E_DISKFULL && ++disk_tries < DISKFULL_TRIES) {
+            if (ag_queue_diskfull_retry(rc, &disk_tries, o->stop)) {
                 /*
                  * The batch was never accepted; the queue learned a cap for the disk and made
                  * room under it: go on (the events of the batch are made again, so that count
@@ -83,14 +81,11 @@ int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts 
                 held = 0;
                 if (!disk_told++ && o->on_disk_full)
                     o->on_disk_full(o->arg);
-                if (disk_tries > 1)
-                    hc_sleep_ms(100, o->stop);
                 rc = 0;
                 continue;
             }
             if (rc)
                 break;
-            disk_tries = 0;
             if (!disk_told && ag_queue_disk_cap(q)) { /* learned before a commit failed */
                 disk_told = 1;
                 if (o->on_disk_full)

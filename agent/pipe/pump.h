@@ -38,7 +38,8 @@ void ag_pace(double rate, int64_t t0_ns, uint64_t i, volatile int *stop);
  * buffer (policy block) is waited out, holding the next event. A commit that fails for a full
  * disk (HC_E_DISKFULL: the queue then keeps to a cap for the disk, queue.h) loses only its own
  * batch, never accepted: generating goes on (and count still counts committed events, less
- * drops); HC_E_DISKFULL is returned only after 5 such commits in a row.
+ * drops); HC_E_DISKFULL is returned only after AG_QUEUE_DISKFULL_TRIES such commits in a row
+ * (ag_queue_diskfull_retry).
  */
 int ag_pump_run(struct ag_queue *q, struct ag_gen *g, const struct ag_pump_opts *o,
                 uint64_t *committed);
