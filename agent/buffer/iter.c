@@ -14,7 +14,6 @@ struct ag_iter {
     int dead;        /* iterating the dead-letter DB */
     int started, done;
     uint64_t read_bytes;
-    uint8_t key[8];
 };
 
 int ag_iter_open(struct ag_queue *q, enum ag_scope scope, uint64_t from, struct ag_iter **out)
@@ -81,10 +80,7 @@ int ag_iter_next(struct ag_iter *it, struct ag_record *rec)
     if (it->started) {
         rc = mdb_cursor_get(it->cur, &k, &v, MDB_NEXT);
     } else {
-        ag_queue__key(it->lo, it->key);
-        k.mv_size = sizeof it->key;
-        k.mv_data = it->key;
-        rc = mdb_cursor_get(it->cur, &k, &v, MDB_SET_RANGE);
+        rc = ag_queue__seek(it->cur, it->lo, &k, &v, NULL);
         it->started = 1;
     }
     seq = rc ? 0 : ag_queue__seq(&k);
@@ -123,14 +119,12 @@ static int oldest_queued(struct ag_queue *q, MDB_txn *txn, uint64_t cursor,
                          struct ag_queue_stats *out)
 {
     struct ag_rec_view r;
-    uint8_t key[8];
-    MDB_val k = {sizeof key, key}, v;
+    MDB_val k, v;
     MDB_cursor *c;
     int rc = mdb_cursor_open(txn, q->db_events, &c);
     if (rc)
         return ag_queue__err(rc);
-    ag_queue__key(cursor, key);
-    rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    rc = ag_queue__seek(c, cursor, &k, &v, NULL);
     if (!rc && !ag_queue__rec_read(v.mv_data, v.mv_size, &r)) {
         out->oldest_queued_ms = r.ev.event_time_ms;
         out->oldest_enqueued_ms = r.enqueued_ms;

@@ -11,20 +11,18 @@
 /* Count the queued records with seq <= through, and their bytes. */
 static int count_through(struct ag_txn *t, uint64_t through, uint64_t *n, uint64_t *bytes)
 {
-    uint8_t key[8];
-    MDB_val k = {sizeof key, key}, v;
+    MDB_val k, v;
     MDB_cursor *c;
-    int rc, op = MDB_SET_RANGE;
+    int rc;
 
     *n = *bytes = 0;
     rc = mdb_cursor_open(t->txn, t->q->db_events, &c);
     if (rc)
         return ag_queue__err(rc);
-    ag_queue__key(t->st.cursor, key);
-    while (!(rc = mdb_cursor_get(c, &k, &v, op)) && ag_queue__seq(&k) <= through) {
+    for (rc = ag_queue__seek(c, t->st.cursor, &k, &v, NULL); !rc && ag_queue__seq(&k) <= through;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
         (*n)++;
         *bytes += v.mv_size;
-        op = MDB_NEXT;
     }
     mdb_cursor_close(c);
     t->walked += *bytes;
@@ -218,7 +216,7 @@ static int replay_chunk(struct ag_txn *t, uint64_t *from, uint64_t hi, int64_t s
 {
     struct ag_queue *q = t->q;
     struct ag_rec_view r;
-    uint8_t key[8], *dst;
+    uint8_t *dst;
     MDB_val k, v;
     MDB_cursor *c;
     int64_t now = hc_now_ms();
@@ -232,13 +230,8 @@ static int replay_chunk(struct ag_txn *t, uint64_t *from, uint64_t hi, int64_t s
     for (;;) {
         uint64_t seq;
         /* Seek again every time: a put may prune records ahead of us. */
-        ag_queue__key(*from, key);
-        k.mv_size = sizeof key;
-        k.mv_data = key;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (rc)
+        if ((rc = ag_queue__seek(c, *from, &k, &v, &seq)))
             break;
-        seq = ag_queue__seq(&k);
         if (!seq || seq >= hi)
             break;
         *from = seq + 1;

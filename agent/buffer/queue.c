@@ -802,7 +802,6 @@ int ag_queue__prune(struct ag_txn *t, uint64_t need, int64_t now)
 static int drop_oldest(struct ag_txn *t, uint64_t need)
 {
     struct ag_state *st = &t->st;
-    uint8_t key[8];
     MDB_cursor *c;
     MDB_val k, v;
     int rc;
@@ -812,13 +811,8 @@ static int drop_oldest(struct ag_txn *t, uint64_t need)
         return txn_fail(t, rc);
     while (stored(st) + need > ag_queue__cap(t->q)) {
         uint64_t seq;
-        ag_queue__key(st->cursor, key);
-        k.mv_size = sizeof key;
-        k.mv_data = key;
-        rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
-        if (rc)
+        if ((rc = ag_queue__seek(c, st->cursor, &k, &v, &seq)))
             break;
-        seq = ag_queue__seq(&k);
         t->walked += v.mv_size;
         rc = mdb_cursor_del(c, 0);
         if (rc)

@@ -126,6 +126,10 @@ uint32_t ag_queue__crc32c_sw(uint32_t crc, const void *data, size_t n);
 void ag_queue__key(uint64_t seq, uint8_t out[8]);
 /* The seq of a key; 0 (never a valid seq) when the key is not 8 bytes. */
 uint64_t ag_queue__seq(const MDB_val *k);
+/* Put c on the first record at or after seq: 0 with its key and value in *k, *v (LMDB's
+ * memory, valid as mdb_cursor_get says) and its seq in *at (may be NULL), or LMDB's code
+ * (MDB_NOTFOUND: none). The one seek of the buffer's records by sequence. */
+int ag_queue__seek(MDB_cursor *c, uint64_t seq, MDB_val *k, MDB_val *v, uint64_t *at);
 /* Bytes of the record of ev whose envelope JSON is json_len bytes. */
 size_t ag_queue__rec_size(const struct hc_event *ev, size_t json_len);
 /* Where the envelope JSON goes in the record of ev. */

@@ -32,6 +32,20 @@ void ag_queue__key(uint64_t seq, uint8_t out[8])
         out[i] = (uint8_t)(seq >> (56 - 8 * i));
 }
 
+int ag_queue__seek(MDB_cursor *c, uint64_t seq, MDB_val *k, MDB_val *v, uint64_t *at)
+{
+    uint8_t key[8];
+    int rc;
+
+    ag_queue__key(seq, key);
+    k->mv_size = sizeof key;
+    k->mv_data = key; /* MDB_SET_RANGE points k at the found key: key is not kept */
+    rc = mdb_cursor_get(c, k, v, MDB_SET_RANGE);
+    if (at)
+        *at = rc ? 0 : ag_queue__seq(k);
+    return rc;
+}
+
 uint64_t ag_queue__seq(const MDB_val *k)
 {
     const uint8_t *p = k->mv_data;
