@@ -144,6 +144,25 @@ int hc_date_valid(int y, int m, int d)
     return 1;
 }
 
+/* "hh:mm[:ss]" at *p (the hour with hmin or 2 digits) into *h, *mi, *s (s untouched without
+ * seconds); 0, or HC_E_PARSE. Ranges are the caller's to check. */
+static int clock_time(const char **p, const char *end, int hmin, int *h, int *mi, int *s)
+{
+    *h = digits(p, end, hmin, 2);
+    if (*h < 0 || *p >= end || *(*p)++ != ':')
+        return HC_E_PARSE;
+    *mi = digits(p, end, 2, 2);
+    if (*mi < 0)
+        return HC_E_PARSE;
+    if (*p < end && **p == ':') {
+        (*p)++;
+        *s = digits(p, end, 2, 2);
+        if (*s < 0)
+            return HC_E_PARSE;
+    }
+    return 0;
+}
+
 static int parse_uci(const char *p, const char *end, int64_t *ms)
 {
     int mo = digits(&p, end, 1, 2), d, y, h = 0, mi = 0, s = 0;
@@ -157,18 +176,8 @@ static int parse_uci(const char *p, const char *end, int64_t *ms)
         return HC_E_PARSE;
     if (p < end && *p == ' ') {
         p++;
-        h = digits(&p, end, 1, 2);
-        if (h < 0 || p >= end || *p++ != ':')
+        if (clock_time(&p, end, 1, &h, &mi, &s))
             return HC_E_PARSE;
-        mi = digits(&p, end, 2, 2);
-        if (mi < 0)
-            return HC_E_PARSE;
-        if (p < end && *p == ':') {
-            p++;
-            s = digits(&p, end, 2, 2);
-            if (s < 0)
-                return HC_E_PARSE;
-        }
     }
     if (p != end || !hc_date_valid(y, mo, d) || h > 23 || mi > 59 || s > 60)
         return HC_E_PARSE;
@@ -189,18 +198,8 @@ static int parse_iso(const char *p, const char *end, int64_t *ms)
         return HC_E_PARSE;
     if (p < end && (*p == 'T' || *p == 't' || *p == ' ')) {
         p++;
-        h = digits(&p, end, 2, 2);
-        if (h < 0 || p >= end || *p++ != ':')
+        if (clock_time(&p, end, 2, &h, &mi, &s))
             return HC_E_PARSE;
-        mi = digits(&p, end, 2, 2);
-        if (mi < 0)
-            return HC_E_PARSE;
-        if (p < end && *p == ':') {
-            p++;
-            s = digits(&p, end, 2, 2);
-            if (s < 0)
-                return HC_E_PARSE;
-        }
         if (p < end && (*p == '.' || *p == ',')) {
             int n = 0;
             p++;

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "common/error.h"
+#include "common/hctime.h"
 #include "receiver/capture/avro_enc.h"
 
 static const char capture_schema[] =
@@ -34,6 +35,82 @@ size_t rx_record_time_text(int64_t ms, char out[RX_ENQ_TEXT_MAX])
     n = snprintf(out, RX_ENQ_TEXT_MAX, "%d/%d/%d %d:%02d:%02d %s", tm.tm_mon + 1, tm.tm_mday,
                  tm.tm_year + 1900, h12, tm.tm_min, tm.tm_sec, tm.tm_hour < 12 ? "AM" : "PM");
     return n > 0 && n < RX_ENQ_TEXT_MAX ? (size_t)n : 0;
+}
+
+/* ---- reading it back (the lander: the receiver's files and Azure's) ---- */
+
+/* Read 1..max decimal digits at s[*i]; returns the value or -1. */
+static int time_digits(const char *s, size_t len, size_t *i, int min, int max)
+{
+    int v = 0, n = 0;
+    while (*i < len && n < max && s[*i] >= '0' && s[*i] <= '9') {
+        v = v * 10 + (s[*i] - '0');
+        (*i)++;
+        n++;
+    }
+    return n >= min ? v : -1;
+}
+
+static int expect(const char *s, size_t len, size_t *i, char c)
+{
+    if (*i >= len || s[*i] != c)
+        return -1;
+    (*i)++;
+    return 0;
+}
+
+/* The fraction after the seconds, to the millisecond; -1 when malformed. */
+static int fraction_ms(const char *s, size_t len, size_t *i)
+{
+    int ms = 0, n = 0;
+    if (*i >= len || s[*i] != '.')
+        return 0;
+    (*i)++;
+    while (*i < len && s[*i] >= '0' && s[*i] <= '9') {
+        if (n < 3)
+            ms = ms * 10 + (s[*i] - '0');
+        n++;
+        (*i)++;
+    }
+    if (n == 0)
+        return -1;
+    for (; n < 3; n++)
+        ms *= 10;
+    return ms;
+}
+
+int rx_record_time_parse(const char *s, size_t len, int64_t *ms)
+{
+    size_t i = 0;
+    int mo, d, y, h, mi, sec, frac, pm;
+
+    mo = time_digits(s, len, &i, 1, 2);
+    if (mo < 1 || mo > 12 || expect(s, len, &i, '/'))
+        return HC_E_PARSE;
+    d = time_digits(s, len, &i, 1, 2);
+    if (d < 1 || expect(s, len, &i, '/'))
+        return HC_E_PARSE;
+    y = time_digits(s, len, &i, 4, 4);
+    if (y < 1 || !hc_date_valid(y, mo, d) || expect(s, len, &i, ' '))
+        return HC_E_PARSE;
+    h = time_digits(s, len, &i, 1, 2);
+    if (h < 1 || h > 12 || expect(s, len, &i, ':'))
+        return HC_E_PARSE;
+    mi = time_digits(s, len, &i, 2, 2);
+    if (mi < 0 || mi > 59 || expect(s, len, &i, ':'))
+        return HC_E_PARSE;
+    sec = time_digits(s, len, &i, 2, 2);
+    if (sec < 0 || sec > 59)
+        return HC_E_PARSE;
+    frac = fraction_ms(s, len, &i);
+    if (frac < 0 || expect(s, len, &i, ' ') || len - i != 2 || s[i + 1] != 'M')
+        return HC_E_PARSE;
+    if (s[i] != 'A' && s[i] != 'P')
+        return HC_E_PARSE;
+    pm = s[i] == 'P';
+    h = h % 12 + (pm ? 12 : 0);
+    *ms = ((hc_days_from_civil(y, mo, d) * 24 + h) * 60 + mi) * 60000 + (int64_t)sec * 1000 + frac;
+    return 0;
 }
 
 static int put_str_entry(struct hc_buf *out, const char *key, const void *v, size_t len)

@@ -37,8 +37,17 @@ static inline int64_t rx_record_offset_step(size_t body_len)
 /* The exact schema JSON of Azure Event Hubs Capture files. Static. */
 const char *rx_capture_schema_json(void);
 
-/* "M/d/yyyy h:mm:ss AM" for ms since the epoch (UTC) into out; returns the length. */
+/*
+ * Capture's EnqueuedTimeUtc text, "M/d/yyyy h:mm:ss AM|PM" (UTC, no leading zeros on month, day
+ * and hour; 12-hour clock): the one home of the format, written and read (pure).
+ * rx_record_time_text: ms since the epoch (UTC) into out; returns the length.
+ * rx_record_time_parse: s[0..len) as real Capture files and the receiver's own write it; one or
+ * two digits for month, day, hour, an optional fraction of a second (".fffffff", as some Azure
+ * tools print) read to the millisecond. Returns 0 and sets *ms, or HC_E_PARSE (*ms unchanged)
+ * for anything else, including an impossible date (2/30).
+ */
 size_t rx_record_time_text(int64_t ms, char out[RX_ENQ_TEXT_MAX]);
+int rx_record_time_parse(const char *s, size_t len, int64_t *ms);
 
 /* What the partition assigns to an event when it is enqueued. */
 struct rx_record_meta {

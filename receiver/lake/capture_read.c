@@ -9,7 +9,6 @@
 #include "common/buf.h"
 #include "common/error.h"
 #include "receiver/capture/scan.h"
-#include "receiver/lake/enqtime.h"
 
 #define CAPTURE_HEADER_MAX 65536 /* a Capture file's header (schema, codec, sync) fits */
 
@@ -144,7 +143,7 @@ static void enq_time(avro_value_t *rec, struct rx_land_rec *r)
             }
         }
     }
-    if (r->enq_text && !rx_land_parse_enq_text(r->enq_text, strlen(r->enq_text), &ms)) {
+    if (r->enq_text && !rx_record_time_parse(r->enq_text, strlen(r->enq_text), &ms)) {
         r->enq_ms = ms;
         r->enq_ok = 1;
     }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common/hctime.h"
 #include "common/uuid.h"
 
 #define F_BODY   "{\"Body\":"
@@ -108,17 +109,6 @@ enum ag_send_result ag_https_status_result(int status, enum ag_send_why *why)
     return AG_SEND_RETRY;
 }
 
-/* Days from 1970-01-01 to the civil date y-m-d (proleptic Gregorian). */
-static int64_t https_days(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int https_month(const char *name)
 {
     static const char names[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
@@ -153,7 +143,7 @@ static int64_t https_http_date(const char *v)
     if (!m || d < 1 || d > 31 || y < 1970 || hh > 23 || mm > 59 || ss > 60 || hh < 0 || mm < 0 ||
         ss < 0)
         return -1;
-    return ((https_days(y, m, d) * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
+    return ((hc_days_from_civil(y, m, d) * 24 + hh) * 60 + mm) * 60000LL + ss * 1000LL;
 }
 
 int64_t ag_https_retry_after_ms(const char *value, int64_t now_ms)
