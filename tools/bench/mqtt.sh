@@ -196,7 +196,9 @@ out.update(r)
 out["paho_fsync_per_message"] = paho
 out["targets"] = {"mqtt_eps_min": 20000}
 m = r.get("mqtt") or {}
-out["pass"] = {"mqtt_eps": m.get("eps", 0) >= 20000, "mqtt_all_captured": m.get("events") == out["events"]}
+mp = r.get("mosquitto_pub") or {}
+out["pass"] = {"mqtt_eps": m.get("eps", 0) >= 20000, "mqtt_all_captured": m.get("events") == out["events"],
+               "mosquitto_pub_eps": mp.get("eps", 0) >= 20000}
 if paho.get("conns_1", {}).get("eps"):
     out["own_vs_paho_eps"] = round(m.get("eps", 0) / paho["conns_1"]["eps"], 1)
 print(json.dumps(out))
