@@ -172,6 +172,8 @@ static int take_input(struct mq_conn *c)
     }
     memmove(c->rb, c->rb + off, c->rlen - off);
     c->rlen -= off;
+    if (c->running && !c->fatal)
+        rx_mq__ring_flush(c, 1); /* refused messages at the head: acknowledged now */
     return rx_mq__submit(c);
 }
 

@@ -50,7 +50,8 @@ wait "$SHIP" || fail "the agent did not ship: $(cat "$T/a.err")"
 want_total=300
 for _ in $(seq 1 100); do
   [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" -ge $want_total ] &&
-    [ "$(($(rej too_large) + $(rej properties) + $(rej topic)))" -ge 7 ] && break
+    [ "$(($(rej too_large) + $(rej properties) + $(rej topic)))" -ge 7 ] &&
+    [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="acknowledged"}')" -ge $((want_total + 7)) ] && break
   sleep 0.1
 done
 [ "$(rej too_large)" = 2 ] || fail "too_large: $(rej too_large), want 2"
