@@ -7,7 +7,8 @@
 # (HostName=localhost:PORT;DeviceId=…;SharedAccessSignature=…) ships everything over MQTT 3.1.1;
 # the receiver (its own user, read-only ACL) captures it with the device's properties. A wrong
 # token is refused at CONNECT (the agent says so, ships nothing); the CA of another issuer fails
-# the TLS check.
+# the TLS check. With the device's key instead of a token, the agent signs its own tokens and
+# renews them by reconnecting (token_ttl 3s) while it ships.
 source "$(dirname "$0")/../lib/common.sh"
 "$AGENT" ship --transport mqtt -b "$T/probe" --once -s mqtt://127.0.0.1:1 -q 2>&1 |
   grep -q 'not in this build' && skip "this build has no mqtt transport (HUBCAP_WITH_MQTT=OFF)"
@@ -114,4 +115,47 @@ for e in cap:
     assert e["props"]["iothub-connection-device-id"] == sys.argv[3], e["props"]
 PY
 ok "IoT Hub form (username, SAS password, topic under the device's ACL, TLS): 3000 events captured"
+
+# token renewal: with the device's key the agent signs its own tokens (token_ttl 3s: renewed a
+# second before expiry, by reconnecting) while it ships continuously; the broker now takes any
+# login (a password file cannot hold tokens made at run time)
+mq_stop
+{
+  echo "allow_anonymous true"
+  echo "listener $MQ_PORT 127.0.0.1"
+  echo "listener $TLS_PORT 127.0.0.1"
+  echo "certfile $T/ca/server.pem"
+  echo "keyfile $T/ca/server.key"
+} > "$T/mq.anon"
+mq_start "$T/mq.anon"
+sed -i 's/^username = hubcap-rx$//; s/^password = rx-secret$//' "$T/rx.conf"
+rx_start -c "$T/rx.conf"
+for _ in $(seq 1 100); do [ "$(rx_metric hubcap_receiver_mqtt_connected)" = 1 ] && break; sleep 0.1; done
+"$AGENT" generate -b "$T/renew" --count 120 --rate 20 --seed 8 --device-id "$DEV" -q &
+GEN=$!
+"$AGENT" ship -b "$T/renew" -q --transport mqtt --ca-file "$T/ca/ca.pem" --token-ttl 3s \
+  -s "HostName=localhost:$TLS_PORT;DeviceId=$DEV;SharedAccessKey=$KEY" 2> "$T/renew.err" &
+SHIP=$!
+wait "$GEN"
+for _ in $(seq 1 100); do
+  [ "$(json_get "$("$AGENT" status -b "$T/renew" --json)" queued_events)" = 0 ] && break
+  sleep 0.1
+done
+s=$("$AGENT" status -b "$T/renew" --json)
+kill "$SHIP"
+wait "$SHIP" 2> /dev/null || true
+"$PY" -c '
+import json, sys
+s = json.loads(sys.argv[1]); c = s["transport_counters"]
+assert s["shipped"] == 120 and s["queued_events"] == 0, s
+assert c["tokens"] >= 2 and c["connects"] >= 3 and c["auth_refused"] == 0, c
+' "$s" || fail "token renewal: $s $(cat "$T/renew.err")"
+for _ in $(seq 1 100); do
+  [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" -ge 120 ] && break
+  sleep 0.1
+done
+[ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" -ge 120 ] ||
+  fail "the receiver did not capture the 120 events"
+rx_stop
+ok "SAS tokens made from the key and renewed by reconnecting while shipping: $("$PY" -c 'import json,sys; c=json.loads(sys.argv[1])["transport_counters"]; print("tokens", c["tokens"], "connects", c["connects"])' "$s")"
 mq_stop
