@@ -605,7 +605,7 @@ void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events)
 static void expire_links(struct rx_amqp_conn *c, int64_t now_s)
 {
     for (struct rx_amqp_link *lk = c->links; lk; lk = lk->next) {
-        char desc[256];
+        char desc[384]; /* a hub name (at most 256) and the text */
         if (lk->kind != RX_LK_EVENTS || now_s <= lk->expiry_s)
             continue;
         lk->expiry_s = rx_amqp__conn_authorized(c, lk->hub, lk->partition, RX_RIGHT_SEND);
