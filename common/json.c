@@ -26,78 +26,147 @@ static int jc_peek(const struct jc *j)
     return j->p < j->end ? *j->p : -1;
 }
 
-/* Four hex digits after "\u" into *cp. Returns 0 or -1. */
-static int jc_hex4(struct jc *j, unsigned *cp)
+/* Four hex digits at *p (before end) into *cp, *p past them. Returns 0 or -1. */
+static int hex4(const unsigned char **p, const unsigned char *end, unsigned *cp)
 {
     unsigned v = 0;
-    int i, d;
+    int d;
 
-    if (j->end - j->p < 4)
+    if (end - *p < 4)
         return -1;
-    for (i = 0; i < 4; i++) {
-        if ((d = hc_hex_val((char)j->p[i])) < 0)
+    for (int i = 0; i < 4; i++) {
+        if ((d = hc_hex_val((char)(*p)[i])) < 0)
             return -1;
         v = v << 4 | (unsigned)d;
     }
-    j->p += 4;
+    *p += 4;
     *cp = v;
     return 0;
 }
 
-/* One escape after the backslash. Returns 0 or -1. */
-static int jc_escape(struct jc *j)
+enum hc_json_esc hc_json_escape(const char **pp, const char *end_, unsigned *cp)
 {
-    unsigned cp, lo;
-    int c = jc_peek(j);
+    const unsigned char *p = (const unsigned char *)*pp, *end = (const unsigned char *)end_;
+    enum hc_json_esc rc = HC_JSON_ESC_OK;
+    unsigned lo;
 
-    j->p++;
-    if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' ||
-        c == 't')
-        return 0;
-    if (c != 'u' || jc_hex4(j, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
-        return -1;
-    if (cp < 0xD800 || cp > 0xDBFF)
-        return 0;
-    /* a high surrogate: a low one must follow */
-    if (j->end - j->p < 2 || j->p[0] != '\\' || j->p[1] != 'u')
-        return -1;
-    j->p += 2;
-    return jc_hex4(j, &lo) || lo < 0xDC00 || lo > 0xDFFF ? -1 : 0;
+    if (p >= end)
+        return HC_JSON_ESC_BAD;
+    switch (*p++) {
+    case '"':
+    case '\\':
+    case '/':
+        *cp = p[-1];
+        break;
+    case 'b':
+        *cp = '\b';
+        break;
+    case 'f':
+        *cp = '\f';
+        break;
+    case 'n':
+        *cp = '\n';
+        break;
+    case 'r':
+        *cp = '\r';
+        break;
+    case 't':
+        *cp = '\t';
+        break;
+    case 'u':
+        if (hex4(&p, end, cp))
+            rc = HC_JSON_ESC_HEX;
+        else if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+            rc = HC_JSON_ESC_LONE_LOW;
+        else if (*cp >= 0xD800 && *cp <= 0xDBFF) { /* a high surrogate: a low one must follow */
+            if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
+                rc = HC_JSON_ESC_LONE_HIGH;
+            else if (p += 2, hex4(&p, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                rc = HC_JSON_ESC_LONE_HIGH;
+            else
+                *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        break;
+    default:
+        rc = HC_JSON_ESC_BAD;
+    }
+    *pp = (const char *)p;
+    return rc;
 }
 
-/* Eight bytes at p that are none of '"', '\\' and the control characters (below 0x20): a
+/* Eight bytes (a word) that are none of '"', '\\' and the control characters (below 0x20): a
  * string's plain run, tested a word at a time (bytes of 0x80 and up are plain here; UTF-8 is
  * checked on its own). */
-static int jc_plain8(const unsigned char *p)
+static int plain8(uint64_t w)
 {
     const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t w, q, b;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
 
-    memcpy(&w, p, 8);
-    q = w ^ (ones * '"');
-    b = w ^ (ones * '\\');
     /* a byte below n in x: (x - n) & ~x & high, for n <= 128 */
     return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
 }
 
-/* A string; the cursor is on the opening quote. */
+const char *hc_json_plain(const char *s, const char *end_, unsigned *high)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)end_;
+    uint64_t w, acc = 0;
+    unsigned h;
+
+    for (; end - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        if (!plain8(w))
+            break;
+        acc |= w;
+    }
+    h = acc & 0x8080808080808080ULL ? 0x80 : 0;
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+        h |= *p++;
+    *high = h & 0x80;
+    return (const char *)p;
+}
+
+size_t hc_json_put_utf8(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* A string; the cursor is on the opening quote. \u0000 is refused (PostgreSQL text). */
 static void jc_string(struct jc *j)
 {
-    j->p++;
-    while (j->p < j->end) {
-        unsigned char c;
-        if (j->end - j->p >= 8 && jc_plain8(j->p)) {
-            j->p += 8;
-            continue;
-        }
-        c = *j->p++;
-        if (c == '"')
-            return;
-        if (c < 0x20 || (c == '\\' && jc_escape(j))) {
-            j->fail = 1;
+    const char *p = (const char *)j->p + 1, *end = (const char *)j->end;
+    unsigned high, cp;
+
+    for (;;) {
+        p = hc_json_plain(p, end, &high);
+        if (p >= end || (unsigned char)*p < 0x20)
+            break;
+        if (*p++ == '"') {
+            j->p = (const unsigned char *)p;
             return;
         }
+        if (hc_json_escape(&p, end, &cp) != HC_JSON_ESC_OK || cp == 0)
+            break;
     }
+    j->p = (const unsigned char *)p;
     j->fail = 1;
 }
 
@@ -343,77 +412,24 @@ int hc_json_obj_next(struct hc_json_obj *it, struct hc_json_val *key, struct hc_
     return 1;
 }
 
-/* A code point as UTF-8 into out; returns the bytes written. */
-static size_t jc_utf8(unsigned cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 size_t hc_json_unescape(const struct hc_json_val *v, char *out)
 {
-    struct jc j = {(const unsigned char *)v->p + 1, (const unsigned char *)v->p + v->len - 1, 0};
+    const char *p = v->p + 1, *end = v->p + v->len - 1;
     size_t n = 0;
-    unsigned cp, lo;
+    unsigned cp;
 
-    while (j.p < j.end) {
-        const unsigned char *s = j.p;
-        while (j.p < j.end && *j.p != '\\')
-            j.p++;
-        memcpy(out + n, s, (size_t)(j.p - s));
-        n += (size_t)(j.p - s);
-        if (j.p >= j.end)
+    while (p < end) {
+        const char *s = p;
+        while (p < end && *p != '\\')
+            p++;
+        memcpy(out + n, s, (size_t)(p - s));
+        n += (size_t)(p - s);
+        if (p >= end)
             break;
-        j.p++;
-        switch (*j.p++) {
-        case 'b':
-            out[n++] = '\b';
-            break;
-        case 'f':
-            out[n++] = '\f';
-            break;
-        case 'n':
-            out[n++] = '\n';
-            break;
-        case 'r':
-            out[n++] = '\r';
-            break;
-        case 't':
-            out[n++] = '\t';
-            break;
-        case 'u':
-            if (jc_hex4(&j, &cp))
-                return n;
-            if (cp >= 0xD800 && cp <= 0xDBFF && j.end - j.p >= 6) {
-                j.p += 2;
-                if (jc_hex4(&j, &lo))
-                    return n;
-                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            n += jc_utf8(cp, out + n);
-            break;
-        default: /* " \ / */
-            out[n++] = (char)j.p[-1];
-            break;
-        }
+        p++;
+        if (hc_json_escape(&p, end, &cp) != HC_JSON_ESC_OK)
+            return n; /* not a checked text */
+        n += hc_json_put_utf8(cp, out + n);
     }
     return n;
 }

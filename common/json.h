@@ -61,4 +61,31 @@ int hc_json_obj_next(struct hc_json_obj *it, struct hc_json_val *key, struct hc_
  * bytes (always enough). Returns the number of bytes written. */
 size_t hc_json_unescape(const struct hc_json_val *v, char *out);
 
+/*
+ * The string scanner of both strict JSON readers (this file's, and the Event Hubs batch reader,
+ * receiver/rest/batch.c, which needs its own walk to build events): the plain runs, the
+ * escapes (hex, surrogate pairs joined) and the UTF-8 they decode to, in one place. Pure; no
+ * allocation.
+ */
+enum hc_json_esc {
+    HC_JSON_ESC_OK = 0,
+    HC_JSON_ESC_BAD = -1,       /* not one of \" \\ \/ \b \f \n \r \t \u (or the text ends) */
+    HC_JSON_ESC_HEX = -2,       /* \u not followed by four hex digits */
+    HC_JSON_ESC_LONE_LOW = -3,  /* \uDC00-\uDFFF without a high surrogate before it */
+    HC_JSON_ESC_LONE_HIGH = -4, /* \uD800-\uDBFF not followed by a \u low surrogate */
+};
+
+/* One escape: *p is just after the backslash, end the end of the text. The character into *cp
+ * (a surrogate pair joined into one code point; \u0000 is 0: refusing it is the caller's
+ * business) and *p past the escape; or an error above (*p then somewhere inside it). */
+enum hc_json_esc hc_json_escape(const char **p, const char *end, unsigned *cp);
+
+/* The first byte at or after p (before end) that ends a string's plain run: '"', '\\' or a
+ * control character (below 0x20); end when none does. *high gets 0x80 when the run holds a byte
+ * of 0x80 or more (its UTF-8 is then the caller's to check), else 0. Eight bytes at a time. */
+const char *hc_json_plain(const char *p, const char *end, unsigned *high);
+
+/* The code point cp (at most 0x10FFFF) as UTF-8 at out (room for 4 bytes); returns the bytes. */
+size_t hc_json_put_utf8(unsigned cp, char *out);
+
 #endif

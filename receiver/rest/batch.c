@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "common/error.h"
+#include "common/json.h"
 
 struct jp {
     const char *p, *end;
@@ -46,102 +47,23 @@ static int expect(struct jp *j, char c, const char *why)
     return 0;
 }
 
-static int hex4(const char *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = hc_hex_val(p[i]);
-        if (h < 0)
-            return -1;
-        v = v << 4 | (unsigned)h;
-    }
-    *out = v;
-    return 0;
-}
-
-/* A \uXXXX escape at j->p (just after the backslash-u), surrogate pairs joined, into *cp. */
-static int unicode_escape(struct jp *j, unsigned *cp)
-{
-    unsigned lo;
-    if (j->end - j->p < 4 || hex4(j->p, cp))
-        return bad(j, HC_E_PARSE, "bad \\u escape in a JSON string");
-    j->p += 4;
-    if (*cp >= 0xdc00 && *cp <= 0xdfff)
-        return bad(j, HC_E_UTF8, "lone low surrogate (\\uDC00-\\uDFFF) in a JSON string");
-    if (*cp >= 0xd800 && *cp <= 0xdbff) {
-        if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u' || hex4(j->p + 2, &lo) ||
-            lo < 0xdc00 || lo > 0xdfff)
-            return bad(j, HC_E_UTF8, "lone high surrogate (\\uD800-\\uDBFF) in a JSON string");
-        j->p += 6;
-        *cp = 0x10000 + ((*cp - 0xd800) << 10) + (lo - 0xdc00);
-    }
-    return 0;
-}
-
-/* Write code point cp as UTF-8 at o; returns the end. */
-static char *put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) {
-        *o++ = (char)cp;
-    } else if (cp < 0x800) {
-        *o++ = (char)(0xc0 | cp >> 6);
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else if (cp < 0x10000) {
-        *o++ = (char)(0xe0 | cp >> 12);
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    } else {
-        *o++ = (char)(0xf0 | cp >> 18);
-        *o++ = (char)(0x80 | ((cp >> 12) & 0x3f));
-        *o++ = (char)(0x80 | ((cp >> 6) & 0x3f));
-        *o++ = (char)(0x80 | (cp & 0x3f));
-    }
-    return o;
-}
-
-/* One escape after the backslash at j->p; its bytes are written at *o (o NULL: check only). */
+/* One escape after the backslash at j->p (the shared scanner, common/json.h); its UTF-8 is
+ * written at *o (*o NULL: check only). */
 static int escape(struct jp *j, char **o)
 {
+    static const char *const why[] = {
+        [-HC_JSON_ESC_BAD] = "bad escape in a JSON string",
+        [-HC_JSON_ESC_HEX] = "bad \\u escape in a JSON string",
+        [-HC_JSON_ESC_LONE_LOW] = "lone low surrogate (\\uDC00-\\uDFFF) in a JSON string",
+        [-HC_JSON_ESC_LONE_HIGH] = "lone high surrogate (\\uD800-\\uDBFF) in a JSON string",
+    };
     unsigned cp;
-    char c = *j->p++;
-    switch (c) {
-    case '"':
-    case '\\':
-    case '/':
-        cp = (unsigned char)c;
-        break;
-    case 'b':
-        cp = '\b';
-        break;
-    case 'f':
-        cp = '\f';
-        break;
-    case 'n':
-        cp = '\n';
-        break;
-    case 'r':
-        cp = '\r';
-        break;
-    case 't':
-        cp = '\t';
-        break;
-    case 'u':
-        if (unicode_escape(j, &cp))
-            return -1;
-        break;
-    default:
-        return bad(j, HC_E_PARSE, "bad escape in a JSON string");
-    }
-    if (*o)
-        *o = put_utf8(*o, cp);
-    return 0;
-}
+    enum hc_json_esc rc = hc_json_escape(&j->p, j->end, &cp);
 
-/* A run of plain string bytes: the bytes above 0x7f must be UTF-8 (checked only when present). */
-static int plain_run(struct jp *j, const char *run, size_t n, unsigned high)
-{
-    if (high & 0x80 && !hc_utf8_valid(run, n))
-        return bad(j, HC_E_UTF8, "a JSON string is not UTF-8");
+    if (rc != HC_JSON_ESC_OK)
+        return bad(j, rc <= HC_JSON_ESC_LONE_LOW ? HC_E_UTF8 : HC_E_PARSE, why[-rc]);
+    if (*o)
+        *o += hc_json_put_utf8(cp, *o);
     return 0;
 }
 
@@ -172,11 +94,10 @@ static int string(struct jp *j, struct hc_buf *out)
     }
     for (;;) {
         const char *run = j->p;
-        unsigned high = 0;
-        while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20)
-            high |= (unsigned char)*j->p++;
-        if (plain_run(j, run, (size_t)(j->p - run), high))
-            return -1;
+        unsigned high;
+        j->p = hc_json_plain(run, j->end, &high);
+        if (high && !hc_utf8_valid(run, (size_t)(j->p - run)))
+            return bad(j, HC_E_UTF8, "a JSON string is not UTF-8");
         if (o) {
             memcpy(o, run, (size_t)(j->p - run));
             o += j->p - run;
