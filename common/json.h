@@ -15,6 +15,8 @@
 #define HC_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #define HC_JSON_DEPTH_MAX 256
 #define HC_JSON_NUM_MAX   256
@@ -78,14 +80,123 @@ enum hc_json_esc {
 /* One escape: *p is just after the backslash, end the end of the text. The character into *cp
  * (a surrogate pair joined into one code point; \u0000 is 0: refusing it is the caller's
  * business) and *p past the escape; or an error above (*p then somewhere inside it). */
-enum hc_json_esc hc_json_escape(const char **p, const char *end, unsigned *cp);
+static inline enum hc_json_esc hc_json_escape(const char **p, const char *end, unsigned *cp);
 
 /* The first byte at or after p (before end) that ends a string's plain run: '"', '\\' or a
  * control character (below 0x20); end when none does. *high gets 0x80 when the run holds a byte
  * of 0x80 or more (its UTF-8 is then the caller's to check), else 0. Eight bytes at a time. */
-const char *hc_json_plain(const char *p, const char *end, unsigned *high);
+static inline const char *hc_json_plain(const char *p, const char *end, unsigned *high);
 
 /* The code point cp (at most 0x10FFFF) as UTF-8 at out (room for 4 bytes); returns the bytes. */
 size_t hc_json_put_utf8(unsigned cp, char *out);
+
+/* ---- the scanner's hot parts, inline for both readers' loops (not API: hc_json__*) ---- */
+
+static inline int hc_json__hexval(unsigned char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Four hex digits at *p (before end) into *cp, *p past them. Returns 0 or -1. */
+static inline int hc_json__hex4(const unsigned char **p, const unsigned char *end, unsigned *cp)
+{
+    unsigned v = 0;
+    int d;
+
+    if (end - *p < 4)
+        return -1;
+    for (int i = 0; i < 4; i++) {
+        if ((d = hc_json__hexval((*p)[i])) < 0)
+            return -1;
+        v = v << 4 | (unsigned)d;
+    }
+    *p += 4;
+    *cp = v;
+    return 0;
+}
+
+static inline enum hc_json_esc hc_json_escape(const char **pp, const char *end_, unsigned *cp)
+{
+    const unsigned char *p = (const unsigned char *)*pp, *end = (const unsigned char *)end_;
+    enum hc_json_esc rc = HC_JSON_ESC_OK;
+    unsigned lo;
+
+    if (p >= end)
+        return HC_JSON_ESC_BAD;
+    switch (*p++) {
+    case '"':
+    case '\\':
+    case '/':
+        *cp = p[-1];
+        break;
+    case 'b':
+        *cp = '\b';
+        break;
+    case 'f':
+        *cp = '\f';
+        break;
+    case 'n':
+        *cp = '\n';
+        break;
+    case 'r':
+        *cp = '\r';
+        break;
+    case 't':
+        *cp = '\t';
+        break;
+    case 'u':
+        if (hc_json__hex4(&p, end, cp))
+            rc = HC_JSON_ESC_HEX;
+        else if (*cp >= 0xDC00 && *cp <= 0xDFFF)
+            rc = HC_JSON_ESC_LONE_LOW;
+        else if (*cp >= 0xD800 && *cp <= 0xDBFF) { /* a high surrogate: a low one must follow */
+            if (end - p < 2 || p[0] != '\\' || p[1] != 'u')
+                rc = HC_JSON_ESC_LONE_HIGH;
+            else if (p += 2, hc_json__hex4(&p, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                rc = HC_JSON_ESC_LONE_HIGH;
+            else
+                *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        break;
+    default:
+        rc = HC_JSON_ESC_BAD;
+    }
+    *pp = (const char *)p;
+    return rc;
+}
+
+/* Eight bytes (a word) that are none of '"', '\\' and the control characters (below 0x20): a
+ * string's plain run, tested a word at a time (bytes of 0x80 and up are plain here; UTF-8 is
+ * checked on its own). */
+static inline int hc_json__plain8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+    /* a byte below n in x: (x - n) & ~x & high, for n <= 128 */
+    return ((((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & high) == 0;
+}
+
+static inline const char *hc_json_plain(const char *s, const char *end_, unsigned *high)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = (const unsigned char *)end_;
+    uint64_t w, acc = 0;
+    unsigned h;
+
+    for (; end - p >= 8; p += 8) {
+        memcpy(&w, p, 8);
+        if (!hc_json__plain8(w))
+            break;
+        acc |= w;
+    }
+    h = acc & 0x8080808080808080ULL ? 0x80 : 0;
+    while (p < end && *p != '"' && *p != '\\' && *p >= 0x20)
+        h |= *p++;
+    *high = h & 0x80;
+    return (const char *)p;
+}
 
 #endif
