@@ -12,11 +12,11 @@ build=${HUBCAP_BUILD:-$top/build}
 asan=${HUBCAP_BUILD_ASAN:-$top/build-asan}
 
 echo "== build ($build)"
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHUBCAP_TEST_HOOKS=ON >/dev/null
 cmake --build "$build" -j "$jobs"
 
 echo "== build with ASan/UBSan ($asan)"
-cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DHUBCAP_SANITIZE=ON >/dev/null
+cmake -S . -B "$asan" -DCMAKE_BUILD_TYPE=Debug -DHUBCAP_SANITIZE=ON -DHUBCAP_TEST_HOOKS=ON >/dev/null
 cmake --build "$asan" -j "$jobs"
 
 # Each transport is a build option: a board build without one must still link and pass its

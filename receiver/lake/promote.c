@@ -628,8 +628,9 @@ struct helpers {
     int own, split, merge;
 };
 
-/* A test's fault: HC_FAULT=promote_after_silver kills the process (SIGKILL) once a split
- * batch's silver committed and before its gold did. */
+#ifdef HUBCAP_TEST_HOOKS
+/* A test's fault (test builds only: HUBCAP_TEST_HOOKS): HC_FAULT=promote_after_silver kills the
+ * process (SIGKILL) once a split batch's silver committed and before its gold did. */
 static void fault_after_silver(void)
 {
     const char *f = getenv("HC_FAULT");
@@ -637,6 +638,11 @@ static void fault_after_silver(void)
     if (f && !strcmp(f, "promote_after_silver"))
         raise(SIGKILL);
 }
+#else
+static void fault_after_silver(void)
+{
+}
+#endif
 
 /*
  * Promote the next batch in the open transaction; *hi: 0 when nothing was left. *ahead may hold

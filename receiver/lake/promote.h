@@ -25,8 +25,8 @@
  *
  * Memory: about 400 bytes an event of the batch and of the one read ahead (rows, sets of ids);
  * 200 MB at the default 250,000. A call with nothing new costs a few round trips (under a
- * millisecond of server time). HC_FAULT=promote_after_silver kills the process between the two
- * commits (for tests).
+ * millisecond of server time). In a test build (HUBCAP_TEST_HOOKS), HC_FAULT=promote_after_silver
+ * kills the process between the two commits.
  */
 #ifndef RX_LAKE_PROMOTE_H
 #define RX_LAKE_PROMOTE_H

@@ -50,6 +50,12 @@ before=$(pg_sql 'SELECT count(*) FROM bronze.capture_file f, lake.checkpoint c W
 lake_gold_equals_rebuild "promote across the kills"
 ok "promote killed 12 times ($before of $nfiles files promoted by then): each event_id once in silver, gold equal to a rebuild"
 
+# The window between the two commits of a large batch needs the fault hook of a test build
+# (cmake -DHUBCAP_TEST_HOOKS=ON, as tools/test.sh builds): without it that leg is skipped (77).
+if [ "${HC_TEST_HOOKS:-OFF}" != ON ]; then
+  skip "the kill between silver's and gold's commits needs a build with -DHUBCAP_TEST_HOOKS=ON (the other legs passed)"
+fi
+
 # The window between the two commits of a large batch: its silver rows are written and committed
 # on a second connection, then gold and the checkpoint commit on the first. HC_FAULT kills the
 # receiver right between them; the next promote must keep those rows, count them in gold once,
