@@ -149,16 +149,28 @@ static int parse(int argc, char **argv, struct gen_args *a)
     return 0;
 }
 
-static void progress(const struct gen_args *a, uint64_t n, int64_t t0_ns, int64_t *last, int end)
+/* The progress line on stderr, at most once a second (always at the end); waiting: the buffer is
+ * full and generating waits for room, said on the line. Padded so that a shorter line covers a
+ * longer one. */
+static void progress_line(const struct gen_args *a, uint64_t n, int64_t t0_ns, int64_t *last,
+                          int end, int waiting)
 {
     int64_t now = hc_mono_ns();
     double secs;
+    char line[160];
     if (a->quiet || (!end && now - *last < 1000000000))
         return;
     *last = now;
     secs = (double)(now - t0_ns) / 1e9;
-    fprintf(stderr, "\rgenerated %llu events (%.0f/s)%s", (unsigned long long)n,
-            secs > 0 ? (double)n / secs : 0.0, end ? "\n" : "");
+    snprintf(line, sizeof line, "generated %llu events (%.0f/s)%s", (unsigned long long)n,
+             secs > 0 ? (double)n / secs : 0.0,
+             waiting ? ", waiting: the buffer is full (policy block)" : "");
+    fprintf(stderr, "\r%-76s%s", line, end ? "\n" : "");
+}
+
+static void progress(const struct gen_args *a, uint64_t n, int64_t t0_ns, int64_t *last, int end)
+{
+    progress_line(a, n, t0_ns, last, end, 0);
 }
 
 static int to_stdout(struct gen_args *a, struct ag_gen *g)
@@ -197,21 +209,39 @@ struct pump_ctx {
     const struct gen_args *a;
     struct ag_queue *q;
     int64_t t0, last;
+    uint64_t committed; /* at the last commit */
+    int waiting;        /* the buffer is full: nothing committed since the last commit */
+    int full_told;      /* the buffer was found full (policy block), and said so */
 };
 
 static void on_commit(uint64_t committed, void *arg)
 {
     struct pump_ctx *p = arg;
-    progress(p->a, committed, p->t0, &p->last, 0);
+    /* while the buffer is full the pump commits every 100 ms with nothing more in it */
+    p->waiting = p->full_told && committed == p->committed;
+    p->committed = committed;
+    progress_line(p->a, committed, p->t0, &p->last, 0, p->waiting);
 }
 
+/* The buffer turned full (policy block). Said once, with what to do; the progress line says
+ * while it waits. */
 static void on_full(void *arg)
 {
     struct pump_ctx *p = arg;
+    struct ag_queue_stats st;
+    char b[32];
+    if (p->full_told++)
+        return;
+    if (ag_queue_stats(p->q, &st))
+        st.max_bytes = 0;
     fprintf(stderr,
-            "hubcap-agent: buffer %s is full (policy block): waiting for the shipper "
-            "to make room; Ctrl-C stops\n",
+            "%shubcap-agent: buffer %s is full (%s, policy block): generate waits until a "
+            "shipper makes room ('hubcap-agent ship -b %s', or 'run' with a [hub]); or give it "
+            "more room (--max-bytes), or let the oldest events go (--full-policy drop-oldest). "
+            "Ctrl-C stops.\n",
+            p->last != p->t0 ? "\n" : "", p->a->buf.dir, cli_bytes(st.max_bytes, b, sizeof b),
             p->a->buf.dir);
+    p->last = 0; /* the progress line again at once, below the message (and "shown" above) */
 }
 
 /* Said once: a commit failed for a full disk; the queue keeps to a cap for it from now on. */
@@ -225,13 +255,13 @@ static void on_disk_full(void *arg)
     fprintf(stderr,
             "%shubcap-agent: the disk under %s is full: the buffer keeps to %s from now on "
             "(--full-policy %s applies; 'status' shows it); free space to give it room again\n",
-            p->a->quiet ? "" : "\n", p->a->buf.dir, cli_bytes(st.disk_cap, b, sizeof b),
+            p->last != p->t0 ? "\n" : "", p->a->buf.dir, cli_bytes(st.disk_cap, b, sizeof b),
             p->a->buf.opts.policy == AG_FULL_DROP_OLDEST ? "drop-oldest" : "block");
 }
 
 static int to_buffer(struct gen_args *a, struct ag_gen *g, struct ag_queue *q)
 {
-    struct pump_ctx p = {a, q, hc_mono_ns(), hc_mono_ns()};
+    struct pump_ctx p = {a, q, hc_mono_ns(), hc_mono_ns(), 0, 0, 0};
     struct ag_pump_opts o = {.rate = a->rate,
                              .count = a->count,
                              .batch = a->batch,
@@ -243,7 +273,7 @@ static int to_buffer(struct gen_args *a, struct ag_gen *g, struct ag_queue *q)
     uint64_t committed = 0;
     int rc = ag_pump_run(q, g, &o, &committed);
 
-    progress(a, committed, p.t0, &p.last, 1);
+    progress_line(a, committed, p.t0, &p.last, 1, p.waiting);
     if (rc == HC_E_DISKFULL)
         fprintf(stderr,
                 "hubcap-agent: the disk under %s stays full even with the buffer kept small: "

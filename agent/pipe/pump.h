@@ -20,8 +20,10 @@ struct ag_pump_opts {
     uint64_t batch;     /* events per commit at most; 0 = 1000 */
     int64_t linger_ms;  /* commit at least this often; 0 = 200 */
     volatile int *stop; /* non-zero: commit what is held and return */
-    /* After each commit (committed = total so far); once when the buffer is first full; once
-     * when the queue first keeps to a cap for a full disk (may be NULL). */
+    /* After each commit (committed = total so far; while the buffer is full the pump commits
+     * and calls it every 100 ms with the same total); once each time the buffer turns full
+     * (again after room was made); once when the queue first keeps to a cap for a full disk
+     * (may be NULL). */
     void (*on_commit)(uint64_t committed, void *arg);
     void (*on_full)(void *arg);
     void (*on_disk_full)(void *arg);

@@ -140,3 +140,33 @@ expect_err 4 "is full" "$AGENT" enqueue -b "$T/small" --max-bytes 1M -q "$T/many
 n=$(json_get "$("$AGENT" status -b "$T/small" --json)" queued_events)
 [ "$n" -gt 0 ] && [ "$n" -lt 20000 ] || fail "full buffer holds $n"
 ok "usage errors, missing files, bad config and a full buffer give messages to act on"
+
+# --- generate into a full buffer (policy block) with no shipper: it says once what to do, keeps
+# waiting, and its progress line says that it waits; Ctrl-C stops it with what was committed
+"$AGENT" generate -b "$T/gfull" --max-bytes 1M --count 10000000 2> "$T/gen.err" &
+gen=$!
+hc_cleanup_hooks+=("kill $gen 2>/dev/null")
+for _ in $(seq 100); do
+  grep -q "waiting: the buffer is full" "$T/gen.err" && break
+  kill -0 "$gen" 2>/dev/null || fail "generate into a full buffer ended: $(cat "$T/gen.err")"
+  sleep 0.2
+done
+grep -q "waiting: the buffer is full" "$T/gen.err" ||
+  fail "no progress line says it waits: $(tr '\r' '\n' < "$T/gen.err")"
+sleep 2.5 # more progress lines while it waits
+kill -0 "$gen" 2>/dev/null || fail "generate stopped waiting: $(cat "$T/gen.err")"
+[ "$(grep -o "hubcap-agent: buffer [^ ]* is full" "$T/gen.err" | wc -l)" -eq 1 ] ||
+  fail "said more than once: $(cat "$T/gen.err")"
+for want in "buffer $T/gfull is full" "hubcap-agent ship -b $T/gfull" "--max-bytes" \
+  "--full-policy drop-oldest" "Ctrl-C"; do
+  grep -qF -- "$want" "$T/gen.err" || fail "no '$want' in: $(cat "$T/gen.err")"
+done
+[ "$(tr '\r' '\n' < "$T/gen.err" | grep -c "waiting: the buffer is full")" -ge 2 ] ||
+  fail "the progress line does not keep saying it waits: $(tr '\r' '\n' < "$T/gen.err")"
+n=$(json_get "$("$AGENT" status -b "$T/gfull" --json)" queued_events)
+kill -INT "$gen"
+wait "$gen" || fail "generate stopped with Ctrl-C exits $?"
+grep -q "^$n events committed to $T/gfull" "$T/gen.err" ||
+  fail "status said $n queued; generate said: $(tr '\r' '\n' < "$T/gen.err" | tail -2)"
+[ "$n" -gt 0 ] && [ "$n" -lt 10000 ] || fail "a 1 MiB buffer holds $n events"
+ok "generate into a full buffer says once what to do and shows it waits ($n events held)"
