@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "agent/cli/cli.h"
-#include "agent/pipe/ingest.h"
+#include "agent/pipe/load.h"
 #include "agent/pipe/watch.h"
 #include "common/error.h"
 
@@ -42,7 +42,7 @@ static const char watch_help[] =
 
 struct enq_args {
     struct cli_buffer buf;
-    struct ag_ingest_opts in;
+    struct ag_load_opts in;
     int progress, quiet, once;
     int stdin_rejects; /* the file being reported is standard input */
 };
@@ -137,13 +137,13 @@ static void init_args(struct enq_args *a)
 {
     memset(a, 0, sizeof *a);
     cli_buffer_init(&a->buf);
-    ag_ingest_opts_default(&a->in);
+    ag_load_opts_default(&a->in);
     a->in.full_wait_ms = 0;
     a->in.reader.device_id = cli_default_device_id();
     a->in.stop = &cli_stop;
 }
 
-static void on_commit(const struct ag_ingest_progress *p, void *arg)
+static void on_commit(const struct ag_load_progress *p, void *arg)
 {
     (void)arg;
     printf("committed file=%s line=%llu events=%llu rejected=%llu%s\n", p->path,
@@ -154,7 +154,7 @@ static void on_commit(const struct ag_ingest_progress *p, void *arg)
 
 /* Say what happened to one file; returns the exit code it deserves. */
 static int report(const struct enq_args *a, const char *path, int rc,
-                  const struct ag_ingest_result *res)
+                  const struct ag_load_result *res)
 {
     switch (rc) {
     case 0:
@@ -220,8 +220,8 @@ int cmd_enqueue(int argc, char **argv)
         return rc;
     cli_on_signals();
     for (int i = optind; i < argc && !cli_stop; i++) {
-        struct ag_ingest_opts in = a.in;
-        struct ag_ingest_result res;
+        struct ag_load_opts in = a.in;
+        struct ag_load_result res;
         const char *path = argv[i];
         if (!strcmp(path, "-")) {
             path = "/dev/stdin";
@@ -229,7 +229,7 @@ int cmd_enqueue(int argc, char **argv)
             if (in.reader.format == AG_FMT_AUTO) /* a pipe cannot be sniffed and re-read */
                 in.reader.format = AG_FMT_JSONL;
         }
-        rc = ag_ingest_file(q, path, &in, &res);
+        rc = ag_load_file(q, path, &in, &res);
         a.stdin_rejects = path != argv[i];
         rc = report(&a, argv[i], rc, &res);
         if (rank(rc) > rank(worst))
@@ -241,7 +241,7 @@ int cmd_enqueue(int argc, char **argv)
     return worst;
 }
 
-static void on_file(const char *path, int rc, const struct ag_ingest_result *res, void *arg)
+static void on_file(const char *path, int rc, const struct ag_load_result *res, void *arg)
 {
     const struct enq_args *a = arg;
     if (rc == 0 || rc == HC_E_DONE) {
@@ -271,7 +271,7 @@ int cmd_watch(int argc, char **argv)
     if ((rc = cli_buffer_open(&a.buf, 0, &q)) != 0)
         return rc;
     memset(&w, 0, sizeof w);
-    w.ingest = a.in;
+    w.load = a.in;
     w.once = a.once;
     w.on_file = on_file;
     w.arg = &a;

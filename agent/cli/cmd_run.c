@@ -7,7 +7,7 @@
 
 #include "agent/cli/cli.h"
 #include "agent/pipe/conf.h"
-#include "agent/pipe/ingest.h"
+#include "agent/pipe/load.h"
 #include "agent/pipe/pump.h"
 #include "agent/pipe/watch.h"
 #include "agent/ship/shipper.h"
@@ -33,7 +33,7 @@ struct worker {
     int rc;
 };
 
-static void on_file(const char *path, int rc, const struct ag_ingest_result *res, void *arg)
+static void on_file(const char *path, int rc, const struct ag_load_result *res, void *arg)
 {
     const struct worker *w = arg;
     if (rc == 0 || rc == HC_E_DONE)
@@ -91,9 +91,9 @@ static void run_generator(struct worker *w)
         hc_info("[%s] generated %llu events", w->src->name, (unsigned long long)n);
 }
 
-static void ingest_opts(const struct worker *w, struct ag_ingest_opts *in)
+static void load_opts(const struct worker *w, struct ag_load_opts *in)
 {
-    ag_ingest_opts_default(in);
+    ag_load_opts_default(in);
     in->reader = w->src->reader;
     in->batch = w->conf->batch;
     in->full_wait_ms = -1;
@@ -104,7 +104,7 @@ static void run_watch(struct worker *w)
 {
     struct ag_watch_opts o;
     memset(&o, 0, sizeof o);
-    ingest_opts(w, &o.ingest);
+    load_opts(w, &o.load);
     o.on_file = on_file;
     o.arg = w;
     if (mkdir(w->src->path, 0755) && errno != EEXIST)
@@ -117,10 +117,10 @@ static void run_watch(struct worker *w)
 
 static void run_file(struct worker *w)
 {
-    struct ag_ingest_opts in;
-    struct ag_ingest_result res;
-    ingest_opts(w, &in);
-    w->rc = ag_ingest_file(w->q, w->src->path, &in, &res);
+    struct ag_load_opts in;
+    struct ag_load_result res;
+    load_opts(w, &in);
+    w->rc = ag_load_file(w->q, w->src->path, &in, &res);
     if (w->rc == 0 || w->rc == HC_E_DONE) {
         hc_info("[%s] %s: %llu events, %llu rows rejected", w->src->name, w->src->path,
                 (unsigned long long)res.total_events, (unsigned long long)res.total_rejected);

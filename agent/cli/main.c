@@ -16,7 +16,7 @@ static const struct {
 } cmds[] = {
     {"generate", cmd_generate, "make realistic order, parcel and car events (into -b, or stdout)"},
     {"enqueue", cmd_enqueue, "put CSV / JSON Lines files into the buffer (resumable)"},
-    {"watch", cmd_watch, "ingest every file that arrives in a folder, then archive it"},
+    {"watch", cmd_watch, "load every file that arrives in a folder, then archive it"},
     {"status", cmd_status, "what the buffer holds: queued, shipped, dropped, rejected, retained"},
     {"dump", cmd_dump, "print buffered events as JSON Lines"},
     {"ship", cmd_ship, "send queued events to Event Hubs (continuously, or --once)"},

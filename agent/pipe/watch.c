@@ -78,13 +78,13 @@ struct watch {
 
 static int stopped(const struct watch *w)
 {
-    return w->o->ingest.stop && *w->o->ingest.stop;
+    return w->o->load.stop && *w->o->load.stop;
 }
 
 static void take_file(struct watch *w, const char *name)
 {
     char path[PATH_MAX + NAME_MAX + 2];
-    struct ag_ingest_result res;
+    struct ag_load_result res;
     struct stat st;
     int rc;
 
@@ -92,21 +92,21 @@ static void take_file(struct watch *w, const char *name)
         return;
     if (stat(path, &st) || !S_ISREG(st.st_mode))
         return;
-    rc = ag_ingest_file(w->q, path, &w->o->ingest, &res);
+    rc = ag_load_file(w->q, path, &w->o->load, &res);
     if (rc == 0 || rc == HC_E_DONE) {
         /* Archive first, then forget: a crash between the two leaves a checkpoint for a path
          * that no longer exists, never a file read twice. A file that cannot be moved keeps
          * its checkpoint (done), so later scans skip its rows and only try the move again. */
         int mv = move_with_rejects(path, w->archive, name);
         if (mv == 0)
-            ag_ingest_forget(w->q, path);
+            ag_load_forget(w->q, path);
         else
             rc = mv;
     } else if (rc == HC_E_PARSE) {
         mkdir(w->failed, 0755);
         write_why(path, res.why ? res.why : "unusable header");
         move_with_rejects(path, w->failed, name);
-        ag_ingest_forget(w->q, path);
+        ag_load_forget(w->q, path);
     }
     if (w->o->on_file)
         w->o->on_file(path, rc, &res, w->o->arg);

@@ -1,4 +1,4 @@
-#include "agent/pipe/ingest.h"
+#include "agent/pipe/load.h"
 
 #include <errno.h>
 #include <mbedtls/sha256.h>
@@ -28,7 +28,7 @@ struct ckpt {
 #define CKPT_VERSION      1
 #define CKPT_KEY_PATH_MAX 400 /* longer paths are hashed into the key */
 
-void ag_ingest_opts_default(struct ag_ingest_opts *o)
+void ag_load_opts_default(struct ag_load_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->batch = 1000;
@@ -156,7 +156,7 @@ static void drop_empty_rejects(const char *path, const char *given)
 }
 
 /* Wait for room in the buffer; 0 when time is left to try again, HC_E_FULL or HC_E_STOPPED. */
-static int wait_for_room(const struct ag_ingest_opts *o, int64_t *waited_ms)
+static int wait_for_room(const struct ag_load_opts *o, int64_t *waited_ms)
 {
     int64_t step = 100;
     if (o->stop && *o->stop)
@@ -171,7 +171,7 @@ static int wait_for_room(const struct ag_ingest_opts *o, int64_t *waited_ms)
 struct run {
     struct ag_queue *q;
     const char *path;
-    const struct ag_ingest_opts *o;
+    const struct ag_load_opts *o;
     struct ag_reader *rd;
     struct ckpt ck;
     char key[PATH_MAX + 8];
@@ -183,7 +183,7 @@ struct run {
 };
 
 /* One batch: fill a txn with up to o->batch rows, then commit it with the checkpoint. */
-static int run_batch(struct run *r, struct ag_ingest_result *res)
+static int run_batch(struct run *r, struct ag_load_result *res)
 {
     struct ag_txn *t;
     struct ckpt ck0 = r->ck;
@@ -253,7 +253,7 @@ static int run_batch(struct run *r, struct ag_ingest_result *res)
     res->events += r->b.events;
     res->rejected += r->b.rejected;
     if (r->o->on_commit) {
-        struct ag_ingest_progress p = {r->path, r->ck.line, r->ck.events, r->ck.rejected, r->eof};
+        struct ag_load_progress p = {r->path, r->ck.line, r->ck.events, r->ck.rejected, r->eof};
         r->o->on_commit(&p, r->o->arg);
     }
     return full ? HC_E_FULL : 0;
@@ -282,7 +282,7 @@ static int rewind_to_ckpt(struct run *r)
     return r->rd ? 0 : rc ? rc : -EIO;
 }
 
-static int run_file(struct run *r, struct ag_ingest_result *res)
+static int run_file(struct run *r, struct ag_load_result *res)
 {
     int64_t waited = 0;
     int rc, disk_tries = 0;
@@ -311,18 +311,18 @@ static int run_file(struct run *r, struct ag_ingest_result *res)
     return 0;
 }
 
-int ag_ingest_file(struct ag_queue *q, const char *path, const struct ag_ingest_opts *opts,
-                   struct ag_ingest_result *res)
+int ag_load_file(struct ag_queue *q, const char *path, const struct ag_load_opts *opts,
+                 struct ag_load_result *res)
 {
-    struct ag_ingest_opts defaults;
-    struct ag_ingest_result dummy;
+    struct ag_load_opts defaults;
+    struct ag_load_result dummy;
     struct run r;
     struct stat st;
     const char *why = NULL;
     int rc;
 
     if (!opts) {
-        ag_ingest_opts_default(&defaults);
+        ag_load_opts_default(&defaults);
         opts = &defaults;
     }
     if (!res)
@@ -389,7 +389,7 @@ out_close_rejects:
     return rc;
 }
 
-int ag_ingest_forget(struct ag_queue *q, const char *path)
+int ag_load_forget(struct ag_queue *q, const char *path)
 {
     char key[PATH_MAX + 8];
     struct ag_txn *t;

@@ -1,7 +1,8 @@
 /*
- * ingest.h - files into the buffer, exactly once, resumable after any crash.
+ * load.h - files into the buffer, exactly once, resumable after any crash. (Loading: in this
+ * project "ingest" is the receiver's word, wire to partition.)
  *
- * ag_ingest_file() reads one CSV or JSON Lines file with ag_reader and puts its events into the
+ * ag_load_file() reads one CSV or JSON Lines file with ag_reader and puts its events into the
  * buffer in group-committed batches. Each batch's transaction also stores the file's checkpoint
  * (byte offset, line, counts, size of its rejects file) under meta key "src:<absolute path>", so
  * after a kill -9 the next call resumes just past the last committed row: no row is lost and
@@ -15,15 +16,15 @@
  * grown since is read on from where it ended; one rewritten in place (same size or smaller, new
  * mtime) is read again whole.
  */
-#ifndef AG_INGEST_H
-#define AG_INGEST_H
+#ifndef AG_LOAD_H
+#define AG_LOAD_H
 
 #include <stdint.h>
 
 #include "agent/buffer/queue.h"
 #include "agent/source/reader.h"
 
-struct ag_ingest_progress {
+struct ag_load_progress {
     const char *path;
     uint64_t line;     /* next line to read */
     uint64_t events;   /* events of this file committed so far (all runs) */
@@ -31,7 +32,7 @@ struct ag_ingest_progress {
     int done;          /* 1 in the last report of a file */
 };
 
-struct ag_ingest_opts {
+struct ag_load_opts {
     struct ag_reader_opts reader;
     size_t batch;         /* rows per commit; 0 = 1000 */
     int force;            /* read again a file already done */
@@ -39,11 +40,11 @@ struct ag_ingest_opts {
     const char *rejects_path; /* NULL = "<path>.rejects" */
     volatile int *stop;       /* set non-zero (e.g. from a signal) to stop after the batch */
     /* Called after every commit, from the calling thread. May be NULL. */
-    void (*on_commit)(const struct ag_ingest_progress *p, void *arg);
+    void (*on_commit)(const struct ag_load_progress *p, void *arg);
     void *arg;
 };
 
-struct ag_ingest_result {
+struct ag_load_result {
     uint64_t events;                       /* committed by this call */
     uint64_t rejected;                     /* rejected by this call */
     uint64_t total_events, total_rejected; /* for the whole file, across resumed runs */
@@ -52,7 +53,7 @@ struct ag_ingest_result {
     const char *why; /* on HC_E_PARSE from the reader: why (static or NULL) */
 };
 
-void ag_ingest_opts_default(struct ag_ingest_opts *o);
+void ag_load_opts_default(struct ag_load_opts *o);
 
 /*
  * Ingest path into q. Returns 0 when the file is done, HC_E_DONE if it was already done,
@@ -63,11 +64,11 @@ void ag_ingest_opts_default(struct ag_ingest_opts *o);
  * again from the checkpoint and retried; HC_E_DISKFULL only after AG_QUEUE_DISKFULL_TRIES failures
  * in a row, or at once for a pipe (it cannot be read again).
  */
-int ag_ingest_file(struct ag_queue *q, const char *path, const struct ag_ingest_opts *opts,
-                   struct ag_ingest_result *res);
+int ag_load_file(struct ag_queue *q, const char *path, const struct ag_load_opts *opts,
+                 struct ag_load_result *res);
 
 /* Forget the checkpoint of path, e.g. after the file was archived (then pass the absolute path
  * it had: it no longer resolves). HC_E_NOTFOUND is not an error. */
-int ag_ingest_forget(struct ag_queue *q, const char *path);
+int ag_load_forget(struct ag_queue *q, const char *path);
 
 #endif

@@ -13,7 +13,7 @@
 #include <cmocka.h>
 
 #include "agent/buffer/queue.h"
-#include "agent/pipe/ingest.h"
+#include "agent/pipe/load.h"
 #include "common/error.h"
 #include "tests/unit/testutil.h"
 
@@ -45,7 +45,7 @@ static int setup(void **state)
 {
     struct fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    assert_non_null(tu_mkdtemp(f->dir, sizeof f->dir, "ingest.XXXXXX"));
+    assert_non_null(tu_mkdtemp(f->dir, sizeof f->dir, "load.XXXXXX"));
     snprintf(f->buf, sizeof f->buf, "%s/buf", f->dir);
     snprintf(f->csv, sizeof f->csv, "%s/in.csv", f->dir);
     snprintf(f->rej, sizeof f->rej, "%s/in.csv.rejects", f->dir);
@@ -63,10 +63,10 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct ag_ingest_opts opts(void)
+static struct ag_load_opts opts(void)
 {
-    struct ag_ingest_opts o;
-    ag_ingest_opts_default(&o);
+    struct ag_load_opts o;
+    ag_load_opts_default(&o);
     o.reader.device_id = "t-1";
     o.batch = 10;
     o.full_wait_ms = 0;
@@ -110,11 +110,11 @@ static int count_lines(const char *path)
 static void test_whole_file_once(void **state)
 {
     struct fx *f = *state;
-    struct ag_ingest_opts o = opts();
-    struct ag_ingest_result res;
+    struct ag_load_opts o = opts();
+    struct ag_load_result res;
     struct ag_queue_stats st;
     write_csv(f->csv, 1, 100, 0);
-    assert_int_equal(ag_ingest_file(f->q, f->csv, &o, &res), 0);
+    assert_int_equal(ag_load_file(f->q, f->csv, &o, &res), 0);
     assert_int_equal(res.events, 86);
     assert_int_equal(res.rejected, 14);
     assert_int_equal(stored_rows(f->q, 100), 86);
@@ -122,13 +122,13 @@ static void test_whole_file_once(void **state)
     assert_int_equal(ag_queue_stats(f->q, &st), 0);
     assert_int_equal(st.counters[AG_CTR_REJECTED], 14);
     /* again: already done, nothing stored twice */
-    assert_int_equal(ag_ingest_file(f->q, f->csv, &o, &res), HC_E_DONE);
+    assert_int_equal(ag_load_file(f->q, f->csv, &o, &res), HC_E_DONE);
     assert_int_equal(res.total_events, 86);
     assert_int_equal(stored_rows(f->q, 100), 86);
     /* appended rows: only those go in */
     sleep(0);
     write_csv(f->csv, 101, 120, 1);
-    assert_int_equal(ag_ingest_file(f->q, f->csv, &o, &res), 0);
+    assert_int_equal(ag_load_file(f->q, f->csv, &o, &res), 0);
     assert_int_equal(res.events + res.rejected, 20);
     assert_int_equal(stored_rows(f->q, 120), 86 + (int)res.events);
     assert_int_equal(count_lines(f->rej), 14 + (int)res.rejected);
@@ -137,7 +137,7 @@ static void test_whole_file_once(void **state)
 static volatile int stop_flag;
 static int commits_before_stop;
 
-static void stop_after(const struct ag_ingest_progress *p, void *arg)
+static void stop_after(const struct ag_load_progress *p, void *arg)
 {
     (void)p;
     (void)arg;
@@ -148,8 +148,8 @@ static void stop_after(const struct ag_ingest_progress *p, void *arg)
 static void test_stop_and_resume(void **state)
 {
     struct fx *f = *state;
-    struct ag_ingest_opts o = opts();
-    struct ag_ingest_result res;
+    struct ag_load_opts o = opts();
+    struct ag_load_result res;
     int rounds = 0;
     write_csv(f->csv, 1, 1000, 0);
     o.stop = &stop_flag;
@@ -157,7 +157,7 @@ static void test_stop_and_resume(void **state)
     for (;;) {
         stop_flag = 0;
         commits_before_stop = 3;
-        int rc = ag_ingest_file(f->q, f->csv, &o, &res);
+        int rc = ag_load_file(f->q, f->csv, &o, &res);
         rounds++;
         if (rc == 0)
             break;
@@ -178,8 +178,8 @@ static void test_stop_and_resume(void **state)
 static void test_full_buffer_then_continue(void **state)
 {
     struct fx *f = *state;
-    struct ag_ingest_opts o = opts();
-    struct ag_ingest_result res;
+    struct ag_load_opts o = opts();
+    struct ag_load_result res;
     struct ag_queue_opts qo;
     struct ag_queue *small;
     char dir[320];
@@ -189,7 +189,7 @@ static void test_full_buffer_then_continue(void **state)
     qo.max_bytes = 1 << 20;
     assert_int_equal(ag_queue_open(dir, &qo, &small), 0);
     write_csv(f->csv, 1, 20000, 0);
-    rc = ag_ingest_file(small, f->csv, &o, &res);
+    rc = ag_load_file(small, f->csv, &o, &res);
     assert_int_equal(rc, HC_E_FULL);
     assert_true(res.events > 0);
     int held = stored_rows(small, 20000);
@@ -198,7 +198,7 @@ static void test_full_buffer_then_continue(void **state)
     /* a bigger cap later: the same call continues, nothing twice */
     qo.max_bytes = 64 << 20;
     assert_int_equal(ag_queue_open(dir, &qo, &small), 0);
-    assert_int_equal(ag_ingest_file(small, f->csv, &o, &res), 0);
+    assert_int_equal(ag_load_file(small, f->csv, &o, &res), 0);
     assert_int_equal(stored_rows(small, 20000), 20000 - 20000 / 7);
     ag_queue_close(small);
 }
@@ -206,20 +206,20 @@ static void test_full_buffer_then_continue(void **state)
 static void test_unreadable(void **state)
 {
     struct fx *f = *state;
-    struct ag_ingest_opts o = opts();
-    struct ag_ingest_result res;
+    struct ag_load_opts o = opts();
+    struct ag_load_result res;
     char path[320];
     snprintf(path, sizeof path, "%s/missing.csv", f->dir);
-    assert_int_equal(ag_ingest_file(f->q, path, &o, &res), -ENOENT);
-    assert_int_equal(ag_ingest_file(f->q, f->dir, &o, &res), -EISDIR);
+    assert_int_equal(ag_load_file(f->q, path, &o, &res), -ENOENT);
+    assert_int_equal(ag_load_file(f->q, f->dir, &o, &res), -EISDIR);
 }
 
 /* A path longer than an LMDB key still gets its own checkpoint. */
 static void test_long_path(void **state)
 {
     struct fx *f = *state;
-    struct ag_ingest_opts o = opts();
-    struct ag_ingest_result res;
+    struct ag_load_opts o = opts();
+    struct ag_load_result res;
     char dir[1024], path[1100];
     int n = snprintf(dir, sizeof dir, "%s/", f->dir);
     for (int part = 0; part < 2; part++) { /* 2 x 240: a name is at most 255 */
@@ -232,9 +232,9 @@ static void test_long_path(void **state)
     dir[--n] = '\0';
     snprintf(path, sizeof path, "%s/in.csv", dir);
     write_csv(path, 1, 30, 0);
-    assert_int_equal(ag_ingest_file(f->q, path, &o, &res), 0);
+    assert_int_equal(ag_load_file(f->q, path, &o, &res), 0);
     assert_int_equal(res.events, 30 - 30 / 7);
-    assert_int_equal(ag_ingest_file(f->q, path, &o, &res), HC_E_DONE);
+    assert_int_equal(ag_load_file(f->q, path, &o, &res), HC_E_DONE);
 }
 
 int main(void)
