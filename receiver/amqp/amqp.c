@@ -114,7 +114,7 @@ static void loop_settle(struct rx_amqp_loop *l)
     }
     for (struct rx_amqp_conn *c = l->conns; c;) {
         struct rx_amqp_conn *cn = c->next;
-        if (c->dirty) {
+        if (rx_amqp__consumers(c) || c->dirty) {
             c->dirty = 0;
             rx_amqp__conn_flush(c);
         }
@@ -264,7 +264,13 @@ static int render(void *ctx, struct hc_buf *o)
         "hubcap_receiver_amqp_management_total{status=\"400\"} %llu\n"
         "# HELP hubcap_receiver_amqp_decode_errors_total Connections closed for a malformed "
         "frame.\n# TYPE hubcap_receiver_amqp_decode_errors_total counter\n"
-        "hubcap_receiver_amqp_decode_errors_total %llu\n",
+        "hubcap_receiver_amqp_decode_errors_total %llu\n"
+        "# HELP hubcap_receiver_amqp_consumer_events_total Events delivered to consumers.\n"
+        "# TYPE hubcap_receiver_amqp_consumer_events_total counter\n"
+        "hubcap_receiver_amqp_consumer_events_total %llu\n"
+        "# HELP hubcap_receiver_amqp_consumer_bytes_total Body bytes delivered to consumers.\n"
+        "# TYPE hubcap_receiver_amqp_consumer_bytes_total counter\n"
+        "hubcap_receiver_amqp_consumer_bytes_total %llu\n",
         CTR(a, RX_AC_CONN_ACCEPTED), CTR(a, RX_AC_CONN_LIMIT), atomic_load(&a->nconns),
         atomic_load(&a->nlinks), CTR(a, RX_AC_LINK_EXPIRED), CTR(a, RX_AC_LINK_UNAUTH),
         CTR(a, RX_AC_LINK_NOTFOUND), CTR(a, RX_AC_LINK_OTHER), CTR(a, RX_AC_DLV_ACCEPTED),
@@ -272,7 +278,7 @@ static int render(void *ctx, struct hc_buf *o)
         CTR(a, RX_AC_DLV_LOST), CTR(a, RX_AC_EVENTS), CTR(a, RX_AC_CBS_200), CTR(a, RX_AC_CBS_401),
         CTR(a, RX_AC_CBS_404), CTR(a, RX_AC_CBS_400), CTR(a, RX_AC_MGMT_200),
         CTR(a, RX_AC_MGMT_401), CTR(a, RX_AC_MGMT_404), CTR(a, RX_AC_MGMT_400),
-        CTR(a, RX_AC_DECODE_ERRORS));
+        CTR(a, RX_AC_DECODE_ERRORS), CTR(a, RX_AC_EVENTS_OUT), CTR(a, RX_AC_BYTES_OUT));
 }
 
 /* ---- Start and stop ------------------------------------------------------------------------- */

@@ -11,6 +11,7 @@
 #define RX_AMQP_INT_H
 
 #include <proton/connection_driver.h>
+#include <proton/message.h>
 #include <proton/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -49,6 +50,8 @@ enum rx_amqp_ctr {
     RX_AC_MGMT_400,
     RX_AC_DECODE_ERRORS, /* connections closed for a malformed frame */
     RX_AC_EVENTS,        /* events accepted */
+    RX_AC_EVENTS_OUT,    /* events delivered to consumers (consumer.c) */
+    RX_AC_BYTES_OUT,     /* their body bytes */
     RX_AC_N
 };
 
@@ -109,11 +112,12 @@ struct rx_amqp_dlv {
 
 /* A link of a connection (proton's pn_link_set_context). */
 enum rx_amqp_lkind {
-    RX_LK_EVENTS,  /* a producer's sender link: deliveries go to the core */
-    RX_LK_CBS,     /* requests to $cbs */
-    RX_LK_MGMT,    /* requests to $management */
-    RX_LK_REPLY,   /* our sender to a client's receiver for replies */
-    RX_LK_REFUSED, /* refused or detached */
+    RX_LK_EVENTS,   /* a producer's sender link: deliveries go to the core */
+    RX_LK_CBS,      /* requests to $cbs */
+    RX_LK_MGMT,     /* requests to $management */
+    RX_LK_REPLY,    /* our sender to a client's receiver for replies */
+    RX_LK_REFUSED,  /* refused or detached */
+    RX_LK_CONSUMER, /* a consumer's receiver link: events from the log (consumer.c) */
 };
 
 struct rx_amqp_link {
@@ -123,8 +127,10 @@ struct rx_amqp_link {
     int node_mgmt; /* RX_LK_REPLY: replies of $management (else $cbs) */
     int hub, partition;
     int64_t expiry_s;  /* RX_LK_EVENTS: when its token ends */
-    struct hc_buf buf; /* the delivery being received */
+    struct hc_buf buf; /* the delivery being received (RX_LK_CONSUMER: being sent) */
     int too_big;
+    struct rx_log_reader *reader; /* RX_LK_CONSUMER */
+    pn_message_t *msg;            /* RX_LK_CONSUMER: reused for each event */
 };
 
 /* A put-token the connection holds. */
@@ -174,6 +180,21 @@ void rx_amqp__conn_pend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d);
 void rx_amqp__conn_unpend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d, int inline_free);
 /* Free the connections of the loop's grave. */
 void rx_amqp__conn_bury(struct rx_amqp_loop *l);
+
+/* consumer.c: receiver links of consumers (hub/ConsumerGroups/cg/Partitions/N) */
+struct rx_amqp_addr;
+/* Attach lk (the client receives) at the selector filter's position, or refuse it. */
+void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
+                            const struct rx_amqp_addr *ad);
+/* The link ended: close its reader. */
+void rx_amqp__consumer_close(struct rx_amqp_link *lk);
+/* The client gave credit on l. */
+void rx_amqp__consumer_flow(struct rx_amqp_conn *c, pn_link_t *l);
+/* Send what every consumer link of c may (on wake-ups and ticks). 1 when something was sent. */
+int rx_amqp__consumers(struct rx_amqp_conn *c);
+/* conn.c: refuse (or detach) lk with condition and description, counted as k. */
+void rx_amqp__link_refuse(struct rx_amqp_conn *c, struct rx_amqp_link *lk, const char *cond,
+                          const char *desc, enum rx_amqp_ctr k);
 
 /* ingest.c */
 /* A complete delivery on a sender link (hub, partition): decode, submit or reject. */

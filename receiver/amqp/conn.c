@@ -89,6 +89,7 @@ static void links_free(struct rx_amqp_conn *c)
         c->links = lk->next;
         if (lk->kind == RX_LK_EVENTS)
             atomic_fetch_sub(&c->l->a->nlinks, 1);
+        rx_amqp__consumer_close(lk);
         hc_buf_free(&lk->buf);
         free(lk);
     }
@@ -227,7 +228,10 @@ static int64_t token_check(struct rx_amqp_conn *c, const struct rx_amqp_token *t
     if (rx_amqp_addr_parse(tk->name, tk->name_len, &a) || !covers(c, &a, hub, partition))
         return 0;
     snprintf(host, sizeof host, "%.*s", a.host ? (int)a.host_len : 0, a.host ? a.host : "");
-    if (partition >= 0)
+    if (a.node == RX_AN_CONSUMER && a.path && a.path_len < sizeof path - 1)
+        snprintf(path, sizeof path, "%s%.*s", a.path[0] == '/' ? "" : "/", (int)a.path_len,
+                 a.path); /* a consumer's token is signed for its own source */
+    else if (partition >= 0)
         snprintf(path, sizeof path, "/%s/Partitions/%d", cf->hubs[hub].name, partition);
     else
         snprintf(path, sizeof path, "/%s", cf->hubs[hub].name);
@@ -269,6 +273,12 @@ static void link_refuse(struct rx_amqp_conn *c, struct rx_amqp_link *lk, const c
         pn_link_open(lk->l);
     pn_link_close(lk->l);
     rx_amqp__count(c->l->a, k);
+}
+
+void rx_amqp__link_refuse(struct rx_amqp_conn *c, struct rx_amqp_link *lk, const char *cond,
+                          const char *desc, enum rx_amqp_ctr k)
+{
+    link_refuse(c, lk, cond, desc, k);
 }
 
 static void link_accept(struct rx_amqp_link *lk)
@@ -342,10 +352,7 @@ static void link_outgoing(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
         return;
     }
     if (addr && !rx_amqp_addr_parse(addr, strlen(addr), &ad) && ad.node == RX_AN_CONSUMER) {
-        link_refuse(c, lk, "amqp:not-implemented",
-                    "this receiver takes events over AMQP but does not serve them to consumers "
-                    "yet: read them from capture or the lake",
-                    RX_AC_LINK_OTHER);
+        rx_amqp__consumer_open(c, lk, &ad);
         return;
     }
     link_refuse(c, lk, "amqp:not-found", "receive from $cbs or $management", RX_AC_LINK_OTHER);
@@ -381,6 +388,7 @@ static void link_closed(struct rx_amqp_conn *c, pn_link_t *l)
         atomic_fetch_sub(&c->l->a->nlinks, 1);
     if (lk) {
         lk->kind = RX_LK_REFUSED;
+        rx_amqp__consumer_close(lk);
         hc_buf_free(&lk->buf);
     }
     if (pn_link_state(l) & PN_LOCAL_ACTIVE)
@@ -502,6 +510,9 @@ static void on_event(struct rx_amqp_conn *c, pn_event_t *e)
         break;
     case PN_DELIVERY:
         delivery(c, pn_event_delivery(e));
+        break;
+    case PN_LINK_FLOW:
+        rx_amqp__consumer_flow(c, pn_event_link(e));
         break;
     case PN_LINK_REMOTE_DETACH:
     case PN_LINK_REMOTE_CLOSE:
@@ -625,6 +636,7 @@ void rx_amqp__conn_tick(struct rx_amqp_conn *c, int64_t now_ms)
         return;
     pn_transport_tick(c->d.transport, now_ms);
     expire_links(c, now_ms / 1000);
+    rx_amqp__consumers(c);
     rx_amqp__conn_flush(c);
 }
 

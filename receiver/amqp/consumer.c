@@ -1,0 +1,281 @@
+/*
+ * consumer.c - receiver links (consumers): hub/ConsumerGroups/<cg>/Partitions/N read back from the
+ * partition's log (receiver/log/log.h), from the position of the selector filter (none: the
+ * start), each event one pre-settled message within the link's credit, with its body (a data
+ * section), its properties (application-properties) and the annotations x-opt-sequence-number,
+ * x-opt-offset (a string), x-opt-enqueued-time (a timestamp) and x-opt-partition-key.
+ *
+ * A reader at the end is woken by the partition's writer thread (rx_log_reader_notify), which
+ * only writes the loop's eventfd; the loop then pumps every consumer link (rx_amqp__consumers).
+ * Consumer groups: $Default only for now (another is amqp:not-found). Not yet: epochs and the
+ * five-reader limit, runtime metrics.
+ */
+#include <errno.h>
+#include <proton/delivery.h>
+#include <proton/link.h>
+#include <proton/message.h>
+#include <proton/session.h>
+#include <proton/terminus.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "receiver/amqp/address.h"
+#include "receiver/amqp/amqp_int.h"
+#include "receiver/capture/avro_enc.h"
+#include "receiver/log/log.h"
+
+#define SELECTOR     "apache.org:selector-filter:string"
+#define BATCH_EVENTS 300
+#define OUT_MAX      (4u << 20) /* bytes a link may have buffered in proton before we wait */
+
+/* The selector filter's string in the source's filter map, or NULL. */
+static const char *selector(pn_link_t *l, size_t *len)
+{
+    pn_data_t *f = pn_terminus_filter(pn_link_remote_source(l));
+    pn_data_rewind(f);
+    if (!pn_data_next(f) || pn_data_type(f) != PN_MAP)
+        return NULL;
+    pn_data_enter(f);
+    while (pn_data_next(f)) {
+        pn_bytes_t k = {0, NULL};
+        int is_sel;
+        if (pn_data_type(f) == PN_SYMBOL || pn_data_type(f) == PN_STRING)
+            k = pn_data_type(f) == PN_SYMBOL ? pn_data_get_symbol(f) : pn_data_get_string(f);
+        is_sel = k.size == strlen(SELECTOR) && !memcmp(k.start, SELECTOR, k.size);
+        if (!pn_data_next(f))
+            break;
+        if (!is_sel)
+            continue;
+        if (pn_data_type(f) == PN_DESCRIBED) {
+            pn_data_enter(f);
+            pn_data_next(f); /* the descriptor, whatever the client made it */
+            pn_data_next(f);
+        }
+        if (pn_data_type(f) == PN_STRING) {
+            pn_bytes_t v = pn_data_get_string(f);
+            *len = v.size;
+            return v.start;
+        }
+        return NULL;
+    }
+    return NULL;
+}
+
+/* The writer thread saw a new event for an armed reader: wake the loop (nothing else here). */
+static void consumer_notify(void *ctx)
+{
+    struct rx_amqp_loop *l = ctx;
+    uint64_t one = 1;
+    ssize_t rc = write(l->efd, &one, sizeof one);
+    (void)rc;
+}
+
+void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
+                            const struct rx_amqp_addr *ad)
+{
+    struct rx_amqp *a = c->l->a;
+    struct rx_log_pos pos = {RX_LOG_START, 0, 1};
+    struct rx_log *log;
+    char desc[512];
+    const char *sel;
+    size_t sel_len = 0;
+    int hub = rx_core_hub(a->core, ad->hub, ad->hub_len), rc;
+    if (hub < 0 || ad->partition < 0 || ad->partition >= rx_core_partitions(a->core, hub)) {
+        snprintf(desc, sizeof desc, "no event hub partition %.*s/Partitions/%d in namespace %s",
+                 (int)ad->hub_len, ad->hub, ad->partition, a->c->ns);
+        rx_amqp__link_refuse(c, lk, "amqp:not-found", desc, RX_AC_LINK_NOTFOUND);
+        return;
+    }
+    if (ad->cg_len != 8 || strncasecmp(ad->cg, "$Default", 8)) {
+        snprintf(desc, sizeof desc, "no consumer group %.*s in event hub %s", (int)ad->cg_len,
+                 ad->cg, a->c->hubs[hub].name);
+        rx_amqp__link_refuse(c, lk, "amqp:not-found", desc, RX_AC_LINK_NOTFOUND);
+        return;
+    }
+    if (!rx_amqp__conn_authorized(c, hub, ad->partition, RX_RIGHT_LISTEN)) {
+        snprintf(desc, sizeof desc,
+                 "no valid CBS token with Listen for %s: put-token on $cbs before attaching",
+                 a->c->hubs[hub].name);
+        rx_amqp__link_refuse(c, lk, "amqp:unauthorized-access", desc, RX_AC_LINK_UNAUTH);
+        return;
+    }
+    if ((sel = selector(lk->l, &sel_len)) && rx_log_pos_parse(sel, sel_len, &pos)) {
+        snprintf(desc, sizeof desc, "the selector filter '%.*s' is not a position",
+                 (int)(sel_len > 200 ? 200 : sel_len), sel);
+        rx_amqp__link_refuse(c, lk, "amqp:invalid-field", desc, RX_AC_LINK_OTHER);
+        return;
+    }
+    log = rx_core_log(a->core, hub, ad->partition);
+    if ((rc = rx_log_reader_open(log, &pos, &lk->reader))) {
+        snprintf(desc, sizeof desc, "cannot read partition %d: %s", ad->partition, hc_strerror(rc));
+        rx_amqp__link_refuse(c, lk, "amqp:internal-error", desc, RX_AC_LINK_OTHER);
+        return;
+    }
+    rx_log_reader_notify(lk->reader, consumer_notify, c->l);
+    if (!(lk->msg = pn_message())) {
+        rx_log_reader_close(lk->reader);
+        lk->reader = NULL;
+        rx_amqp__link_refuse(c, lk, "amqp:resource-limit-exceeded", "out of memory",
+                             RX_AC_LINK_OTHER);
+        return;
+    }
+    lk->hub = hub;
+    lk->partition = ad->partition;
+    lk->kind = RX_LK_CONSUMER;
+    pn_link_set_snd_settle_mode(lk->l, PN_SND_SETTLED);
+    pn_terminus_copy(pn_link_source(lk->l), pn_link_remote_source(lk->l));
+    pn_terminus_copy(pn_link_target(lk->l), pn_link_remote_target(lk->l));
+    pn_link_open(lk->l);
+}
+
+void rx_amqp__consumer_close(struct rx_amqp_link *lk)
+{
+    rx_log_reader_close(lk->reader);
+    lk->reader = NULL;
+    if (lk->msg)
+        pn_message_free(lk->msg);
+    lk->msg = NULL;
+}
+
+/* The Avro properties map into application-properties. */
+static void put_props(pn_data_t *d, const uint8_t *p, size_t n)
+{
+    const uint8_t *q = p, *end = p + n, *k, *s;
+    size_t kl, sl;
+    int64_t left = 0, br, v;
+    double dv;
+    pn_data_put_map(d);
+    pn_data_enter(d);
+    while (rx_avro_map_next(&q, end, &left) == 1) {
+        if (rx_avro_get_bytes(&q, end, &k, &kl) || rx_avro_get_long(&q, end, &br))
+            break;
+        pn_data_put_string(d, pn_bytes(kl, (const char *)k));
+        if (br == RX_AVRO_LONG && !rx_avro_get_long(&q, end, &v)) {
+            pn_data_put_long(d, v);
+        } else if (br == RX_AVRO_DOUBLE && !rx_avro_get_double(&q, end, &dv)) {
+            pn_data_put_double(d, dv);
+        } else if ((br == RX_AVRO_STRING || br == RX_AVRO_BYTES) &&
+                   !rx_avro_get_bytes(&q, end, &s, &sl)) {
+            if (br == RX_AVRO_STRING)
+                pn_data_put_string(d, pn_bytes(sl, (const char *)s));
+            else
+                pn_data_put_binary(d, pn_bytes(sl, (const char *)s));
+        } else {
+            pn_data_put_null(d);
+            break;
+        }
+    }
+    pn_data_exit(d);
+}
+
+static pn_bytes_t sym(const char *s)
+{
+    return pn_bytes(strlen(s), s);
+}
+
+/* One event as a message, encoded into lk->buf. Returns 0 or -ENOMEM. */
+static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e)
+{
+    pn_message_t *m = lk->msg;
+    pn_data_t *ann, *body;
+    char off[24];
+    size_t size;
+    int n = snprintf(off, sizeof off, "%lld", (long long)e->offset), rc;
+    pn_message_clear(m);
+    ann = pn_message_annotations(m);
+    pn_data_put_map(ann);
+    pn_data_enter(ann);
+    pn_data_put_symbol(ann, sym("x-opt-sequence-number"));
+    pn_data_put_long(ann, e->seq);
+    pn_data_put_symbol(ann, sym("x-opt-offset"));
+    pn_data_put_string(ann, pn_bytes((size_t)n, off));
+    pn_data_put_symbol(ann, sym("x-opt-enqueued-time"));
+    pn_data_put_timestamp(ann, e->enq_ms);
+    if (e->pkey) {
+        pn_data_put_symbol(ann, sym("x-opt-partition-key"));
+        pn_data_put_string(ann, pn_bytes(e->pkey_len, e->pkey));
+    }
+    pn_data_exit(ann);
+    put_props(pn_message_properties(m), e->props, e->props_len);
+    body = pn_message_body(m);
+    if (e->body) {
+        pn_data_put_binary(body, pn_bytes(e->body_len, (const char *)e->body));
+        pn_message_set_inferred(m, true);
+    } else {
+        pn_data_put_null(body);
+    }
+    for (size_t cap = e->body_len + e->props_len + 512;; cap *= 2) {
+        hc_buf_reset(&lk->buf);
+        if (hc_buf_reserve(&lk->buf, cap))
+            return -ENOMEM;
+        size = cap;
+        rc = pn_message_encode(m, lk->buf.p, &size);
+        if (rc == 0) {
+            lk->buf.len = size;
+            return 0;
+        }
+        if (rc != PN_OVERFLOW)
+            return -EINVAL;
+    }
+}
+
+/* Send what the credit allows. Returns 1 when something was sent. */
+static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
+{
+    int sent = 0;
+    while (lk->kind == RX_LK_CONSUMER && pn_link_credit(lk->l) > 0 &&
+           pn_session_outgoing_bytes(pn_link_session(lk->l)) < OUT_MAX) {
+        const struct rx_log_event *ev;
+        size_t k, want = (size_t)pn_link_credit(lk->l);
+        int rc =
+            rx_log_read(lk->reader, want < BATCH_EVENTS ? want : BATCH_EVENTS, 1u << 20, &ev, &k);
+        if (rc == HC_E_RETRY)
+            break; /* the index is being rebuilt: the next tick asks again */
+        if (rc) {
+            char desc[256];
+            snprintf(desc, sizeof desc, "cannot read the partition: %s", hc_strerror(rc));
+            rx_amqp__link_refuse(c, lk, "amqp:internal-error", desc, RX_AC_LINK_OTHER);
+            rx_amqp__consumer_close(lk);
+            break;
+        }
+        if (!k)
+            break;
+        for (size_t i = 0; i < k; i++) {
+            uint64_t tag = ++c->tag;
+            pn_delivery_t *d;
+            if (encode(lk, &ev[i]))
+                break;
+            d = pn_delivery(lk->l, pn_dtag((const char *)&tag, sizeof tag));
+            pn_link_send(lk->l, lk->buf.p, lk->buf.len);
+            pn_link_advance(lk->l);
+            pn_delivery_settle(d);
+            atomic_fetch_add(&c->l->a->ctr[RX_AC_EVENTS_OUT], 1);
+            atomic_fetch_add(&c->l->a->ctr[RX_AC_BYTES_OUT], ev[i].body_len);
+        }
+        sent = 1;
+    }
+    return sent;
+}
+
+void rx_amqp__consumer_flow(struct rx_amqp_conn *c, pn_link_t *l)
+{
+    struct rx_amqp_link *lk = pn_link_get_context(l);
+    if (lk && lk->kind == RX_LK_CONSUMER)
+        consumer_pump(c, lk);
+}
+
+int rx_amqp__consumers(struct rx_amqp_conn *c)
+{
+    int sent = 0;
+    if (c->gone)
+        return 0;
+    for (struct rx_amqp_link *lk = c->links; lk; lk = lk->next)
+        if (lk->kind == RX_LK_CONSUMER)
+            sent |= consumer_pump(c, lk);
+    return sent;
+}

@@ -1,0 +1,81 @@
+#!/usr/bin/env node
+// tests/js/consumer.js - Azure's own JavaScript client (@azure/event-hubs, pinned by
+// package-lock.json here) reading events back: EventHubConsumerClient.subscribe on the
+// $Default group, every partition (or one), from a start position, until COUNT events arrived
+// or nothing arrived for IDLE_MS.
+//
+//   node consumer.js --cs CONNECTION_STRING --from earliest|latest|seq:N|offset:O|time:MS
+//                    [--partition P] [--count N] [--idle-ms MS] [--timeout-ms MS]
+//
+// Prints one JSON line per event: {"partition", "seq", "offset", "enq" (ms), "pkey", "body"
+// (UTF-8 text), "props", "recv_ms" (the wall clock when the client handed it over)}, then
+// {"done": true, "events": n, "errors": [...]}. With --from latest it prints {"ready": true}
+// once every subscription is open (the caller sends after that).
+"use strict";
+const path = require("path");
+const { EventHubConsumerClient, earliestEventPosition, latestEventPosition } = require(
+  path.join(__dirname, "node_modules/@azure/event-hubs"));
+
+function args(argv) {
+  const a = {};
+  for (let i = 0; i < argv.length; i += 2)
+    a[argv[i].replace(/^--/, "")] = argv[i + 1];
+  return a;
+}
+
+function position(s) {
+  if (s === "earliest")
+    return earliestEventPosition;
+  if (s === "latest")
+    return latestEventPosition;
+  const [k, v] = s.split(":");
+  if (k === "seq")
+    return { sequenceNumber: Number(v), isInclusive: true };
+  if (k === "offset")
+    return { offset: v, isInclusive: true };
+  if (k === "time")
+    return { enqueuedOn: new Date(Number(v)) };
+  throw new Error("bad --from " + s);
+}
+
+async function main() {
+  const a = args(process.argv.slice(2));
+  const want = Number(a.count || 0), idle = Number(a["idle-ms"] || 3000);
+  const deadline = Date.now() + Number(a["timeout-ms"] || 60000);
+  const client = new EventHubConsumerClient("$Default", a.cs);
+  const errors = [];
+  let n = 0, last = Date.now(), opened = 0;
+  const ids = a.partition !== undefined ? [a.partition] : await client.getPartitionIds();
+  const handlers = {
+    processEvents: async (events, ctx) => {
+      const now = Date.now();
+      for (const e of events) {
+        n++;
+        const body = Buffer.isBuffer(e.body) ? e.body.toString("utf8") : e.body;
+        console.log(JSON.stringify({
+          partition: ctx.partitionId, seq: e.sequenceNumber, offset: e.offset,
+          enq: e.enqueuedTimeUtc.getTime(), pkey: e.partitionKey === undefined ? null : e.partitionKey,
+          body, props: e.properties || {}, recv_ms: now,
+        }));
+      }
+      if (events.length)
+        last = now;
+    },
+    processError: async (err) => { errors.push(String(err && (err.code || err.message))); },
+    processInitialize: async () => {
+      if (++opened === ids.length && a.from === "latest")
+        setTimeout(() => console.log(JSON.stringify({ ready: true })), 500);
+    },
+  };
+  const subs = ids.map((id) => client.subscribe(id, handlers, {
+    startPosition: position(a.from || "earliest"), maxBatchSize: 100, maxWaitTimeInSeconds: 1,
+  }));
+  while (Date.now() < deadline && !(want && n >= want) && !(!want && Date.now() - last > idle))
+    await new Promise((r) => setTimeout(r, 50));
+  for (const s of subs)
+    await s.close();
+  await client.close();
+  console.log(JSON.stringify({ done: true, events: n, errors: [...new Set(errors)] }));
+}
+
+main().catch((e) => { console.log(JSON.stringify({ done: true, events: 0, errors: [String(e)] })); process.exit(1); });
