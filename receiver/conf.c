@@ -1,6 +1,7 @@
 #include "receiver/conf.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -414,6 +415,15 @@ static struct rx_rule_conf *rule_for(struct rx_conf *c, const char *name)
     return r;
 }
 
+/* A key a connection string carries as it is: no ';' (ends a pair), no space at its ends (the
+ * parsers trim them). */
+static int key_ok(const char *k)
+{
+    size_t n = strlen(k);
+    return !strchr(k, ';') && n && !isspace((unsigned char)k[0]) &&
+           !isspace((unsigned char)k[n - 1]);
+}
+
 static int rule_key(struct load *l, const char *name, const char *k, const char *v)
 {
     struct rx_rule_conf *r = rule_for(l->c, name);
@@ -422,12 +432,19 @@ static int rule_key(struct load *l, const char *name, const char *k, const char 
     if (!strcmp(k, "key")) {
         if (!*v || copy(r->key, sizeof r->key, v))
             return fail(l, "key: 1 to %d bytes", RX_KEY_MAX - 1);
+        if (!key_ok(v))
+            return fail(l, "key: no ';' and no space at its ends (connection strings carry it)");
     } else if (!strcmp(k, "key_env")) {
         const char *e = getenv(v);
         if (!e || !*e)
             return fail(l, "key_env: environment variable '%s' is not set", v);
         if (copy(r->key, sizeof r->key, e))
             return fail(l, "key_env: the key in '%s' is longer than %d bytes", v, RX_KEY_MAX - 1);
+        if (!key_ok(e))
+            return fail(l,
+                        "key_env: the key in '%s' has a ';' or a space at its ends "
+                        "(connection strings carry it)",
+                        v);
     } else if (!strcmp(k, "rights")) {
         if (rights(v, &r->rights))
             return fail(l, "rights '%s': any of send, listen, manage", v);

@@ -130,6 +130,8 @@ static void test_bad_files(void **state)
         {"[receiver]\nlisten = nowhere\n", ":2: listen 'nowhere'"},
         {"[receiver]\nbogus = 1\n", ":2: unknown key 'bogus' in [receiver]"},
         {"[nope]\nx = 1\n", ":2: unknown section [nope]"},
+        /* found by fuzz_receiver_conf: the printed connection string did not parse back */
+        {"[rule r]\nkey = s3c;e k2\n", ":2: key: no ';'"},
         {"[capture]\ncodec = snappy\n", "codec 'snappy'"},
         {"[capture]\nwindow = 0s\n", "window '0s'"},
         {"[receiver]\nheader_timeout = 500ms\n", "header_timeout '500ms': a duration of at least"},
