@@ -2,6 +2,9 @@
  * fleet.h - hubcap-fleet: N simulated edge devices in one process, each a real agent (its own
  * LMDB buffer in DIR/dev-NNNNN, the real generator, the real shipper over the chosen transport),
  * shipping to one receiver; then a reconciliation of what the devices buffered against silver.
+ * It lives beside the agent it runs (agent/fleet/, part of ag_core so the agent's unit tests
+ * reach it), not in tools/: only its executable is a tool, and moving the code would put the
+ * agent's own modules on both sides of the tree.
  *
  * Simulation (fl_plan_device, pure and deterministic for a seed):
  *  - rate: --rate events/s across the fleet is the daily mean; the rate at an instant is
