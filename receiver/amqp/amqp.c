@@ -300,6 +300,7 @@ static void fe_free(struct rx_amqp *a)
     if (a->ssl)
         pn_ssl_domain_free(a->ssl);
     free(a->loops);
+    pthread_mutex_destroy(&a->cmu);
     free(a);
 }
 
@@ -359,6 +360,7 @@ static int amqp_start(const struct rx_frontend_env *env, void **ctx, const char 
     a->c = env->c;
     a->core = env->core;
     a->m = env->m;
+    pthread_mutex_init(&a->cmu, NULL);
     if ((rc = open_listeners(a, why)) || (rc = tls_domain(a, why)))
         goto out_free;
     if (!a->nl) {

@@ -72,6 +72,8 @@ struct rx_amqp {
     atomic_int stopping;
     atomic_int pending; /* deliveries the core holds, over every loop */
     atomic_uint_fast64_t ctr[RX_AC_N];
+    pthread_mutex_t cmu;            /* consumers (consumer.c: epochs, the five-reader limit) */
+    struct rx_amqp_link *consumers; /* cmu: every consumer link, over every loop */
 };
 
 /* What an epoll event's data.ptr points at. */
@@ -129,8 +131,14 @@ struct rx_amqp_link {
     int64_t expiry_s;  /* RX_LK_EVENTS: when its token ends */
     struct hc_buf buf; /* the delivery being received (RX_LK_CONSUMER: being sent) */
     int too_big;
-    struct rx_log_reader *reader; /* RX_LK_CONSUMER */
-    pn_message_t *msg;            /* RX_LK_CONSUMER: reused for each event */
+    struct rx_log_reader *reader;       /* RX_LK_CONSUMER */
+    pn_message_t *msg;                  /* RX_LK_CONSUMER: reused for each event */
+    struct rx_amqp_link *cnext, *cprev; /* a->consumers (under a->cmu) */
+    struct rx_amqp_loop *cloop;         /* its loop, woken when it is stolen */
+    int registered;                     /* in a->consumers */
+    int64_t epoch;                      /* com.microsoft:epoch, -1 when none */
+    atomic_int stolen;                  /* a higher epoch took the partition */
+    struct rx_amqp *a;                  /* set once registered (for the close) */
 };
 
 /* A put-token the connection holds. */

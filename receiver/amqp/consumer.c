@@ -7,8 +7,10 @@
  *
  * A reader at the end is woken by the partition's writer thread (rx_log_reader_notify), which
  * only writes the loop's eventfd; the loop then pumps every consumer link (rx_amqp__consumers).
- * Consumer groups: $Default only for now (another is amqp:not-found). Not yet: epochs and the
- * five-reader limit, runtime metrics.
+ * Epochs (com.microsoft:epoch): a higher one detaches the lower readers with amqp:link:stolen; at
+ * most five readers without one per partition (amqp:resource-limit-exceeded). Consumer groups:
+ * $Default only for now (another is amqp:not-found), so epochs count per partition. Not yet:
+ * runtime metrics (com.microsoft:enable-receiver-runtime-metric).
  */
 #include <errno.h>
 #include <proton/delivery.h>
@@ -66,6 +68,104 @@ static const char *selector(pn_link_t *l, size_t *len)
     return NULL;
 }
 
+/* The link's com.microsoft:epoch property, -1 when none. */
+static int64_t link_epoch(pn_link_t *l)
+{
+    pn_data_t *d = pn_link_remote_properties(l);
+    pn_data_rewind(d);
+    if (!pn_data_next(d) || pn_data_type(d) != PN_MAP)
+        return -1;
+    pn_data_enter(d);
+    while (pn_data_next(d)) {
+        pn_bytes_t k = {0, NULL};
+        if (pn_data_type(d) == PN_SYMBOL)
+            k = pn_data_get_symbol(d);
+        if (!pn_data_next(d))
+            break;
+        if (k.size == strlen("com.microsoft:epoch") &&
+            !memcmp(k.start, "com.microsoft:epoch", k.size)) {
+            if (pn_data_type(d) == PN_LONG)
+                return pn_data_get_long(d);
+            if (pn_data_type(d) == PN_INT)
+                return pn_data_get_int(d);
+            if (pn_data_type(d) == PN_ULONG)
+                return (int64_t)pn_data_get_ulong(d);
+        }
+    }
+    return -1;
+}
+
+static void loop_poke(struct rx_amqp_loop *l)
+{
+    uint64_t one = 1;
+    ssize_t rc = write(l->efd, &one, sizeof one);
+    (void)rc;
+}
+
+/*
+ * Register lk for its partition (Event Hubs' rules, one consumer group): a higher epoch takes the
+ * partition from every reader of a lower one or of none (they are detached with amqp:link:stolen
+ * by their own loops); a lower epoch than the one reading, or none while one reads, is refused;
+ * at most five readers without an epoch. Returns NULL, or the refusal (condition in *cond).
+ */
+static const char *consumer_register(struct rx_amqp *a, struct rx_amqp_link *lk, const char **cond)
+{
+    int n = 0;
+    int64_t top = -1;
+    const char *why = NULL;
+    pthread_mutex_lock(&a->cmu);
+    for (struct rx_amqp_link *o = a->consumers; o; o = o->cnext) {
+        if (o->hub != lk->hub || o->partition != lk->partition || atomic_load(&o->stolen))
+            continue;
+        if (o->epoch < 0)
+            n++;
+        else if (o->epoch > top)
+            top = o->epoch;
+    }
+    if (lk->epoch >= 0 && top > lk->epoch) {
+        *cond = "amqp:link:stolen";
+        why = "a reader with a higher epoch reads this partition";
+    } else if (lk->epoch < 0 && top >= 0) {
+        *cond = "amqp:link:stolen";
+        why = "a reader with an epoch reads this partition";
+    } else if (lk->epoch < 0 && n >= 5) {
+        *cond = "amqp:resource-limit-exceeded";
+        why = "at most 5 readers without an epoch per partition and consumer group";
+    }
+    if (!why) {
+        if (lk->epoch >= 0)
+            for (struct rx_amqp_link *o = a->consumers; o; o = o->cnext)
+                if (o->hub == lk->hub && o->partition == lk->partition &&
+                    !atomic_load(&o->stolen) && o->epoch < lk->epoch) {
+                    atomic_store(&o->stolen, 1);
+                    loop_poke(o->cloop);
+                }
+        lk->cnext = a->consumers;
+        lk->cprev = NULL;
+        if (a->consumers)
+            a->consumers->cprev = lk;
+        a->consumers = lk;
+        lk->registered = 1;
+    }
+    pthread_mutex_unlock(&a->cmu);
+    return why;
+}
+
+static void consumer_unregister(struct rx_amqp *a, struct rx_amqp_link *lk)
+{
+    pthread_mutex_lock(&a->cmu);
+    if (lk->registered) {
+        if (lk->cprev)
+            lk->cprev->cnext = lk->cnext;
+        else
+            a->consumers = lk->cnext;
+        if (lk->cnext)
+            lk->cnext->cprev = lk->cprev;
+        lk->registered = 0;
+    }
+    pthread_mutex_unlock(&a->cmu);
+}
+
 /* The writer thread saw a new event for an armed reader: wake the loop (nothing else here). */
 static void consumer_notify(void *ctx)
 {
@@ -110,14 +210,28 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
         rx_amqp__link_refuse(c, lk, "amqp:invalid-field", desc, RX_AC_LINK_OTHER);
         return;
     }
+    lk->hub = hub;
+    lk->partition = ad->partition;
+    lk->epoch = link_epoch(lk->l);
+    lk->cloop = c->l;
+    lk->a = a;
+    {
+        const char *cond = NULL, *why = consumer_register(a, lk, &cond);
+        if (why) {
+            rx_amqp__link_refuse(c, lk, cond, why, RX_AC_LINK_OTHER);
+            return;
+        }
+    }
     log = rx_core_log(a->core, hub, ad->partition);
     if ((rc = rx_log_reader_open(log, &pos, &lk->reader))) {
+        consumer_unregister(a, lk);
         snprintf(desc, sizeof desc, "cannot read partition %d: %s", ad->partition, hc_strerror(rc));
         rx_amqp__link_refuse(c, lk, "amqp:internal-error", desc, RX_AC_LINK_OTHER);
         return;
     }
     rx_log_reader_notify(lk->reader, consumer_notify, c->l);
     if (!(lk->msg = pn_message())) {
+        consumer_unregister(a, lk);
         rx_log_reader_close(lk->reader);
         lk->reader = NULL;
         rx_amqp__link_refuse(c, lk, "amqp:resource-limit-exceeded", "out of memory",
@@ -135,6 +249,8 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
 
 void rx_amqp__consumer_close(struct rx_amqp_link *lk)
 {
+    if (lk->a)
+        consumer_unregister(lk->a, lk);
     rx_log_reader_close(lk->reader);
     lk->reader = NULL;
     if (lk->msg)
@@ -228,6 +344,12 @@ static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e)
 static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
 {
     int sent = 0;
+    if (lk->kind == RX_LK_CONSUMER && atomic_load(&lk->stolen)) {
+        rx_amqp__link_refuse(c, lk, "amqp:link:stolen",
+                             "a reader with a higher epoch took this partition", RX_AC_LINK_OTHER);
+        rx_amqp__consumer_close(lk);
+        return 1;
+    }
     while (lk->kind == RX_LK_CONSUMER && pn_link_credit(lk->l) > 0 &&
            pn_session_outgoing_bytes(pn_link_session(lk->l)) < OUT_MAX) {
         const struct rx_log_event *ev;

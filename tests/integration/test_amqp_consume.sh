@@ -5,7 +5,8 @@
 # per partition, offsets strictly increasing, enqueued times); a subscription from a sequence
 # number starts there; one at latest gets only what is sent after it opened (the live-tail
 # latency is printed, not asserted); after a restart with the index deleted the same events come
-# back with the same numbers.
+# back with the same numbers; a higher ownerLevel detaches a lower one, and a sixth reader
+# without one is refused.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
@@ -104,4 +105,23 @@ a, b = key(sys.argv[1]), key(sys.argv[2])
 assert len(b) == 75 and set(a) <= set(b), (len(a), len(b))
 PY
 ok "index deleted + restart: the same events with the same numbers"
+
+# epochs (ownerLevel): a higher one takes the partition; at most five readers without one
+consume --from earliest --partition 0 --owner-level 1 --idle-ms 6000 > "$T/epoch1.jsonl" &
+e1=$!
+sleep 2
+consume --from earliest --partition 0 --owner-level 2 --idle-ms 1500 > "$T/epoch2.jsonl"
+wait "$e1"
+grep -q ReceiverDisconnectedError "$T/epoch1.jsonl" || fail "epoch 1 not detached: $(tail -1 "$T/epoch1.jsonl")"
+grep -q '"errors":\[\]' "$T/epoch2.jsonl" || fail "epoch 2: $(tail -1 "$T/epoch2.jsonl")"
+ok "epoch: ownerLevel 2 detached ownerLevel 1 (ReceiverDisconnectedError)"
+pids=()
+for i in 1 2 3 4 5 6; do
+  consume --from earliest --partition 1 --idle-ms 4000 > "$T/five$i.jsonl" &
+  pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+n=$(cat "$T"/five*.jsonl | grep -c QuotaExceededError || true)
+[ "$n" = 1 ] || fail "six readers without an epoch: $n refused (want 1)"
+ok "six readers without an epoch: the sixth refused (QuotaExceededError)"
 rx_stop

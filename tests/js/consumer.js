@@ -6,6 +6,7 @@
 //
 //   node consumer.js --cs CONNECTION_STRING --from earliest|latest|seq:N|offset:O|time:MS
 //                    [--partition P] [--count N] [--idle-ms MS] [--timeout-ms MS]
+//                    [--owner-level N]   (an epoch reader: a higher one takes the partition)
 //
 // Prints one JSON line per event: {"partition", "seq", "offset", "enq" (ms), "pkey", "body"
 // (UTF-8 text), "props", "recv_ms" (the wall clock when the client handed it over)}, then
@@ -61,7 +62,7 @@ async function main() {
       if (events.length)
         last = now;
     },
-    processError: async (err) => { errors.push(String(err && (err.code || err.message))); },
+    processError: async (err) => { errors.push(String(err && (err.code || err.name || err.message))); },
     processInitialize: async () => {
       if (++opened === ids.length && a.from === "latest")
         setTimeout(() => console.log(JSON.stringify({ ready: true })), 500);
@@ -69,6 +70,7 @@ async function main() {
   };
   const subs = ids.map((id) => client.subscribe(id, handlers, {
     startPosition: position(a.from || "earliest"), maxBatchSize: 100, maxWaitTimeInSeconds: 1,
+    ...(a["owner-level"] !== undefined ? { ownerLevel: Number(a["owner-level"]) } : {}),
   }));
   while (Date.now() < deadline && !(want && n >= want) && !(!want && Date.now() - last > idle))
     await new Promise((r) => setTimeout(r, 50));
