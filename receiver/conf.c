@@ -65,6 +65,7 @@ void rx_conf_dev(struct rx_conf *c)
     c->nrules = 1;
     strcpy(c->amqp.listen_addr, "127.0.0.1");
     c->amqp.port = 5672;
+    c->amqp.shared = 1; /* one port, one connection string (tools/bench/ingest.sh: no cost) */
 }
 
 const char *rx_codec_name(enum rx_codec codec)
@@ -501,6 +502,9 @@ static int amqp_key(struct load *l, const char *k, const char *v)
     } else if (!strcmp(k, "threads")) {
         if (whole(v, 1, 64, &a->threads))
             return fail(l, "threads '%s': a whole number from 1 to 64", v);
+    } else if (!strcmp(k, "shared")) {
+        if (boolean(v, &a->shared))
+            return fail(l, "shared '%s': use true or false", v);
     } else {
         return fail(l, "unknown key '%s' in [amqp]", k);
     }
@@ -529,10 +533,7 @@ static int on_key(void *arg, const char *section, const char *k, const char *v)
     if (!strcmp(section, "lake"))
         return lake_key(l, k, v);
     if (!strcmp(section, "amqp")) {
-        if (!l->c->amqp.port_given && l->c->amqp.port < 0) {
-            l->c->amqp.port = 5672; /* the section asks for AMQP */
-            l->c->amqp.port_given = 1;
-        }
+        l->c->amqp.section = 1; /* the section asks for AMQP (rx_conf_amqp_check) */
         return amqp_key(l, k, v);
     }
     if (!strncmp(section, "hub ", 4) && section[4])
@@ -597,7 +598,7 @@ static int check_fail(struct rx_conf *c, const char *fmt, const char *a)
 static int rx_conf_amqp_check(struct rx_conf *c)
 {
     struct rx_amqp_conf *a = &c->amqp;
-    if (!a->tls_cert[0] && !a->tls_key[0] && a->port_given && c->tls_cert[0]) {
+    if (!a->tls_cert[0] && !a->tls_key[0] && a->section && c->tls_cert[0]) {
         strcpy(a->tls_cert, c->tls_cert);
         strcpy(a->tls_key, c->tls_key);
     }
@@ -605,8 +606,16 @@ static int rx_conf_amqp_check(struct rx_conf *c)
         return check_fail(c, "AMQP over TLS needs both tls_cert and tls_key in [amqp]%s", "");
     if (a->tls_port < 0 && a->tls_cert[0] && !a->tls_set)
         a->tls_port = 5671;
+    /* plain AMQP on 5672 when the section says nothing of listeners; with TLS only if asked */
+    if (a->section && !a->port_given && a->tls_port < 0)
+        a->port = 5672;
     if (a->tls_port >= 0 && !a->tls_cert[0])
         return check_fail(c, "[amqp] listen_tls needs tls_cert and tls_key%s", "");
+    if (a->shared && c->tls_cert[0])
+        return check_fail(c,
+                          "[amqp] shared needs a plain [receiver] listen (TLS hides the "
+                          "protocol): use listen_tls for AMQP over TLS%s",
+                          "");
     return 0;
 }
 

@@ -46,8 +46,9 @@
  *
  *   [amqp]                               ; the AMQP 1.0 front end (amqp/amqp.h); without this
  *                                        ; section a config file serves no AMQP
- *   listen           = 0.0.0.0:5672      ; plain AMQP, or off (development mode: 127.0.0.1:5672,
- *                                        ; skipped with a warning when the port is taken)
+ *   listen           = 0.0.0.0:5672      ; plain AMQP, or off (default: off when TLS is set up;
+ *                                        ; development mode: 127.0.0.1:5672, skipped with a
+ *                                        ; warning when the port is taken)
  *   listen_tls       = 0.0.0.0:5671      ; AMQP over TLS (default when tls_cert is set), or off
  *   tls_cert         = /path/cert.pem    ; default: [receiver] tls_cert and tls_key
  *   tls_key          = /path/key.pem
@@ -55,6 +56,10 @@
  *   max_frame        = 64K               ; the largest frame taken (512 to 1M)
  *   connection_limit = 4096
  *   threads          = 2                 ; event loops (default: 2, at most the CPUs)
+ *   shared           = false             ; true: AMQP also on [receiver] listen, next to HTTP
+ *                                        ; (development mode: true)
+ *                                        ; (one port and one connection string for both; not
+ *                                        ; with [receiver] tls_cert)
  */
 #ifndef RX_CONF_H
 #define RX_CONF_H
@@ -99,6 +104,7 @@ struct rx_amqp_conf {
     char listen_addr[64];
     int port;
     int port_given; /* listen came from the file or --amqp: a taken port is an error */
+    int section;    /* the file has [amqp] */
     char tls_addr[64];
     int tls_port;
     int tls_set; /* listen_tls was given (off stays off) */
@@ -108,6 +114,7 @@ struct rx_amqp_conf {
     uint32_t max_frame;
     int connection_limit;
     int threads;
+    int shared; /* AMQP also on [receiver] listen, next to HTTP (plain only) */
 };
 
 struct rx_conf {
@@ -156,7 +163,8 @@ struct rx_conf {
 };
 
 /*
- * Development defaults: loopback 127.0.0.1:8080, namespace "hubcap", hub "events" with 4
+ * Development defaults: loopback 127.0.0.1:8080 (HTTP and AMQP on that port), AMQP also on
+ * 127.0.0.1:5672, namespace "hubcap", hub "events" with 4
  * partitions, rule RootManageSharedAccessKey (all rights) with key $HUBCAP_DEV_KEY or
  * "SAS_KEY_VALUE", capture into ./capture. Sets c->dev.
  */

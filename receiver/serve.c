@@ -51,6 +51,7 @@ static void usage(FILE *f)
         "      --lake-interval DURATION  longest wait between lake cycles (1s)\n"
 #ifdef HUBCAP_WITH_AMQP
         "      --amqp ADDR:PORT|off  the plain AMQP 1.0 listener (dev default 127.0.0.1:5672)\n"
+        "      --shared-port on|off  AMQP also on the --listen port, next to HTTP (dev: on)\n"
 #endif
         "      --mqtt URL            subscribe to an MQTT broker (mqtt://host:port) and capture\n"
         "                            what devices publish ([mqtt] in the config for the rest)\n"
@@ -60,6 +61,7 @@ static void usage(FILE *f)
 struct serve_args {
     const char *config, *listen, *capture, *codec, *window, *window_bytes, *threads, *pg,
         *lake_interval, *amqp, *mqtt;
+    const char *shared;
 };
 
 static int parse_args(int argc, char **argv, struct serve_args *a)
@@ -75,6 +77,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
                                           {"lake-interval", required_argument, NULL, 6},
                                           {"amqp", required_argument, NULL, 7},
                                           {"mqtt", required_argument, NULL, 8},
+                                          {"shared-port", required_argument, NULL, 9},
                                           {"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
     int opt;
@@ -114,6 +117,9 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
             break;
         case 8:
             a->mqtt = optarg;
+            break;
+        case 9:
+            a->shared = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -171,6 +177,13 @@ static int apply_args(struct rx_conf *c, const struct serve_args *a)
         return bad("--amqp", a->amqp, "give ADDR:PORT, e.g. 127.0.0.1:5672, or off");
     if (a->mqtt && rx_conf_mqtt_set(c, "url", a->mqtt))
         return bad("--mqtt", a->mqtt, "too long");
+    if (a->shared && strcmp(a->shared, "on") && strcmp(a->shared, "off"))
+        return bad("--shared-port", a->shared, "on or off");
+    if (a->shared)
+        c->amqp.shared = !strcmp(a->shared, "on");
+    if (c->amqp.shared && c->tls_cert[0])
+        return bad("--shared-port", "on",
+                   "not with TLS ([receiver] tls_cert): TLS hides the protocol");
     if (c->dev && !rx_conf_is_loopback(c))
         return bad("--listen", c->listen_addr,
                    "development mode (no -c config) listens on loopback only; use a config "

@@ -16,6 +16,7 @@
 #include "common/hctime.h"
 #include "common/log.h"
 #include "receiver/amqp/amqp_int.h"
+#include "receiver/rest/rest.h"
 
 void rx_amqp__count(struct rx_amqp *a, enum rx_amqp_ctr k)
 {
@@ -67,16 +68,23 @@ static void loop_accept(struct rx_amqp_loop *l, int i)
     struct rx_amqp *a = l->a;
     for (int k = 0; k < 64; k++) {
         int one = 1;
-        int fd = accept4(a->lfd[i], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct sockaddr_storage sa;
+        socklen_t salen = sizeof sa;
+        int fd = accept4(a->lfd[i], (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0)
             return; /* EAGAIN (another loop took it), EMFILE...: the next wake-up tries again */
+        if (a->lkind[i] == RX_L_SHARED) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            rx_amqp__sniff_new(l, fd, (struct sockaddr *)&sa, salen);
+            continue;
+        }
         if (atomic_load(&a->nconns) >= a->c->amqp.connection_limit || atomic_load(&a->stopping)) {
             rx_amqp__count(a, RX_AC_CONN_LIMIT);
             close(fd);
             continue;
         }
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (!rx_amqp__conn_new(l, fd, a->ltls[i]))
+        if (!rx_amqp__conn_new(l, fd, a->lkind[i] == RX_L_TLS))
             close(fd);
     }
 }
@@ -166,6 +174,8 @@ static void *loop_main(void *arg)
                 loop_accept(l, f->idx);
             else if (f->kind == RX_FD_WAKE)
                 loop_settle(l);
+            else if (f->kind == RX_FD_SNIFF)
+                rx_amqp__sniff_io((struct rx_amqp_sniff *)f);
             else
                 rx_amqp__conn_io((struct rx_amqp_conn *)f, ev[i].events);
         }
@@ -173,6 +183,7 @@ static void *loop_main(void *arg)
         now = hc_now_ms();
         if (now >= next_tick) {
             loop_tick(l, now);
+            rx_amqp__sniff_tick(l, now);
             next_tick = now + RX_AMQP_TICK_MS;
         }
         if (atomic_load(&a->stopping)) {
@@ -187,6 +198,7 @@ static void *loop_main(void *arg)
     }
     while (l->conns)
         rx_amqp__conn_abandon(l->conns);
+    rx_amqp__sniff_close_all(l);
     rx_amqp__conn_bury(l);
     pthread_mutex_lock(&l->mu);
     l->dead = 1;
@@ -297,6 +309,7 @@ static void fe_free(struct rx_amqp *a)
     }
     for (int i = 0; i < a->nl; i++)
         close(a->lfd[i]);
+    rx_rest_stop(a->rest, 0);
     if (a->ssl)
         pn_ssl_domain_free(a->ssl);
     free(a->loops);
@@ -308,6 +321,14 @@ static int open_listeners(struct rx_amqp *a, const char **why)
 {
     const struct rx_amqp_conf *ac = &a->c->amqp;
     int fd;
+    if (ac->shared) {
+        if ((fd = listen_on(a->c->listen_addr, a->c->port, &a->lport[a->nl])) < 0) {
+            *why = "cannot listen on the [receiver] listen address (taken?)";
+            return fd;
+        }
+        a->lkind[a->nl] = RX_L_SHARED;
+        a->lfd[a->nl++] = fd;
+    }
     if (ac->port >= 0) {
         if ((fd = listen_on(ac->listen_addr, ac->port, &a->lport[a->nl])) < 0) {
             if (fd == -EADDRINUSE && !ac->port_given && a->c->dev) {
@@ -318,7 +339,7 @@ static int open_listeners(struct rx_amqp *a, const char **why)
                 return fd;
             }
         } else {
-            a->ltls[a->nl] = 0;
+            a->lkind[a->nl] = RX_L_PLAIN;
             a->lfd[a->nl++] = fd;
         }
     }
@@ -327,7 +348,7 @@ static int open_listeners(struct rx_amqp *a, const char **why)
             *why = "cannot listen on the [amqp] listen_tls address";
             return fd;
         }
-        a->ltls[a->nl] = 1;
+        a->lkind[a->nl] = RX_L_TLS;
         a->lfd[a->nl++] = fd;
     }
     return 0;
@@ -351,7 +372,7 @@ static int amqp_start(const struct rx_frontend_env *env, void **ctx, const char 
 {
     struct rx_amqp *a;
     int rc;
-    if (env->c->amqp.port < 0 && env->c->amqp.tls_port < 0)
+    if (env->c->amqp.port < 0 && env->c->amqp.tls_port < 0 && !env->c->amqp.shared)
         return 1;
     if (!(a = calloc(1, sizeof *a))) {
         *why = "out of memory";
@@ -367,6 +388,9 @@ static int amqp_start(const struct rx_frontend_env *env, void **ctx, const char 
         fe_free(a);
         return 1;
     }
+    if (a->c->amqp.shared && (rc = rx_rest_start(env, RX_HTTP_NO_LISTEN, &a->rest, why)))
+        goto out_free;
+    a->lake = env->api != NULL;
     a->nloops = a->c->amqp.threads;
     rc = -ENOMEM;
     *why = "out of memory";
@@ -388,18 +412,39 @@ out_free:
     return rc;
 }
 
+/* The shared port's lines: where, and the one connection string (REST and AMQP clients). */
+static void banner_shared(struct rx_amqp *a, int i, FILE *out)
+{
+    const struct rx_conf *c = a->c;
+    const char *addr = c->listen_addr;
+    char cs[2048];
+    int v6 = strchr(addr, ':') != NULL;
+    fprintf(out, "rest: http://%s%s%s:%d (Event Hubs REST send API, /metrics, /healthz%s)\n",
+            v6 ? "[" : "", addr, v6 ? "]" : "", a->lport[i],
+            a->lake ? ", /api/v1, dashboard at /" : "");
+    fprintf(out, "amqp: amqp://%s%s%s:%d (Event Hubs AMQP 1.0, on the same port as HTTP)\n",
+            v6 ? "[" : "", addr, v6 ? "]" : "", a->lport[i]);
+    if (rx_conf_connstr(c, a->lport[i], c->dev, cs, sizeof cs) > 0)
+        fprintf(out, "connection string for the agent (and AMQP clients):\n%s\n", cs);
+}
+
 static void amqp_banner(void *ctx, FILE *out)
 {
     struct rx_amqp *a = ctx;
     const struct rx_conf *c = a->c;
     char cs[2048];
     for (int i = 0; i < a->nl; i++) {
-        const char *addr = a->ltls[i] ? c->amqp.tls_addr : c->amqp.listen_addr;
+        int tls = a->lkind[i] == RX_L_TLS;
+        const char *addr = tls ? c->amqp.tls_addr : c->amqp.listen_addr;
         int v6 = strchr(addr, ':') != NULL;
-        fprintf(out, "amqp: %s://%s%s%s:%d (Event Hubs AMQP 1.0%s)\n",
-                a->ltls[i] ? "amqps" : "amqp", v6 ? "[" : "", addr, v6 ? "]" : "", a->lport[i],
-                a->ltls[i] ? ", TLS" : ": SASL ANONYMOUS/PLAIN/MSSBCBS, CBS, $management");
-        if (!a->ltls[i] && rx_conf_connstr(c, a->lport[i], c->dev, cs, sizeof cs) > 0)
+        if (a->lkind[i] == RX_L_SHARED) {
+            banner_shared(a, i, out);
+            continue;
+        }
+        fprintf(out, "amqp: %s://%s%s%s:%d (Event Hubs AMQP 1.0%s)\n", tls ? "amqps" : "amqp",
+                v6 ? "[" : "", addr, v6 ? "]" : "", a->lport[i],
+                tls ? ", TLS" : ": SASL ANONYMOUS/PLAIN/MSSBCBS, CBS, $management");
+        if (!tls && rx_conf_connstr(c, a->lport[i], c->dev, cs, sizeof cs) > 0)
             fprintf(out, "amqp connection string: %s%s\n", cs,
                     c->tls_cert[0] ? ";UseDevelopmentEmulator=true" : "");
     }
@@ -417,6 +462,10 @@ static void amqp_stop(void *ctx, int64_t drain_ms)
     for (int i = 0; i < a->nloops; i++)
         if (a->loops[i].started)
             pthread_join(a->loops[i].th, NULL);
+    if (a->rest) {
+        rx_rest_stop(a->rest, drain_ms); /* after the loops: nothing is handed to it any more */
+        a->rest = NULL;
+    }
     if (atomic_load(&a->pending) > 0)
         return; /* the core still holds deliveries that point here: the process is ending */
     fe_free(a);

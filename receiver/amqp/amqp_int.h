@@ -16,6 +16,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "common/buf.h"
 #include "receiver/amqp/message.h"
@@ -58,16 +59,26 @@ enum rx_amqp_ctr {
 struct rx_amqp_loop;
 struct rx_amqp_conn;
 
+/* Listeners: AMQP, AMQP over TLS, or AMQP and HTTP on one port (shared.c). */
+enum rx_amqp_lsock { RX_L_PLAIN, RX_L_TLS, RX_L_SHARED };
+#define RX_AMQP_LISTENERS 3
+
+struct rx_rest;
+
 /* The front end. */
 struct rx_amqp {
     const struct rx_conf *c;
     struct rx_core *core;
     struct rx_metrics *m;
-    int lfd[2], ltls[2], lport[2], nl;
+    int lfd[RX_AMQP_LISTENERS], lport[RX_AMQP_LISTENERS], nl;
+    enum rx_amqp_lsock lkind[RX_AMQP_LISTENERS];
+    struct rx_rest *rest; /* the REST front end on the shared port, or NULL */
+    int lake;             /* the JSON API and the dashboard answer (for the banner) */
     pn_ssl_domain_t *ssl;
     struct rx_amqp_loop *loops;
     int nloops;
     atomic_int nconns;
+    atomic_int nsniff; /* shared-port connections not handed over yet */
     atomic_int nlinks;
     atomic_int stopping;
     atomic_int pending; /* deliveries the core holds, over every loop */
@@ -77,7 +88,7 @@ struct rx_amqp {
 };
 
 /* What an epoll event's data.ptr points at. */
-enum rx_amqp_fdkind { RX_FD_LISTEN, RX_FD_WAKE, RX_FD_CONN };
+enum rx_amqp_fdkind { RX_FD_LISTEN, RX_FD_WAKE, RX_FD_CONN, RX_FD_SNIFF };
 struct rx_amqp_fd {
     enum rx_amqp_fdkind kind;
     int idx; /* RX_FD_LISTEN: the listener */
@@ -85,9 +96,12 @@ struct rx_amqp_fd {
 
 struct rx_amqp_dlv;
 
+struct rx_amqp_sniff;
+
 struct rx_amqp_loop {
-    struct rx_amqp_fd wake_fd, listen_fd[2];
-    struct rx_amqp_conn *grave; /* ended connections, freed after the events in hand */
+    struct rx_amqp_fd wake_fd, listen_fd[RX_AMQP_LISTENERS];
+    struct rx_amqp_sniff *sniffs; /* shared-port connections whose protocol is not known yet */
+    struct rx_amqp_conn *grave;   /* ended connections, freed after the events in hand */
     struct rx_amqp *a;
     pthread_t th;
     int started;
@@ -203,6 +217,14 @@ int rx_amqp__consumers(struct rx_amqp_conn *c);
 /* conn.c: refuse (or detach) lk with condition and description, counted as k. */
 void rx_amqp__link_refuse(struct rx_amqp_conn *c, struct rx_amqp_link *lk, const char *cond,
                           const char *desc, enum rx_amqp_ctr k);
+/* shared.c: a connection accepted on the shared port, its first bytes awaited. */
+void rx_amqp__sniff_new(struct rx_amqp_loop *l, int fd, const struct sockaddr *sa, socklen_t salen);
+/* Its first bytes came: hand it to AMQP or HTTP (or wait for more). */
+void rx_amqp__sniff_io(struct rx_amqp_sniff *s);
+/* Close those that said nothing for header_timeout; retry those that sent part of "AMQP". */
+void rx_amqp__sniff_tick(struct rx_amqp_loop *l, int64_t now_ms);
+/* Close every one (loop exit). */
+void rx_amqp__sniff_close_all(struct rx_amqp_loop *l);
 
 /* ingest.c */
 /* A complete delivery on a sender link (hub, partition): decode, submit or reject. */

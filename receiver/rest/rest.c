@@ -56,6 +56,10 @@ void rx_rest_stop(struct rx_rest *r, int64_t drain_ms)
 
 static int rest_start(const struct rx_frontend_env *env, void **ctx, const char **why)
 {
+#ifdef HUBCAP_WITH_AMQP
+    if (env->c->amqp.shared)
+        return 1; /* the AMQP front end owns the port and starts REST behind it (amqp/shared.c) */
+#endif
     return rx_rest_start(env, 0, (struct rx_rest **)ctx, why);
 }
 

@@ -10,7 +10,8 @@
 # turn, so events differ as real ones do), DURATION in seconds (20), CODEC
 # (deflate), HTTP_THREADS (receiver, default: CPUs), WRK_THREADS (1), CAPTURE (folder; default a
 # temporary one, removed after), VERIFY=1 to read every capture file back with python3-avro
-# (slow: about 40k events/s) and check the count. cpu_us_per_event is the receiver's CPU time
+# (slow: about 40k events/s) and check the count, RX_ARGS more arguments for the receiver (e.g.
+# --shared-port: AMQP and HTTP on one port, to compare). cpu_us_per_event is the receiver's CPU time
 # (user + system) per acknowledged event.
 # Needs wrk (Debian package wrk) and python3.
 set -euo pipefail
@@ -38,7 +39,7 @@ trap cleanup EXIT
 threads=()
 [ -n "${HTTP_THREADS:-}" ] && threads=(--http-threads "$HTTP_THREADS")
 "$HC_BIN/hubcap-receiver" serve --listen 127.0.0.1:0 --capture "$CAPTURE" --codec "$CODEC" \
-  "${threads[@]+"${threads[@]}"}" > "$W/rx.out" 2> "$W/rx.log" &
+  "${threads[@]+"${threads[@]}"}" ${RX_ARGS:-} > "$W/rx.out" 2> "$W/rx.log" &
 rx=$!
 for _ in $(seq 1 200); do grep -qs '^Endpoint=' "$W/rx.out" && break; sleep 0.05; done
 port=$(grep -o '^Endpoint=sb://127.0.0.1:[0-9]*' "$W/rx.out" | grep -o '[0-9]*$')

@@ -181,12 +181,74 @@ static void test_connstr(void **state)
                            "SharedAccessKey=<key>;EntityPath=h1");
 }
 
+#define HUB_RULE "[hub h]\npartitions = 1\n[rule r]\nkey = k\nrights = send\n"
+
+/* [amqp]: none without the section; its defaults with it; TLS on 5671 with a certificate. */
+static void test_amqp(void **state)
+{
+    (void)state;
+    rx_conf_dev(&c);
+    assert_int_equal(c.amqp.port, 5672);
+    assert_string_equal(c.amqp.listen_addr, "127.0.0.1");
+    assert_int_equal(c.amqp.tls_port, -1);
+    assert_true(c.amqp.shared);
+    assert_int_equal(load_text(HUB_RULE), 0);
+    assert_int_equal(c.amqp.port, -1);
+    assert_int_equal(c.amqp.tls_port, -1);
+    assert_false(c.amqp.shared);
+    assert_int_equal(load_text(HUB_RULE "[amqp]\nidle_timeout = 2m\n"), 0);
+    assert_int_equal(c.amqp.port, 5672);
+    assert_int_equal(c.amqp.idle_timeout_ms, 120000);
+    assert_int_equal(load_text(HUB_RULE "[amqp]\nlisten = off\nlisten_tls = 127.0.0.1:0\n"
+                                        "tls_cert = c.pem\ntls_key = k.pem\nmax_frame = 1M\n"
+                                        "connection_limit = 10\nthreads = 3\nshared = true\n"),
+                     0);
+    assert_int_equal(c.amqp.port, -1);
+    assert_int_equal(c.amqp.tls_port, 0);
+    assert_string_equal(c.amqp.tls_addr, "127.0.0.1");
+    assert_int_equal(c.amqp.max_frame, 1u << 20);
+    assert_int_equal(c.amqp.connection_limit, 10);
+    assert_int_equal(c.amqp.threads, 3);
+    assert_true(c.amqp.shared);
+    assert_int_equal(load_text(HUB_RULE "[amqp]\ntls_cert = c.pem\ntls_key = k.pem\n"), 0);
+    assert_int_equal(c.amqp.tls_port, 5671);
+    assert_int_equal(rx_conf_amqp_listen(&c, "[::1]:5673", 0), 0);
+    assert_string_equal(c.amqp.listen_addr, "::1");
+    assert_int_equal(c.amqp.port, 5673);
+    assert_int_equal(rx_conf_amqp_listen(&c, "nowhere", 0), HC_E_PARSE);
+    assert_int_equal(c.amqp.port, 5673);
+}
+
+static void test_amqp_bad(void **state)
+{
+    static const struct {
+        const char *text, *msg;
+    } bad[] = {
+        {HUB_RULE "[amqp]\nlisten = here\n", "listen 'here'"},
+        {HUB_RULE "[amqp]\nmax_frame = 100\n", "max_frame '100'"},
+        {HUB_RULE "[amqp]\nidle_timeout = 10ms\n", "idle_timeout '10ms'"},
+        {HUB_RULE "[amqp]\nlisten_tls = 0.0.0.0:5671\n", "listen_tls needs tls_cert"},
+        {HUB_RULE "[amqp]\ntls_cert = c.pem\n", "both tls_cert and tls_key in [amqp]"},
+        {HUB_RULE "[amqp]\nshared = maybe\n", "shared 'maybe'"},
+        {HUB_RULE "[receiver]\ntls_cert = c\ntls_key = k\n[amqp]\nshared = true\n",
+         "shared needs a plain"},
+        {HUB_RULE "[amqp]\nport = 1\n", "unknown key 'port' in [amqp]"},
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_not_equal(load_text(bad[i].text), 0);
+        if (!strstr(c.err, bad[i].msg))
+            fail_msg("config %zu: error '%s' does not say '%s'", i, c.err, bad[i].msg);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dev_defaults), cmocka_unit_test(test_listen),
         cmocka_unit_test(test_file),         cmocka_unit_test(test_bad_files),
-        cmocka_unit_test(test_connstr),
+        cmocka_unit_test(test_connstr),      cmocka_unit_test(test_amqp),
+        cmocka_unit_test(test_amqp_bad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
