@@ -22,8 +22,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIB            (1024ull * 1024)
-#define DEFAULT_MAX    (1024 * MIB)
+#define MIB (1024ull * 1024)
+/* 32-bit: the map (2 x max_bytes + MAP_SLACK) stays within MAP_LIMIT_32, half of a 3 GiB user
+ * address space, leaving the rest to the libraries, heap and thread stacks. */
+#define MAP_LIMIT_32   (1536 * MIB)
+#define DEFAULT_MAX    (sizeof(size_t) < 8 ? 512 * MIB : 1024 * MIB)
 #define DEFAULT_RET_MS (24 * 3600 * 1000ll)
 #define MAP_SLACK      (64 * MIB)
 #define TXN_SLACK      (1 * MIB)    /* pages a txn needs besides its records (branches, meta) */
@@ -359,6 +362,8 @@ static int init_caps(struct ag_queue *q, MDB_txn *txn)
         q->o.max_bytes = stored_max;
     else if (!q->o.max_bytes)
         q->o.max_bytes = DEFAULT_MAX;
+    if (!q->o.readonly && q->o.max_bytes > ag_queue_max_bytes_limit())
+        return HC_E_TOOBIG; /* a cap this process cannot map: nothing is stored */
     if (!q->o.retention_bytes)
         q->o.retention_bytes = q->o.max_bytes / 4;
     if (!q->o.readonly && (rc || stored_max != q->o.max_bytes)) {
@@ -477,12 +482,18 @@ static int locate(struct ag_queue *q)
     return 0;
 }
 
+uint64_t ag_queue_max_bytes_limit(void)
+{
+    return sizeof(size_t) < 8 ? (MAP_LIMIT_32 - MAP_SLACK) / 2 : (UINT64_MAX - MAP_SLACK) / 2;
+}
+
 /* Map size: room for copy-on-write and free pages over the cap. */
 static size_t map_size(uint64_t max_bytes)
 {
     uint64_t m = max_bytes > (UINT64_MAX - MAP_SLACK) / 2 ? UINT64_MAX : max_bytes * 2 + MAP_SLACK;
-    /* A 32-bit board cannot map 2 GiB in one piece: stay within 1.5 GiB there. */
-    uint64_t limit = sizeof(size_t) < 8 ? 1536 * MIB : (uint64_t)SIZE_MAX / 2;
+    /* A 32-bit board cannot map 2 GiB in one piece: stay within 1.5 GiB there (a reader of a
+     * buffer written with a larger cap on another system; a writer is refused above it). */
+    uint64_t limit = sizeof(size_t) < 8 ? MAP_LIMIT_32 : (uint64_t)SIZE_MAX / 2;
     return (size_t)(m < limit ? m : limit);
 }
 
@@ -494,6 +505,8 @@ static int resolve_opts(const struct ag_queue_opts *in, struct ag_queue_opts *o)
         ag_queue_opts_default(o);
     if (o->policy != AG_FULL_BLOCK && o->policy != AG_FULL_DROP_OLDEST)
         return HC_E_INVAL;
+    if (!o->readonly && o->max_bytes > ag_queue_max_bytes_limit())
+        return HC_E_TOOBIG;
     /* max_bytes 0 (the buffer's own cap) and retention_bytes 0 are settled by init_caps. */
     if (o->retention_ms < 0)
         o->retention_ms = DEFAULT_RET_MS;

@@ -21,6 +21,9 @@
  * bytes (header + device id + JSON); the dead and corrupt DBs are not counted in them. The LMDB
  * map is max_bytes * 2 + 64 MiB, room for copy-on-write and free pages. The cap is the buffer's
  * own: kept in meta ("ag.max_bytes"); opened with max_bytes 0, a buffer keeps the cap it has.
+ * On a 32-bit system the map stays within 1.5 GiB of the address space: a cap over
+ * ag_queue_max_bytes_limit() (736 MiB there) is refused for writing with HC_E_TOOBIG, whether
+ * given or stored, and a new buffer's default cap is 512 MiB there (1 GiB on 64-bit).
  *
  * A full disk (the file system fills before max_bytes) works like the cap: the queue learns a
  * *disk cap* (a write txn that begins with less free space than about four txns need takes what
@@ -65,7 +68,8 @@ enum ag_full_policy { AG_FULL_BLOCK = 0, AG_FULL_DROP_OLDEST = 1 };
 
 struct ag_queue_opts {
     uint64_t max_bytes; /* cap on stored record bytes (queued + retained); 0 = the buffer's
-                           own (1 GiB for a new one). Ignored readonly: the buffer's own. */
+                           own (1 GiB for a new one; 512 MiB on 32-bit). Ignored readonly:
+                           the buffer's own. At most ag_queue_max_bytes_limit(). */
     enum ag_full_policy policy;
     int nosync;           /* 1: commits are not fsynced (faster, loses the tail on power loss) */
     int64_t retention_ms; /* keep shipped events this long; < 0 = default 24 h; 0 = none */
@@ -129,8 +133,12 @@ struct ag_iter;
 
 const char *ag_counter_name(enum ag_counter c);
 
-/* Default options: 1 GiB cap, block, synced, 24 h retention, retention_bytes 0 (max_bytes / 4,
- * 256 MiB with the default cap). */
+/* The largest max_bytes this build maps: 736 MiB on a 32-bit system (the map, 2 x max_bytes +
+ * 64 MiB, within 1.5 GiB of a 3 GiB address space); on 64-bit, no limit that a disk reaches. */
+uint64_t ag_queue_max_bytes_limit(void);
+
+/* Default options: 1 GiB cap (512 MiB on 32-bit), block, synced, 24 h retention, retention_bytes 0
+ * (max_bytes / 4, 256 MiB with the default cap). */
 void ag_queue_opts_default(struct ag_queue_opts *o);
 
 /*
@@ -138,7 +146,9 @@ void ag_queue_opts_default(struct ag_queue_opts *o);
  * folders. opts may be NULL for defaults. On success *out owns the handle (ag_queue_close); on
  * failure *out is NULL. Errors: -ENOENT (no buffer there, readonly), -EACCES/-EROFS (folder not
  * writable), -ENOTDIR, HC_E_VERSION (another format, or an LMDB environment that is not a
- * buffer), HC_E_CORRUPT, HC_E_INVAL (bad opts), -errno.
+ * buffer), HC_E_CORRUPT, HC_E_INVAL (bad opts), HC_E_TOOBIG (a cap, given or stored, over
+ * ag_queue_max_bytes_limit(): 32-bit), -ENOMEM (also: the map did not fit the address space),
+ * -errno.
  */
 int ag_queue_open(const char *dir, const struct ag_queue_opts *opts, struct ag_queue **out);
 /* Close; accepts NULL. Open txns and iterators (of every thread) must be finished first. */

@@ -1,6 +1,7 @@
 #include "agent/cli/cli.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -48,6 +49,13 @@ int cli_buffer_option(struct cli_buffer *b, int opt, const char *arg)
                     "hubcap-agent: --max-bytes '%s': give a size of at least 1M, "
                     "e.g. 512M or 2G\n",
                     arg);
+            return -1;
+        }
+        if (b->opts.max_bytes > ag_queue_max_bytes_limit()) {
+            fprintf(stderr,
+                    "hubcap-agent: --max-bytes '%s': this 32-bit system cannot map a buffer "
+                    "that big; the maximum is %" PRIu64 "M (the map is 2 x max_bytes + 64 MiB)\n",
+                    arg, ag_queue_max_bytes_limit() >> 20);
             return -1;
         }
         return 1;
@@ -112,6 +120,16 @@ int cli_buffer_open(const struct cli_buffer *b, int readonly, struct ag_queue **
         fprintf(stderr, "hubcap-agent: %s is not a folder: -b takes the buffer's folder\n", b->dir);
     else if (rc == HC_E_VERSION)
         fprintf(stderr, "hubcap-agent: buffer %s was written by another version of hubcap\n",
+                b->dir);
+    else if (rc == HC_E_TOOBIG)
+        fprintf(stderr,
+                "hubcap-agent: buffer %s has a cap this 32-bit system cannot map; the maximum "
+                "is %" PRIu64 "M: open it with --max-bytes %" PRIu64 "M or less\n",
+                b->dir, ag_queue_max_bytes_limit() >> 20, ag_queue_max_bytes_limit() >> 20);
+    else if (rc == -ENOMEM)
+        fprintf(stderr,
+                "hubcap-agent: cannot map buffer %s: no room in the address space for its "
+                "map (2 x max_bytes + 64 MiB); give a smaller --max-bytes\n",
                 b->dir);
     else if (rc == HC_E_DISKFULL)
         fprintf(stderr,

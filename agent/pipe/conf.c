@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +105,11 @@ static int buffer_key(struct load *l, const char *k, const char *v)
     } else if (!strcmp(k, "max_bytes")) {
         if (hc_size_parse(v, &q->max_bytes) || q->max_bytes < (1u << 20))
             return fail(l, "max_bytes '%s': a size of at least 1M, e.g. 512M or 2G", v);
+        if (q->max_bytes > ag_queue_max_bytes_limit())
+            return fail(l,
+                        "max_bytes '%s': this 32-bit system cannot map a buffer that big; the "
+                        "maximum is %" PRIu64 "M (the map is 2 x max_bytes + 64 MiB)",
+                        v, ag_queue_max_bytes_limit() >> 20);
     } else if (!strcmp(k, "full_policy")) {
         if (!strcmp(v, "block"))
             q->policy = AG_FULL_BLOCK;

@@ -962,16 +962,17 @@ static void test_tls_right_and_wrong_ca(void **state)
     snprintf(other, sizeof other, "%s/other.pem", tls_dir);
     ps.tls = 1;
     peer_start(&pr, &ps);
-    tp_open(&t, "localhost", pr.port, 1, "5s", "ca_file", ca, NULL);
+    /* 30 s: both ends' handshakes take seconds under qemu-user (a board build's ctest) */
+    tp_open(&t, "localhost", pr.port, 1, "30s", "ca_file", ca, NULL);
     if (tp_send(&t, 0, 20) != AG_SEND_OK)
         fail_msg("right CA: %s: %s", t.st.code, t.st.error);
     tp_close(&t);
-    tp_open(&t, "localhost", pr.port, 1, "5s", "ca_file", other, NULL);
+    tp_open(&t, "localhost", pr.port, 1, "30s", "ca_file", other, NULL);
     assert_int_equal(tp_send(&t, 0, 1), AG_SEND_RETRY);
     assert_int_equal(t.st.why, AG_WHY_TLS);
     assert_non_null(strstr(t.st.error, "certificate verify failed for host localhost"));
     tp_close(&t);
-    tp_open(&t, "localhost", pr.port, 1, "5s", NULL);
+    tp_open(&t, "localhost", pr.port, 1, "30s", NULL);
     assert_int_equal(tp_send(&t, 0, 1), AG_SEND_RETRY);
     assert_int_equal(t.st.why, AG_WHY_TLS);
     tp_close(&t);
@@ -981,7 +982,7 @@ static void test_tls_right_and_wrong_ca(void **state)
 
     ps.tls = 0; /* a plain AMQP peer where TLS is expected */
     peer_start(&pr, &ps);
-    tp_open(&t, "localhost", pr.port, 1, "5s", "ca_file", ca, NULL);
+    tp_open(&t, "localhost", pr.port, 1, "30s", "ca_file", ca, NULL);
     assert_int_equal(tp_send(&t, 0, 1), AG_SEND_RETRY);
     assert_int_equal(t.st.why, AG_WHY_TLS);
     tp_close(&t);
