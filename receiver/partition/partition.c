@@ -42,7 +42,7 @@ struct rx_partition {
     uint64_t synced_at;            /* its synced size before the pending events */
     struct rx_durable_event *pend; /* events appended since the last sync (for the hooks) */
     size_t npend, pend_cap;
-    atomic_int_fast64_t next_seq; /* for readers outside the thread */
+    atomic_int_fast64_t next_seq;                 /* for readers outside the thread */
     atomic_int_fast64_t last_offset, last_enq_ms; /* of the last event on disk, -1 / 0 unknown */
 };
 
