@@ -186,6 +186,21 @@ int rx_conf_hub_index(const struct rx_conf *c, const char *name, size_t len)
     return -1;
 }
 
+int rx_conf_group_index(const struct rx_hub_conf *h, const char *name, size_t len)
+{
+    if (len == 8 && !strncasecmp(name, "$Default", 8))
+        return 0;
+    for (int i = 0; i < h->ngroups; i++)
+        if (strlen(h->groups[i]) == len && !strncasecmp(h->groups[i], name, len))
+            return i + 1;
+    return -1;
+}
+
+const char *rx_conf_group_name(const struct rx_hub_conf *h, int g)
+{
+    return g <= 0 || g > h->ngroups ? "$Default" : h->groups[g - 1];
+}
+
 /* ---- INI ------------------------------------------------------------------------------------ */
 
 struct load {
@@ -352,6 +367,44 @@ static int capture_key(struct load *l, const char *k, const char *v)
     return 1;
 }
 
+/* A consumer group name as Event Hubs takes it: 1 to 50 letters, digits, '.', '-', '_'. */
+static int group_name(const char *v, size_t n)
+{
+    if (!n || n >= RX_GROUP_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        char ch = v[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '.' || ch == '-' || ch == '_'))
+            return -1;
+    }
+    return 0;
+}
+
+/* consumer_groups = a, b c: add each (a repeat, or $Default, is no new group). */
+static int hub_groups(struct load *l, struct rx_hub_conf *h, const char *v)
+{
+    const char *p = v;
+    for (;;) {
+        size_t n;
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!(n = strcspn(p, " ,\t")))
+            return 1;
+        if (rx_conf_group_index(h, p, n) < 0) {
+            if (group_name(p, n))
+                return fail(l, "consumer group '%.*s': 1 to %d letters, digits, '.', '-' or '_'",
+                            (int)(n > 64 ? 64 : n), p, RX_GROUP_MAX - 1);
+            if (h->ngroups == RX_MAX_GROUPS - 1)
+                return fail(l, "[hub %s]: at most %d consumer groups besides $Default", h->name,
+                            RX_MAX_GROUPS - 1);
+            memcpy(h->groups[h->ngroups], p, n);
+            h->groups[h->ngroups++][n] = 0;
+        }
+        p += n;
+    }
+}
+
 static int hub_key(struct load *l, const char *name, const char *k, const char *v)
 {
     struct rx_conf *c = l->c;
@@ -372,6 +425,8 @@ static int hub_key(struct load *l, const char *name, const char *k, const char *
     } else if (!strcmp(k, "retention")) {
         if (hc_duration_parse(v, &c->hubs[i].retention_ms) || c->hubs[i].retention_ms < 0)
             return fail(l, "retention '%s': a duration (e.g. 7d, 12h) or 0 to keep everything", v);
+    } else if (!strcmp(k, "consumer_groups")) {
+        return hub_groups(l, &c->hubs[i], v);
     } else {
         return fail(l, "unknown key '%s' in [hub %s]", k, name);
     }

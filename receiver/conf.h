@@ -35,6 +35,9 @@
  *   retention  = 7d                      ; capture files older than this may be deleted once in
  *                                        ; bronze (with a lake) and read by every consumer;
  *                                        ; default 0: keep everything capture keeps
+ *   consumer_groups = analytics, archive  ; the groups consumers may read in besides $Default
+ *                                        ; (always there); 1 to 50 letters, digits, '.', '-',
+ *                                        ; '_'; at most 19 (Event Hubs Standard: 20 in all)
  *
  *   [mqtt]                               ; subscribe to a broker (receiver/mqtt/mqtt.h: keys)
  *   url = mqtt://broker:1883             ; kept as text here, read by the MQTT front end
@@ -75,6 +78,8 @@
 #define RX_MAX_PARTITIONS  1024
 #define RX_PUBLICATION_MAX (64u * 1024 * 1024)
 #define RX_MQTT_KEYS       24 /* [mqtt] settings at most */
+#define RX_MAX_GROUPS      20 /* consumer groups of a hub, $Default included */
+#define RX_GROUP_MAX       51 /* a consumer group's name: up to 50 bytes */
 
 #define RX_DEV_NAMESPACE "hubcap"
 #define RX_DEV_HUB       "events"
@@ -90,6 +95,9 @@ struct rx_hub_conf {
     char name[RX_NAME_MAX];
     int partitions;
     int64_t retention_ms; /* 0: keep everything */
+    /* consumer groups besides $Default (group index 0): groups[i] is group i + 1 */
+    char groups[RX_MAX_GROUPS - 1][RX_GROUP_MAX];
+    int ngroups; /* declared ones, $Default not counted */
 };
 
 struct rx_rule_conf {
@@ -199,6 +207,15 @@ int rx_conf_check(struct rx_conf *c);
 
 /* The hub named name[0..len) (compared case-insensitively, as Event Hubs names are), or -1. */
 int rx_conf_hub_index(const struct rx_conf *c, const char *name, size_t len);
+
+/*
+ * The consumer group named name[0..len) of hub h (compared case-insensitively): 0 for $Default,
+ * i + 1 for h->groups[i], or -1 when the hub has no such group.
+ */
+int rx_conf_group_index(const struct rx_hub_conf *h, const char *name, size_t len);
+
+/* The name of group g of hub h (0: "$Default"). */
+const char *rx_conf_group_name(const struct rx_hub_conf *h, int g);
 
 /* Add (or replace) the [mqtt] setting key = value. Returns 0 or HC_E_TOOBIG with c->err set. */
 int rx_conf_mqtt_set(struct rx_conf *c, const char *key, const char *value);

@@ -151,6 +151,7 @@ struct rx_amqp_link {
     struct rx_amqp_loop *cloop;         /* its loop, woken when it is stolen */
     int registered;                     /* in a->consumers */
     int64_t epoch;                      /* com.microsoft:epoch, -1 when none */
+    int group;                          /* its consumer group (rx_conf_group_index) */
     atomic_int stolen;                  /* a higher epoch took the partition */
     struct rx_amqp *a;                  /* set once registered (for the close) */
 };

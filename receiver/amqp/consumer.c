@@ -8,8 +8,9 @@
  * A reader at the end is woken by the partition's writer thread (rx_log_reader_notify), which
  * only writes the loop's eventfd; the loop then pumps every consumer link (rx_amqp__consumers).
  * Epochs (com.microsoft:epoch): a higher one detaches the lower readers with amqp:link:stolen; at
- * most five readers without one per partition (amqp:resource-limit-exceeded). Consumer groups:
- * $Default only for now (another is amqp:not-found), so epochs count per partition. Not yet:
+ * most five readers without one per partition and consumer group (amqp:resource-limit-exceeded).
+ * Consumer groups: $Default and those the hub's consumer_groups declares (receiver/conf.h);
+ * another is amqp:not-found. Epochs and the limit count per partition and group. Not yet:
  * runtime metrics (com.microsoft:enable-receiver-runtime-metric).
  */
 #include <errno.h>
@@ -103,7 +104,7 @@ static void loop_poke(struct rx_amqp_loop *l)
 }
 
 /*
- * Register lk for its partition (Event Hubs' rules, one consumer group): a higher epoch takes the
+ * Register lk for its partition and group (Event Hubs' rules): a higher epoch takes the
  * partition from every reader of a lower one or of none (they are detached with amqp:link:stolen
  * by their own loops); a lower epoch than the one reading, or none while one reads, is refused;
  * at most five readers without an epoch. Returns NULL, or the refusal (condition in *cond).
@@ -115,7 +116,8 @@ static const char *consumer_register(struct rx_amqp *a, struct rx_amqp_link *lk,
     const char *why = NULL;
     pthread_mutex_lock(&a->cmu);
     for (struct rx_amqp_link *o = a->consumers; o; o = o->cnext) {
-        if (o->hub != lk->hub || o->partition != lk->partition || atomic_load(&o->stolen))
+        if (o->hub != lk->hub || o->partition != lk->partition || o->group != lk->group ||
+            atomic_load(&o->stolen))
             continue;
         if (o->epoch < 0)
             n++;
@@ -135,7 +137,7 @@ static const char *consumer_register(struct rx_amqp *a, struct rx_amqp_link *lk,
     if (!why) {
         if (lk->epoch >= 0)
             for (struct rx_amqp_link *o = a->consumers; o; o = o->cnext)
-                if (o->hub == lk->hub && o->partition == lk->partition &&
+                if (o->hub == lk->hub && o->partition == lk->partition && o->group == lk->group &&
                     !atomic_load(&o->stolen) && o->epoch < lk->epoch) {
                     atomic_store(&o->stolen, 1);
                     loop_poke(o->cloop);
@@ -184,16 +186,20 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
     char desc[512];
     const char *sel;
     size_t sel_len = 0;
-    int hub = rx_core_hub(a->core, ad->hub, ad->hub_len), rc;
+    int hub = rx_core_hub(a->core, ad->hub, ad->hub_len), group, rc;
     if (hub < 0 || ad->partition < 0 || ad->partition >= rx_core_partitions(a->core, hub)) {
         snprintf(desc, sizeof desc, "no event hub partition %.*s/Partitions/%d in namespace %s",
                  (int)ad->hub_len, ad->hub, ad->partition, a->c->ns);
         rx_amqp__link_refuse(c, lk, "amqp:not-found", desc, RX_AC_LINK_NOTFOUND);
         return;
     }
-    if (ad->cg_len != 8 || strncasecmp(ad->cg, "$Default", 8)) {
-        snprintf(desc, sizeof desc, "no consumer group %.*s in event hub %s", (int)ad->cg_len,
-                 ad->cg, a->c->hubs[hub].name);
+    if ((group = rx_conf_group_index(&a->c->hubs[hub], ad->cg, ad->cg_len)) < 0) {
+        /* Event Hubs' words: the client then gives up (MessagingEntityNotFoundError) */
+        snprintf(desc, sizeof desc,
+                 "The messaging entity '%s/consumergroups/%.*s' could not be found: no consumer "
+                 "group %.*s in event hub %s (declare it in the hub's consumer_groups)",
+                 a->c->hubs[hub].name, (int)(ad->cg_len > 60 ? 60 : ad->cg_len), ad->cg,
+                 (int)(ad->cg_len > 60 ? 60 : ad->cg_len), ad->cg, a->c->hubs[hub].name);
         rx_amqp__link_refuse(c, lk, "amqp:not-found", desc, RX_AC_LINK_NOTFOUND);
         return;
     }
@@ -212,6 +218,7 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
     }
     lk->hub = hub;
     lk->partition = ad->partition;
+    lk->group = group;
     lk->epoch = link_epoch(lk->l);
     lk->cloop = c->l;
     lk->a = a;

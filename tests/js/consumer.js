@@ -1,12 +1,17 @@
 #!/usr/bin/env node
 // tests/js/consumer.js - Azure's own JavaScript client (@azure/event-hubs, pinned by
 // package-lock.json here) reading events back: EventHubConsumerClient.subscribe on the
-// $Default group, every partition (or one), from a start position, until COUNT events arrived
-// or nothing arrived for IDLE_MS.
+// $Default group (or --group G), every partition (or one), from a start position, until COUNT
+// events arrived or nothing arrived for IDLE_MS.
 //
 //   node consumer.js --cs CONNECTION_STRING --from earliest|latest|seq:N|offset:O|time:MS
 //                    [--partition P] [--count N] [--idle-ms MS] [--timeout-ms MS]
 //                    [--owner-level N]   (an epoch reader: a higher one takes the partition)
+//                    [--group G]         (the consumer group, default $Default)
+//                    [--exclusive 1]     (seq:N and offset:O start after N or O, not at it)
+//                    [--track-last 1]    (trackLastEnqueuedEventProperties: each event's row
+//                                         gets "last": the partition context's
+//                                         lastEnqueuedEventProperties after its batch)
 //
 // Prints one JSON line per event: {"partition", "seq", "offset", "enq" (ms), "pkey", "body"
 // (UTF-8 text), "props", "recv_ms" (the wall clock when the client handed it over)}, then
@@ -24,16 +29,16 @@ function args(argv) {
   return a;
 }
 
-function position(s) {
+function position(s, inclusive) {
   if (s === "earliest")
     return earliestEventPosition;
   if (s === "latest")
     return latestEventPosition;
   const [k, v] = s.split(":");
   if (k === "seq")
-    return { sequenceNumber: Number(v), isInclusive: true };
+    return { sequenceNumber: Number(v), isInclusive: inclusive };
   if (k === "offset")
-    return { offset: v, isInclusive: true };
+    return { offset: v, isInclusive: inclusive };
   if (k === "time")
     return { enqueuedOn: new Date(Number(v)) };
   throw new Error("bad --from " + s);
@@ -43,33 +48,45 @@ async function main() {
   const a = args(process.argv.slice(2));
   const want = Number(a.count || 0), idle = Number(a["idle-ms"] || 3000);
   const deadline = Date.now() + Number(a["timeout-ms"] || 60000);
-  const client = new EventHubConsumerClient("$Default", a.cs);
+  const client = new EventHubConsumerClient(a.group || "$Default", a.cs);
   const errors = [];
   let n = 0, last = Date.now(), opened = 0;
   const ids = a.partition !== undefined ? [a.partition] : await client.getPartitionIds();
   const handlers = {
     processEvents: async (events, ctx) => {
       const now = Date.now();
+      const lp = a["track-last"] ? ctx.lastEnqueuedEventProperties : undefined;
+      const lastEnq = lp ? {
+        seq: lp.sequenceNumber === undefined ? null : lp.sequenceNumber,
+        offset: lp.offset === undefined ? null : lp.offset,
+        enq: lp.enqueuedOn ? lp.enqueuedOn.getTime() : null,
+        retrieved: lp.retrievedOn ? lp.retrievedOn.getTime() : null,
+      } : undefined;
       for (const e of events) {
         n++;
         const body = Buffer.isBuffer(e.body) ? e.body.toString("utf8") : e.body;
         console.log(JSON.stringify({
           partition: ctx.partitionId, seq: e.sequenceNumber, offset: e.offset,
           enq: e.enqueuedTimeUtc.getTime(), pkey: e.partitionKey === undefined ? null : e.partitionKey,
-          body, props: e.properties || {}, recv_ms: now,
+          body, props: e.properties || {}, recv_ms: now, ...(lastEnq ? { last: lastEnq } : {}),
         }));
       }
       if (events.length)
         last = now;
     },
-    processError: async (err) => { errors.push(String(err && (err.code || err.name || err.message))); },
+    processError: async (err) => {
+      errors.push(String(err && (err.code || err.name || err.message)));
+      if (process.env.HC_JS_DEBUG)
+        console.error(err);
+    },
     processInitialize: async () => {
       if (++opened === ids.length && a.from === "latest")
         setTimeout(() => console.log(JSON.stringify({ ready: true })), 500);
     },
   };
   const subs = ids.map((id) => client.subscribe(id, handlers, {
-    startPosition: position(a.from || "earliest"), maxBatchSize: 100, maxWaitTimeInSeconds: 1,
+    startPosition: position(a.from || "earliest", !a.exclusive), maxBatchSize: 100,
+    maxWaitTimeInSeconds: 1, trackLastEnqueuedEventProperties: !!a["track-last"],
     ...(a["owner-level"] !== undefined ? { ownerLevel: Number(a["owner-level"]) } : {}),
   }));
   while (Date.now() < deadline && !(want && n >= want) && !(!want && Date.now() - last > idle))

@@ -90,6 +90,7 @@ static void test_file(void **state)
                                "[capture]\ndir = /var/cap\nwindow = 1m\nwindow_bytes = 10M\n"
                                "skip_empty = false\ncodec = null\nindex_dir = /var/ix\n"
                                "[hub orders]\npartitions = 8\nretention = 7d\n"
+                               "consumer_groups = analytics, archive $default,Analytics\n"
                                "[hub cars]\npartitions = 2\n"
                                "[rule sender]\nkey_env = RX_TEST_KEY\nrights = send\nhub = orders\n"
                                "[rule admin]\nkey = k2\nrights = manage\n"),
@@ -113,6 +114,15 @@ static void test_file(void **state)
     assert_int_equal(c.hubs[0].partitions, 8);
     assert_int_equal(c.hubs[0].retention_ms, 7 * 86400000LL);
     assert_int_equal(c.hubs[1].retention_ms, 0); /* keep everything */
+    assert_int_equal(c.hubs[0].ngroups, 2);      /* repeats and $Default are no new groups */
+    assert_int_equal(rx_conf_group_index(&c.hubs[0], "$DEFAULT", 8), 0);
+    assert_int_equal(rx_conf_group_index(&c.hubs[0], "ANALYTICS", 9), 1);
+    assert_int_equal(rx_conf_group_index(&c.hubs[0], "archive", 7), 2);
+    assert_int_equal(rx_conf_group_index(&c.hubs[0], "archiv", 6), -1);
+    assert_int_equal(rx_conf_group_index(&c.hubs[1], "analytics", 9), -1);
+    assert_int_equal(rx_conf_group_index(&c.hubs[1], "$Default", 8), 0);
+    assert_string_equal(rx_conf_group_name(&c.hubs[0], 2), "archive");
+    assert_string_equal(rx_conf_group_name(&c.hubs[0], 0), "$Default");
     assert_string_equal(c.index_dir, "/var/ix");
     assert_int_equal(c.nrules, 2);
     assert_string_equal(c.rules[0].key, "from-env");
@@ -140,6 +150,12 @@ static void test_bad_files(void **state)
         {"[hub h]\npartitions = 0\n", "partitions '0'"},
         {"[hub h]\npartitions = 2000\n", "partitions '2000'"},
         {"[hub h]\nretention = soon\n", "retention 'soon'"},
+        {"[hub h]\nconsumer_groups = a/b\n", "consumer group 'a/b'"},
+        {"[hub h]\nconsumer_groups = "
+         "g123456789012345678901234567890123456789012345678901\n",
+         "1 to 50 letters"},
+        {"[hub h]\nconsumer_groups = a b c d e f g h i j k l m n o p q r s t\n",
+         "at most 19 consumer groups"},
         {"[rule r]\nkey_env = RX_TEST_UNSET_VAR\n", "RX_TEST_UNSET_VAR"},
         {"[rule r]\nrights = write\n", "rights 'write'"},
         {"[hub h]\n", "no event hub"}, /* a section with no key is no hub */
