@@ -145,9 +145,39 @@ static void test_size_limit(void **state)
  * The envelope of ev made the plain way (snprintf, gmtime_r, a switch for the escapes), for the
  * encoder to be compared with. Returns its length; out has room for HC_EVENT_MAX + 1 bytes.
  */
+static int leap_year(int64_t y)
+{
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+/*
+ * The civil date of a day number (0: 1970-01-01) by counting: whole 400-year cycles (146097 days
+ * each), then years, then months. For the times a 32-bit time_t (armhf) cannot hold; checked
+ * against gmtime_r wherever time_t holds the time.
+ */
+static void plain_civil(int64_t days, int *year, int *mon, int *mday)
+{
+    static const int mlen[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int64_t cyc = days / 146097 - (days % 146097 < 0), y;
+    int m = 0;
+
+    days -= cyc * 146097;
+    y = 1970 + 400 * cyc;
+    while (days >= 365 + leap_year(y))
+        days -= 365 + leap_year(y++);
+    while (days >= mlen[m] + (m == 1 && leap_year(y))) {
+        days -= mlen[m] + (m == 1 && leap_year(y));
+        m++;
+    }
+    *year = (int)y;
+    *mon = m;
+    *mday = (int)days + 1;
+}
+
 static size_t reference_encode(const struct hc_event *ev, char *out)
 {
     int64_t days = ev->event_time_ms / 86400000, rem = ev->event_time_ms % 86400000;
+    int64_t secs64;
     time_t secs;
     struct tm tm;
     char *o = out;
@@ -157,9 +187,23 @@ static size_t reference_encode(const struct hc_event *ev, char *out)
         days--;
         rem += 86400000;
     }
-    secs = (time_t)(days * 86400 + rem / 1000);
-    assert_non_null(gmtime_r(&secs, &tm));
-    year = tm.tm_year + 1900;
+    secs64 = days * 86400 + rem / 1000;
+    secs = (time_t)secs64;
+    memset(&tm, 0, sizeof tm);
+    plain_civil(days, &year, &tm.tm_mon, &tm.tm_mday);
+    tm.tm_hour = (int)(rem / 3600000);
+    tm.tm_min = (int)(rem / 60000 % 60);
+    tm.tm_sec = (int)(rem / 1000 % 60);
+    if ((int64_t)secs == secs64) { /* time_t holds it: libc says the same */
+        struct tm g;
+        assert_non_null(gmtime_r(&secs, &g));
+        assert_int_equal(g.tm_year + 1900, year);
+        assert_int_equal(g.tm_mon, tm.tm_mon);
+        assert_int_equal(g.tm_mday, tm.tm_mday);
+        assert_int_equal(g.tm_hour, tm.tm_hour);
+        assert_int_equal(g.tm_min, tm.tm_min);
+        assert_int_equal(g.tm_sec, tm.tm_sec);
+    }
     year = year < 0 ? 0 : year > 9999 ? 9999 : year;
     o += sprintf(o, "{\"event_id\":\"");
     for (int i = 0; i < 16; i++)
