@@ -3,7 +3,10 @@
  *
  * record.c  the record format: header, checksum, keys, the state blob
  * crc32c.c  the checksum (CRC-32C, in hardware where the CPU has it)
- * queue.c   open/close, write transactions, puts, meta, the cap and pruning
+ * open.c    opening and closing the environment
+ * pages.c   the map's resident pages (RSS)
+ * diskcap.c the cap learned from a full disk
+ * queue.c   write transactions, puts, meta, the cap and pruning
  * maint.c   ack, dead letters, set-aside, replay, prune
  * iter.c    iterators and stats
  *
@@ -46,6 +49,10 @@
 #define AG_REC_HDR        52
 #define AG_REC_F_REASON   0x01
 #define AG_REASON_MAX     1024 /* dead-letter reasons are cut to this many bytes */
+
+#define AG_MIB         (1024ull * 1024)
+#define AG_DEFAULT_MAX (sizeof(size_t) < 8 ? 512 * AG_MIB : 1024 * AG_MIB)
+#define AG_TXN_SLACK   (1 * AG_MIB) /* pages a txn needs besides its records (branches, meta) */
 
 #define AG_META_FORMAT "ag.format"
 #define AG_META_STATE  "ag.state"
@@ -154,18 +161,26 @@ int ag_queue__state_get(const void *val, size_t size, struct ag_state *st);
 /* queue.c */
 /* LMDB or system error → common/error.h code. */
 int ag_queue__err(int rc);
-/* Count bytes read or written through the map; past a threshold, drop its resident pages. */
-void ag_queue__touched(struct ag_queue *q, uint64_t bytes);
-/* Drop the map's resident pages (RSS) now; safe at any time. */
-void ag_queue__trim(struct ag_queue *q);
-/* The cap make_room keeps to now: max_bytes, or the disk cap when lower. */
-uint64_t ag_queue__cap(struct ag_queue *q);
-/* Read the learned disk cap stored in txn: 0 when none (*since_ms then 0). */
-int ag_queue__disk_cap_get(struct ag_queue *q, MDB_txn *txn, uint64_t *cap, int64_t *since_ms);
+/*
+ * A txn of q's env (flags as mdb_txn_begin). When another process grew the map past ours, LMDB
+ * asks us to adopt its size (MDB_MAP_RESIZED); that remaps, which LMDB allows only while this
+ * process has no other txn open: it happens only when processes open one buffer with different
+ * max_bytes.
+ */
+int ag_queue__begin_txn(struct ag_queue *q, unsigned flags, MDB_txn **out);
 /* Begin a read transaction (adopting a map grown by another process). */
 int ag_queue__rdtxn(struct ag_queue *q, MDB_txn **out);
 /* Load the state blob inside any txn. */
 int ag_queue__load_state(struct ag_queue *q, MDB_txn *txn, struct ag_state *st);
+/* Store the state blob in txn. */
+int ag_queue__store_state(struct ag_queue *q, MDB_txn *txn, const struct ag_state *st);
+/* n u64 (little-endian) under a reserved meta key: HC_E_NOTFOUND when absent or short. */
+int ag_queue__meta_u64s(struct ag_queue *q, MDB_txn *txn, const char *key, uint64_t *out, int n);
+/* Store n u64 (n <= 2) under key; n == 0 deletes it. An LMDB error code. */
+int ag_queue__meta_u64s_put(struct ag_queue *q, MDB_txn *txn, const char *key, const uint64_t *in,
+                            int n);
+/* Mark t failed with the LMDB error mdb_rc; its common/error.h code. */
+int ag_queue__txn_fail(struct ag_txn *t, int mdb_rc);
 /* Remove seq (size record bytes) from the queued or retained accounting of t. */
 void ag_queue__forget(struct ag_txn *t, uint64_t seq, uint64_t size);
 /*
@@ -186,5 +201,39 @@ int ag_queue__reserve(struct ag_txn *t, size_t size, uint8_t **out);
  * cap learned below them). Counts AG_CTR_EXPIRED.
  */
 int ag_queue__prune(struct ag_txn *t, uint64_t need, int64_t now);
+/* Policy drop-oldest: delete queued events from the cursor on until need fits under the cap. */
+int ag_queue__drop_oldest(struct ag_txn *t, uint64_t need);
+/* ag_txn_commit without learning from a full disk. */
+int ag_queue__txn_commit(struct ag_txn *t);
+
+/* Record bytes stored (queued and retained). */
+static inline uint64_t ag_queue__stored(const struct ag_state *st)
+{
+    return st->queued_bytes + st->retained_bytes;
+}
+
+/* pages.c */
+/* Learn where the map is from a value read in txn (nothing is dirty yet, so it is in the map). */
+void ag_queue__map_probe(struct ag_queue *q, MDB_txn *txn);
+/* Count bytes read or written through the map; past a threshold, drop its resident pages. */
+void ag_queue__touched(struct ag_queue *q, uint64_t bytes);
+/* Drop the map's resident pages (RSS) now; safe at any time. */
+void ag_queue__trim(struct ag_queue *q);
+
+/* diskcap.c */
+/* The cap make_room keeps to now: max_bytes, or the disk cap when lower. */
+uint64_t ag_queue__cap(struct ag_queue *q);
+/* Read the learned disk cap stored in txn: 0 when none (*since_ms then 0). */
+int ag_queue__disk_cap_get(struct ag_queue *q, MDB_txn *txn, uint64_t *cap, int64_t *since_ms);
+/* At the start of a write txn without a disk cap: learn it when free space is under headroom. */
+void ag_queue__disk_watch(struct ag_txn *t);
+/* Relax the disk cap when the file system has room again (at most once a second). */
+void ag_queue__disk_relax(struct ag_queue *q);
+/* The code of a failed mdb_txn_commit: HC_E_DISKFULL when the disk has no room for txn_bytes. */
+int ag_queue__commit_error(struct ag_queue *q, int mdb_rc, uint64_t txn_bytes);
+/* In t: write the disk cap to meta when it changed (or delete it when it went away). */
+int ag_queue__store_disk_cap(struct ag_txn *t);
+/* A commit failed for want of disk space: learn (or lower) the cap, free the headroom now. */
+void ag_queue__disk_full(struct ag_queue *q, uint64_t stored0, uint64_t txn_bytes);
 
 #endif
