@@ -53,7 +53,7 @@ static void usage(FILE *f)
         "      --amqp ADDR:PORT|off  the plain AMQP 1.0 listener (dev default 127.0.0.1:5672)\n"
         "      --shared-port on|off  AMQP also on the --listen port, next to HTTP (dev: on)\n"
 #endif
-        "      --mqtt URL            subscribe to an MQTT broker (mqtt://host:port) and capture\n"
+        "      --mqtt URL            subscribe to an MQTT broker (mqtt[s]://host:port), capture\n"
         "                            what devices publish ([mqtt] in the config for the rest)\n"
         "  -h, --help\n");
 }

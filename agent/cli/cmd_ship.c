@@ -32,6 +32,8 @@ static const char help[] =
     "      --proxy URL             https: an HTTP proxy (http://host:port; default\n"
     "                              $HTTPS_PROXY, NO_PROXY applies; none: no proxy)\n"
     "      --ca-file FILE          PEM CA bundle to verify the hub (default: the system's)\n"
+    "      --cert-file FILE, --key-file FILE\n"
+    "                              mqtt over mqtts://: a client certificate (PEM) and its key\n"
     "      --tier T                basic (256 KB batches) or standard (1 MB; default)\n"
     "      --max-batch-bytes SIZE  batch size limit (default by tier)\n"
     "      --max-batch-events N    events per batch at most (default 5000)\n"
@@ -89,6 +91,8 @@ static int parse(int argc, char **argv, struct ship_args *a)
         {"transport", required_argument, NULL, 2011},
         {"proxy", required_argument, NULL, 2012},
         {"token-ttl", required_argument, NULL, 2013},
+        {"cert-file", required_argument, NULL, 2014},
+        {"key-file", required_argument, NULL, 2015},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -152,6 +156,12 @@ static int parse(int argc, char **argv, struct ship_args *a)
             break;
         case 2013:
             rc = add_kv(a, "token_ttl", optarg);
+            break;
+        case 2014:
+            rc = add_kv(a, "cert_file", optarg);
+            break;
+        case 2015:
+            rc = add_kv(a, "key_file", optarg);
             break;
         case 'q':
             a->quiet = 1;

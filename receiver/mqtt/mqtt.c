@@ -35,6 +35,7 @@
 #include "receiver/mqtt/mqtt_int.h"
 
 const char *const rx_mq__rej_name[REJ_COUNT] = {"too_large", "topic", "properties"};
+const char *const rx_mq__ce_name[CE_COUNT] = {"network", "tls", "refused"};
 
 /* ---- batches and the ack queue --------------------------------------------------------------- */
 
@@ -300,6 +301,11 @@ static int mq_render(void *ctx, struct hc_buf *out)
     for (int i = 0; i < REJ_COUNT && !rc; i++)
         rc = hc_buf_addf(out, "hubcap_receiver_mqtt_rejected_total{reason=\"%s\"} %llu\n",
                          rx_mq__rej_name[i], (unsigned long long)atomic_load(&f->rejected[i]));
+    if (!rc)
+        rc = hc_buf_adds(out, "# TYPE hubcap_receiver_mqtt_connect_errors_total counter\n");
+    for (int i = 0; i < CE_COUNT && !rc; i++)
+        rc = hc_buf_addf(out, "hubcap_receiver_mqtt_connect_errors_total{reason=\"%s\"} %llu\n",
+                         rx_mq__ce_name[i], (unsigned long long)atomic_load(&f->connect_errors[i]));
     return rc;
 }
 
@@ -352,6 +358,7 @@ static void mq_stop(void *ctx, int64_t drain_ms)
         return; /* a thread gave up draining: the core still calls back into f, keep it */
     for (int i = 0; i < f->n; i++)
         conn_free(&f->conns[i]);
+    rx_mq__tls_free(f);
     free(f);
 }
 
@@ -368,6 +375,12 @@ static int mq_start(const struct rx_frontend_env *env, void **ctx, const char **
         free(f);
         *why = msg;
         return rc;
+    }
+    if (rx_mq__tls_init(f, msg, sizeof msg)) {
+        rx_mq__tls_free(f);
+        free(f);
+        *why = msg;
+        return HC_E_INVAL;
     }
     f->c = env->c;
     f->core = env->core;
@@ -390,11 +403,10 @@ static int mq_start(const struct rx_frontend_env *env, void **ctx, const char **
 static void mq_banner(void *ctx, FILE *out)
 {
     struct mq_front *f = ctx;
-    fprintf(out,
-            "mqtt: subscribed to %s on mqtt://%s:%d as %s (%d connection%s, MQTT %s, hub %s)\n",
-            f->conf.topic, f->conf.host, f->conf.port, f->conf.client_id, f->conf.connections,
-            f->conf.connections > 1 ? "s" : "", f->conf.version == 5 ? "5" : "3.1.1",
-            f->c->hubs[f->conf.hub].name);
+    fprintf(out, "mqtt: subscribed to %s on %s://%s:%d as %s (%d connection%s, MQTT %s, hub %s)\n",
+            f->conf.topic, f->conf.tls ? "mqtts" : "mqtt", f->conf.host, f->conf.port,
+            f->conf.client_id, f->conf.connections, f->conf.connections > 1 ? "s" : "",
+            f->conf.version == 5 ? "5" : "3.1.1", f->c->hubs[f->conf.hub].name);
 }
 
 const struct rx_frontend rx_frontend_mqtt = {

@@ -24,8 +24,21 @@
  * again, and kept out of capture: a payload over max_publication ("too_large"), a topic outside
  * the filter or not of that form ("topic"), a bag that does not decode ("properties").
  *
+ * TLS (mqtts://, OpenSSL): TLS 1.2 or later, the broker's certificate checked against ca_file
+ * (default: the system's CAs) and the URL's host (a DNS name, or an IP address in its
+ * subjectAltName); a client certificate (cert_file + key_file) when the broker asks for one.
+ * The files are read at start (a bad one stops serve with the file's name and OpenSSL's
+ * reason). A failed handshake, or the broker's alert just after it (TLS 1.3 reports a refused
+ * client certificate then), is logged with OpenSSL's reason and the certificate check's and
+ * counted (hubcap_receiver_mqtt_connect_errors_total{reason="tls"}); the connection backs off
+ * and tries again, as after any connect error ("network": TCP; "refused": CONNACK or SUBACK).
+ *
  * Settings ([mqtt] in the config file, or `serve --mqtt URL`):
- *   url            mqtt://host[:port] (1883); required: without it the front end is off
+ *   url            mqtt://host[:port] (1883) or mqtts://host[:port] (8883); required: without
+ *                  it the front end is off
+ *   ca_file        PEM CA bundle that signed the broker's certificate (mqtts; default the
+ *                  system's)
+ *   cert_file, key_file  PEM client certificate (with its chain) and its key (mqtts; together)
  *   username, password (or password_env = NAME of an environment variable)
  *   client_id      default "hubcap-receiver-{namespace}" (connection i > 0: "…-{i}")
  *   topic          the filter, default devices/+/messages/events/#
@@ -49,6 +62,8 @@
 struct rx_mqtt_conf {
     char host[256];
     int port;
+    int tls; /* mqtts:// */
+    char ca_file[RX_PATH_MAX], cert_file[RX_PATH_MAX], key_file[RX_PATH_MAX];
     char username[256], password[512], client_id[256];
     char topic[512];
     int hub; /* index */

@@ -14,18 +14,20 @@ static int bad(char *why, size_t cap, const char *key, const char *what)
     return HC_E_INVAL;
 }
 
-/* mqtt://host[:port][/] or [v6]:port */
+/* mqtt[s]://host[:port][/] or [v6]:port */
 static int parse_url(struct rx_mqtt_conf *m, const char *v, char *why, size_t cap)
 {
     const char *h, *end, *colon;
     size_t hn;
-    if (!strncasecmp(v, "mqtts://", 8))
-        return bad(why, cap, "url",
-                   "mqtts:// (TLS) is not in this receiver yet: use mqtt:// on a trusted network "
-                   "or a local TLS-terminating proxy");
-    if (strncasecmp(v, "mqtt://", 7))
-        return bad(why, cap, "url", "give mqtt://host[:port]");
-    h = v + 7;
+    if (!strncasecmp(v, "mqtts://", 8)) {
+        m->tls = 1;
+        h = v + 8;
+    } else if (!strncasecmp(v, "mqtt://", 7)) {
+        m->tls = 0;
+        h = v + 7;
+    } else {
+        return bad(why, cap, "url", "give mqtt://host[:port] or mqtts://host[:port] (TLS)");
+    }
     end = h + strcspn(h, "/");
     if (*h == '[') {
         const char *close = memchr(h, ']', (size_t)(end - h));
@@ -42,7 +44,7 @@ static int parse_url(struct rx_mqtt_conf *m, const char *v, char *why, size_t ca
         return bad(why, cap, "url", "no host");
     memcpy(m->host, h, hn);
     m->host[hn] = '\0';
-    m->port = 1883;
+    m->port = m->tls ? 8883 : 1883;
     if (colon) {
         char *e;
         long p = strtol(colon + 1, &e, 10);
@@ -76,6 +78,12 @@ static int one(const struct rx_conf *c, struct rx_mqtt_conf *m, const char *k, c
             return bad(why, cap, k, "that environment variable is not set");
         return copy(m->password, sizeof m->password, e, why, cap, k);
     }
+    if (!strcmp(k, "ca_file"))
+        return copy(m->ca_file, sizeof m->ca_file, v, why, cap, k);
+    if (!strcmp(k, "cert_file"))
+        return copy(m->cert_file, sizeof m->cert_file, v, why, cap, k);
+    if (!strcmp(k, "key_file"))
+        return copy(m->key_file, sizeof m->key_file, v, why, cap, k);
     if (!strcmp(k, "client_id"))
         return copy(m->client_id, sizeof m->client_id, v, why, cap, k);
     if (!strcmp(k, "topic")) {
@@ -112,8 +120,8 @@ static int one(const struct rx_conf *c, struct rx_mqtt_conf *m, const char *k, c
         return 0;
     }
     return bad(why, cap, k,
-               "unknown key (known: url, username, password, password_env, client_id, topic, hub, "
-               "connections, version, keepalive)");
+               "unknown key (known: url, ca_file, cert_file, key_file, username, password, "
+               "password_env, client_id, topic, hub, connections, version, keepalive)");
 }
 
 int rx_mqtt_conf(const struct rx_conf *c, struct rx_mqtt_conf *m, char *why, size_t cap)
@@ -132,6 +140,12 @@ int rx_mqtt_conf(const struct rx_conf *c, struct rx_mqtt_conf *m, char *why, siz
     }
     if (!have_url)
         return 1;
+    if (!m->cert_file[0] != !m->key_file[0])
+        return bad(why, cap, m->cert_file[0] ? "cert_file" : "key_file",
+                   "cert_file and key_file go together");
+    if (!m->tls && (m->ca_file[0] || m->cert_file[0]))
+        return bad(why, cap, m->ca_file[0] ? "ca_file" : "cert_file",
+                   "TLS files need an mqtts:// url");
     if (m->connections > 1 && m->version != 5)
         return bad(why, cap, "connections", "more than one needs version 5 (shared subscription)");
     return 0;

@@ -1,7 +1,8 @@
 /*
  * mqtt_int.h - what the MQTT front end's files share (receiver/mqtt/mqtt.h): mqtt.c (the front
- * end, batches, the ack queue, one PUBLISH into events) and session.c (a subscriber
- * connection: connect, subscribe, read, write, keep-alive, reconnect). Not for other modules.
+ * end, batches, the ack queue, one PUBLISH into events), session.c (a subscriber
+ * connection: connect, subscribe, read, write, keep-alive, reconnect) and tls.c (mqtts://: the
+ * OpenSSL context, handshake, reads and writes). Not for other modules.
  *
  * Ownership is mqtt.c's header's: a connection (struct mq_conn) belongs to its thread from
  * start to stop; its batches are its own except while the core holds them (submit to done).
@@ -9,9 +10,11 @@
 #ifndef RX_MQTT_INT_H
 #define RX_MQTT_INT_H
 
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "receiver/core/core.h"
 #include "receiver/core/props.h"
@@ -25,6 +28,8 @@
 
 enum { REJ_TOO_LARGE, REJ_TOPIC, REJ_PROPS, REJ_COUNT };
 extern const char *const rx_mq__rej_name[REJ_COUNT]; /* "too_large", ... */
+enum { CE_NETWORK, CE_TLS, CE_REFUSED, CE_COUNT };
+extern const char *const rx_mq__ce_name[CE_COUNT]; /* "network", "tls", "refused" */
 
 struct mq_front;
 struct mq_conn;
@@ -55,6 +60,8 @@ struct mq_conn {
     int idx;
     pthread_t th;
     int fd, evfd;
+    SSL *ssl;           /* mqtts: the TLS session on fd, else NULL */
+    int tls_want_write; /* a TLS read needs the socket writable first */
     char client_id[300];
     pthread_mutex_t mu;
     struct mq_batch *done_list; /* under mu */
@@ -81,7 +88,9 @@ struct mq_front {
     size_t max_body, max_packet;
     int64_t drain_ms;
     atomic_int stop;
+    SSL_CTX *ssl_ctx; /* mqtts: made at start, else NULL */
     atomic_uint_fast64_t captured, acked, rejected[REJ_COUNT], connects, disconnects;
+    atomic_uint_fast64_t connect_errors[CE_COUNT];
     atomic_int connected;
     int n;
     struct mq_conn conns[RX_MQTT_MAX_CONNS];
@@ -102,6 +111,21 @@ void rx_mq__reject(struct mq_conn *c, int reason, const struct rx_mq_packet *p);
 int rx_mq__submit(struct mq_conn *c);
 /* One PUBLISH: into the current batch or refused, its place in the ack queue. 0 or -1. */
 int rx_mq__on_publish(struct mq_conn *c, const struct rx_mq_packet *p);
+/* mqtts: the TLS context of f->conf (CA, client certificate); no TLS: nothing. 0, or -1 with
+ * why (cap bytes) naming the file and OpenSSL's reason. */
+int rx_mq__tls_init(struct mq_front *f, char *why, size_t cap);
+void rx_mq__tls_free(struct mq_front *f);
+/* The TLS handshake on c->fd (non-blocking) until deadline_ms (monotonic): 0, or -1 (logged
+ * with the reason, counted as a "tls" connect error). */
+int rx_mq__tls_handshake(struct mq_conn *c, int64_t deadline_ms);
+/* Read or write on the connection, TLS or not: bytes moved (> 0), 0 at the peer's end (read),
+ * or -1 with errno (EAGAIN: try again when the socket is ready; else logged when TLS). */
+ssize_t rx_mq__io_read(struct mq_conn *c, void *p, size_t n);
+ssize_t rx_mq__io_write(struct mq_conn *c, const void *p, size_t n);
+/* Decrypted bytes waiting in the TLS session (a poll of the socket would not see them). */
+int rx_mq__io_pending(const struct mq_conn *c);
+/* End the TLS session (a close_notify when it can go at once) and free it. No TLS: nothing. */
+void rx_mq__tls_close(struct mq_conn *c, int notify);
 /* A connection's thread (session.c): connect, serve, reconnect with back-off until the stop. */
 void *rx_mq__conn_main(void *arg);
 

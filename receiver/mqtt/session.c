@@ -1,11 +1,12 @@
 /*
- * session.c - one subscriber connection of the MQTT front end (mqtt_int.h): TCP connect,
- * CONNECT (persistent session), SUBSCRIBE at QoS 1, then poll() on the socket and the eventfd:
- * PUBLISHes into batches (mqtt.c), PUBACKs out as their fsyncs complete, PINGREQ at half the
- * keep-alive. A failure (refused, EOF, a malformed packet, no PINGRESP, a send not written)
- * ends the connection; the thread backs off (100 ms doubling to 5 s) and connects again. On
- * stop it reads no more, waits for the core's answers (drain), acknowledges, DISCONNECTs.
- * Errors are logged here, once per event, with the broker's address.
+ * session.c - one subscriber connection of the MQTT front end (mqtt_int.h): TCP connect, the
+ * TLS handshake for mqtts:// (tls.c), CONNECT (persistent session), SUBSCRIBE at QoS 1, then poll()
+ * on the socket and the eventfd: PUBLISHes into batches (mqtt.c), PUBACKs out as their fsyncs
+ * complete, PINGREQ at half the keep-alive. A failure (refused, EOF, a malformed packet, no
+ * PINGRESP, a send not written) ends the connection (counted by kind: network, tls, refused); the
+ * thread backs off (100 ms doubling to 5 s) and connects again. On stop it reads no more, waits for
+ * the core's answers (drain), acknowledges, DISCONNECTs. Errors are logged here, once per event,
+ * with the broker's address.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -96,6 +97,7 @@ static int on_control(struct mq_conn *c, const struct rx_mq_packet *p)
     switch (p->type) {
     case RX_MQ_CONNACK:
         if (p->code) {
+            atomic_fetch_add(&c->f->connect_errors[CE_REFUSED], 1);
             hc_error("mqtt: %s:%d refused %s: CONNACK %d%s", m->host, m->port, c->client_id,
                      p->code,
                      p->code == 4 || p->code == 5 || p->code == 0x86 || p->code == 0x87
@@ -111,6 +113,7 @@ static int on_control(struct mq_conn *c, const struct rx_mq_packet *p)
         return send_subscribe(c) ? -1 : 0;
     case RX_MQ_SUBACK:
         if (p->code >= 0x80) {
+            atomic_fetch_add(&c->f->connect_errors[CE_REFUSED], 1);
             hc_error("mqtt: %s:%d refused the subscription to %s (code 0x%02x: the ACL?)", m->host,
                      m->port, m->topic, p->code);
             return -1;
@@ -190,7 +193,7 @@ static int read_input(struct mq_conn *c)
             c->rb = nb;
             c->rsize = ns;
         }
-        n = read(c->fd, c->rb + c->rlen, c->rsize - c->rlen);
+        n = rx_mq__io_read(c, c->rb + c->rlen, c->rsize - c->rlen);
         if (n == 0)
             return -1;
         if (n < 0)
@@ -207,7 +210,7 @@ static int read_input(struct mq_conn *c)
 static int write_output(struct mq_conn *c)
 {
     while (c->woff < c->w.len) {
-        ssize_t n = send(c->fd, c->w.p + c->woff, c->w.len - c->woff, MSG_NOSIGNAL);
+        ssize_t n = rx_mq__io_write(c, c->w.p + c->woff, c->w.len - c->woff);
         if (n < 0)
             return errno == EAGAIN || errno == EINTR ? 0 : -1;
         c->woff += (size_t)n;
@@ -222,6 +225,7 @@ static int write_output(struct mq_conn *c)
 static void conn_reset(struct mq_conn *c)
 {
     struct mq_batch *keep[2] = {c->cur, c->held};
+    rx_mq__tls_close(c, 0);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -271,11 +275,14 @@ static int session(struct mq_conn *c)
     int64_t start = hc_mono_ns() / 1000000, drain_end = 0;
     int fd = tcp_connect(m->host, m->port, MQ_HANDSHAKE_MS);
     if (fd < 0) {
+        atomic_fetch_add(&c->f->connect_errors[CE_NETWORK], 1);
         hc_warn("mqtt: cannot connect to %s:%d: %s", m->host, m->port, strerror(-fd));
         return -1;
     }
     c->fd = fd;
     c->last_tx = start;
+    if (c->f->ssl_ctx && rx_mq__tls_handshake(c, start + MQ_HANDSHAKE_MS))
+        return -1;
     if (send_connect(c))
         return -1;
     for (;;) {
@@ -287,6 +294,7 @@ static int session(struct mq_conn *c)
         if (stopping && ((!c->inflight && c->w.len == c->woff) || now > drain_end)) {
             rx_mq_disconnect(&c->w);
             write_output(c);
+            rx_mq__tls_close(c, 1);
             return 0;
         }
         if (!c->running && now - start > MQ_HANDSHAKE_MS) {
@@ -295,9 +303,11 @@ static int session(struct mq_conn *c)
         }
         if (c->fatal || (c->running && keepalive(c, now)) || (c->held && rx_mq__submit(c)))
             return -1;
-        pf[0].events =
-            (short)((stopping || c->held ? 0 : POLLIN) | (c->w.len > c->woff ? POLLOUT : 0));
-        if (poll(pf, 2, c->held ? 10 : 100) < 0 && errno != EINTR)
+        /* TLS: decrypted bytes already in the session are not the socket's to announce */
+        int reading = !stopping && !c->held, pending = reading && rx_mq__io_pending(c);
+        pf[0].events = (short)((reading ? POLLIN : 0) |
+                               (c->w.len > c->woff || c->tls_want_write ? POLLOUT : 0));
+        if (poll(pf, 2, pending ? 0 : c->held ? 10 : 100) < 0 && errno != EINTR)
             return -1;
         if (pf[1].revents & POLLIN)
             rx_mq__take_done(c);
@@ -305,7 +315,10 @@ static int session(struct mq_conn *c)
             return -1;
         if ((pf[0].revents & (POLLERR | POLLHUP)) && !(pf[0].revents & POLLIN))
             return -1;
-        if ((pf[0].revents & POLLIN) && read_input(c))
+        if (reading &&
+            (pending || (pf[0].revents & POLLIN) ||
+             (c->tls_want_write && (pf[0].revents & POLLOUT))) &&
+            read_input(c))
             return -1;
         if (c->w.len > c->woff && write_output(c))
             return -1;

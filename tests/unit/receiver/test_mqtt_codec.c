@@ -2,7 +2,8 @@
  * test_mqtt_codec.c - the receiver's MQTT packets and IoT Hub topics without a network:
  * CONNECT/SUBSCRIBE/PUBACK bytes as MQTT 3.1.1 and 5 lay them out, PUBLISH parsed whole, in
  * pieces, too large and malformed; topic filters; the property bag decoded, and refused when
- * badly escaped, not UTF-8 or twice named.
+ * badly escaped, not UTF-8 or twice named; the [mqtt] settings (mqtt:// and mqtts:// urls,
+ * the TLS files and what they need).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -15,7 +16,9 @@
 #include <cmocka.h>
 
 #include "common/error.h"
+#include "receiver/conf.h"
 #include "receiver/mqtt/codec.h"
+#include "receiver/mqtt/mqtt.h"
 
 static void test_connect(void **state)
 {
@@ -176,13 +179,63 @@ static void test_bag(void **state)
     rx_props_free(&p);
 }
 
+/* rx_mqtt_conf of the development settings plus the pairs in kv (NULL-terminated). */
+static int conf_of(const char *const *kv, struct rx_mqtt_conf *m, char *why, size_t cap)
+{
+    static struct rx_conf c;
+    rx_conf_dev(&c);
+    for (; *kv; kv += 2)
+        assert_int_equal(rx_conf_mqtt_set(&c, kv[0], kv[1]), 0);
+    return rx_mqtt_conf(&c, m, why, cap);
+}
+
+static void test_conf(void **state)
+{
+    static struct rx_mqtt_conf m;
+    char why[256];
+    (void)state;
+    assert_int_equal(conf_of((const char *const[]){NULL}, &m, why, sizeof why), 1); /* no url */
+    assert_int_equal(
+        conf_of((const char *const[]){"url", "mqtt://broker", NULL}, &m, why, sizeof why), 0);
+    assert_string_equal(m.host, "broker");
+    assert_int_equal(m.port, 1883);
+    assert_int_equal(m.tls, 0);
+    assert_int_equal(
+        conf_of((const char *const[]){"url", "MQTTS://broker", NULL}, &m, why, sizeof why), 0);
+    assert_int_equal(m.port, 8883);
+    assert_int_equal(m.tls, 1);
+    assert_string_equal(m.ca_file, ""); /* the system's CAs */
+    assert_int_equal(
+        conf_of((const char *const[]){"url", "mqtts://[::1]:18883/", "ca_file", "/ca.pem",
+                                      "cert_file", "/c.pem", "key_file", "/c.key", NULL},
+                &m, why, sizeof why),
+        0);
+    assert_string_equal(m.host, "::1");
+    assert_int_equal(m.port, 18883);
+    assert_string_equal(m.ca_file, "/ca.pem");
+    assert_string_equal(m.cert_file, "/c.pem");
+    assert_string_equal(m.key_file, "/c.key");
+    assert_int_equal(conf_of((const char *const[]){"url", "mqtts://b", "cert_file", "/c.pem", NULL},
+                             &m, why, sizeof why),
+                     HC_E_INVAL);
+    assert_non_null(strstr(why, "cert_file and key_file go together"));
+    assert_int_equal(conf_of((const char *const[]){"url", "mqtt://b", "ca_file", "/ca.pem", NULL},
+                             &m, why, sizeof why),
+                     HC_E_INVAL);
+    assert_non_null(strstr(why, "[mqtt] ca_file: TLS files need an mqtts:// url"));
+    assert_int_equal(conf_of((const char *const[]){"url", "ssl://b", NULL}, &m, why, sizeof why),
+                     HC_E_INVAL);
+    assert_non_null(strstr(why, "mqtts://host[:port]"));
+    assert_int_equal(
+        conf_of((const char *const[]){"url", "mqtts://b:0", NULL}, &m, why, sizeof why),
+        HC_E_INVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_connect),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_topics),
-        cmocka_unit_test(test_bag),
+        cmocka_unit_test(test_connect), cmocka_unit_test(test_parse), cmocka_unit_test(test_topics),
+        cmocka_unit_test(test_bag),     cmocka_unit_test(test_conf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
