@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/log.h"
+#include "common/notify.h"
 #include "receiver/capture/avro_writer.h"
 #include "receiver/api/api.h"
 #include "receiver/conf.h"
@@ -277,6 +278,32 @@ static int lock_capture(const struct rx_conf *c)
     return fd;
 }
 
+/* "N events in, M capture files closed": the status line for the service manager. */
+static void notify_status(const struct rx_metrics *m)
+{
+    hc_notify_status("serving: %llu events in, %llu capture files closed",
+                     (unsigned long long)atomic_load(&m->events_in),
+                     (unsigned long long)atomic_load(&m->files_closed));
+}
+
+/*
+ * Wait for SIGTERM or SIGINT; meanwhile, under a service manager, send the watchdog's keep-alive
+ * every half of WatchdogSec (common/notify.h) and the status line every few seconds.
+ */
+static int wait_for_stop(const sigset_t *set, const struct rx_metrics *m)
+{
+    int64_t wd = hc_notify_watchdog_ms(), tick = wd && wd < 5000 ? wd : 5000;
+    struct timespec ts = {.tv_sec = tick / 1000, .tv_nsec = (tick % 1000) * 1000000};
+    for (;;) {
+        int sig = sigtimedwait(set, NULL, &ts);
+        if (sig > 0)
+            return sig;
+        if (wd) /* every tick: the tick is at most the interval */
+            hc_notify_watchdog();
+        notify_status(m);
+    }
+}
+
 /* Block the stop signals in every thread; the main thread waits for them with sigwait. */
 static void block_signals(sigset_t *set)
 {
@@ -371,9 +398,11 @@ static int run(struct rx_conf *c)
         goto out_close_core;
     banner(c, ctx);
     hc_info("ready");
-    sigwait(&set, &sig);
+    hc_notify_ready("serving: capture folder open, listening");
+    sig = wait_for_stop(&set, &m);
     hc_info("%s: answering what is being written, closing capture files",
             sig == SIGINT ? "SIGINT" : "SIGTERM");
+    hc_notify_stopping("answering what is being written, closing capture files");
     for (size_t i = NFRONTENDS; i-- > 0;)
         if (ctx[i])
             frontends[i]->stop(ctx[i], RX_DRAIN_MS);

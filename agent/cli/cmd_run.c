@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/log.h"
+#include "common/notify.h"
 
 static const char help[] =
     "usage: hubcap-agent run -c FILE\n\n"
@@ -223,6 +224,40 @@ static void describe(const struct ag_conf *c)
     }
 }
 
+/* The status line for the service manager: what the buffer holds. */
+static void notify_status(struct ag_queue *q, int nsrc, int shipping)
+{
+    struct ag_queue_stats st;
+    if (ag_queue_stats(q, &st))
+        return;
+    hc_notify_status("%d sources%s: %llu events queued, %llu shipped and retained", nsrc,
+                     shipping ? ", shipping" : "", (unsigned long long)st.queued,
+                     (unsigned long long)st.retained);
+}
+
+/*
+ * Until SIGTERM or SIGINT: under a service manager, the watchdog's keep-alive every half of
+ * WatchdogSec (the loop wakes every 200 ms) and the status line every 5 s.
+ */
+static void wait_for_stop(struct ag_queue *q, int nsrc, int shipping)
+{
+    int64_t wd = hc_notify_watchdog_ms(), last_wd = hc_mono_ns(), last_st = last_wd;
+    char status[64];
+    snprintf(status, sizeof status, "running %d sources%s", nsrc, shipping ? ", shipping" : "");
+    hc_notify_ready(status);
+    if (wd)
+        hc_notify_watchdog();
+    while (!cli_stop) {
+        hc_sleep_ms(200, &cli_stop);
+        hc_notify_watchdog_due(wd, &last_wd);
+        if (hc_mono_ns() - last_st >= 5000000000LL) {
+            last_st = hc_mono_ns();
+            notify_status(q, nsrc, shipping);
+        }
+    }
+    hc_notify_stopping("sources commit what they hold");
+}
+
 static int parse(int argc, char **argv, const char **config, int *check)
 {
     static const struct option opts[] = {
@@ -305,8 +340,7 @@ int cmd_run(int argc, char **argv)
     }
     hc_info("running %d sources into %s (device %s)%s; SIGTERM or Ctrl-C stops", conf.nsrc,
             conf.buffer_path, conf.device_id, sw.s ? ", shipping" : "");
-    while (!cli_stop)
-        hc_sleep_ms(200, &cli_stop);
+    wait_for_stop(q, conf.nsrc, sw.s != NULL);
     hc_info("stopping: sources commit what they hold");
     for (int i = 0; i < conf.nsrc; i++) {
         pthread_join(w[i].tid, NULL);
