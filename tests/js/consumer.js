@@ -9,6 +9,11 @@
 //                    [--owner-level N]   (an epoch reader: a higher one takes the partition)
 //                    [--group G]         (the consumer group, default $Default)
 //                    [--exclusive 1]     (seq:N and offset:O start after N or O, not at it)
+//                    [--stop-file F]     (with no --count: stop once F exists and nothing
+//                                         arrived for IDLE_MS; before that, idle is no end)
+//                    [--try-timeout-ms MS] (the client's retryOptions.timeoutInMs: how long one
+//                                         try may hang, e.g. on a connection refused while
+//                                         the receiver restarts; default the client's 60 s)
 //                    [--track-last 1]    (trackLastEnqueuedEventProperties: each event's row
 //                                         gets "last": the partition context's
 //                                         lastEnqueuedEventProperties after its batch)
@@ -18,6 +23,7 @@
 // {"done": true, "events": n, "errors": [...]}. With --from latest it prints {"ready": true}
 // once every subscription is open (the caller sends after that).
 "use strict";
+const fs = require("fs");
 const path = require("path");
 const { EventHubConsumerClient, earliestEventPosition, latestEventPosition } = require(
   path.join(__dirname, "node_modules/@azure/event-hubs"));
@@ -48,7 +54,8 @@ async function main() {
   const a = args(process.argv.slice(2));
   const want = Number(a.count || 0), idle = Number(a["idle-ms"] || 3000);
   const deadline = Date.now() + Number(a["timeout-ms"] || 60000);
-  const client = new EventHubConsumerClient(a.group || "$Default", a.cs);
+  const client = new EventHubConsumerClient(a.group || "$Default", a.cs, a["try-timeout-ms"] ?
+    { retryOptions: { timeoutInMs: Number(a["try-timeout-ms"]), maxRetries: 10 } } : {});
   const errors = [];
   let n = 0, last = Date.now(), opened = 0;
   const ids = a.partition !== undefined ? [a.partition] : await client.getPartitionIds();
@@ -89,7 +96,9 @@ async function main() {
     maxWaitTimeInSeconds: 1, trackLastEnqueuedEventProperties: !!a["track-last"],
     ...(a["owner-level"] !== undefined ? { ownerLevel: Number(a["owner-level"]) } : {}),
   }));
-  while (Date.now() < deadline && !(want && n >= want) && !(!want && Date.now() - last > idle))
+  const stopped = () => !a["stop-file"] || fs.existsSync(a["stop-file"]);
+  while (Date.now() < deadline && !(want && n >= want) &&
+         !(!want && Date.now() - last > idle && stopped()))
     await new Promise((r) => setTimeout(r, 50));
   for (const s of subs)
     await s.close();

@@ -5,7 +5,7 @@ pass unchanged; it only adds faults, as a bad link does.
 
     tcp_fault_proxy.py --listen PORT --upstream HOST:PORT [--latency MS] [--jitter MS]
                        [--reset F] [--drop F] [--storm-every SECS --storm-for SECS]
-                       [--seed N] [--stats FILE]
+                       [--seed N] [--stats FILE] [--upstream-wait SECS]
 
 Per chunk of bytes (fractions 0..1):
   --reset F   a chunk from the client is not forwarded: both connections are reset (RST)
@@ -16,6 +16,8 @@ Per chunk of bytes (fractions 0..1):
 seconds, for the last --storm-for seconds of the period, every open connection is reset once
 and new connections are reset at once. --stats FILE is rewritten with the counters (JSON):
 connections, chunks_up, chunks_down, reset, dropped, storm_cuts, storm_refused.
+--upstream-wait SECS: a connection whose upstream refuses is held while the proxy tries again
+(every 50 ms, up to SECS), as a gateway in front of a restarting server does; default 0: reset.
 """
 import argparse
 import json
@@ -106,10 +108,15 @@ class Proxy:
         if self.storm() >= 0:
             self.count("storm_refused")
             return self.rst(conn)
-        try:
-            up = socket.create_connection(self.a.upstream, timeout=10)
-        except OSError:
-            return self.rst(conn)
+        until = time.monotonic() + self.a.upstream_wait
+        while True:
+            try:
+                up = socket.create_connection(self.a.upstream, timeout=10)
+                break
+            except OSError:
+                if time.monotonic() >= until:
+                    return self.rst(conn)
+                time.sleep(0.05)
         up.settimeout(None)
         pair = {"dead": False, "socks": (conn, up)}
         with self.lock:
@@ -158,6 +165,7 @@ def main():
     ap.add_argument("--storm-for", type=float, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats")
+    ap.add_argument("--upstream-wait", type=float, default=0)
     a = ap.parse_args()
     host, _, port = a.upstream.rpartition(":")
     a.upstream = (host, int(port))
