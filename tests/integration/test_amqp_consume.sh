@@ -3,10 +3,11 @@
 # sent over REST and over AMQP are read back from the earliest event of every partition, each
 # once, with body, properties, partition key and the annotations (sequence numbers contiguous
 # per partition, offsets strictly increasing, enqueued times); a subscription from a sequence
-# number starts there; one at latest gets only what is sent after it opened (the live-tail
-# latency is printed, not asserted); after a restart with the index deleted the same events come
-# back with the same numbers; a higher ownerLevel detaches a lower one, and a sixth reader
-# without one is refused.
+# number starts there, as do those from a sequence number exclusive, an offset inclusive and
+# exclusive, and an enqueued time; one at latest gets only what is sent after it opened (the
+# live-tail latency is printed, not asserted); after a restart with the index deleted the same
+# events come back with the same numbers, and every start position answers the same events; a
+# higher ownerLevel detaches a lower one, and a sixth reader without one is refused.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
@@ -72,6 +73,48 @@ first=$(head -1 "$T/seq.jsonl" | "$PY" -c 'import json,sys; print(json.loads(sys
 [ "$first" = 2 ] || fail "from sequence number 2: first $first"
 ok "from a sequence number: partition $P starts at 2"
 
+# every start position the client has, on partition P, against what the earliest read gave
+positions() { # OUT: one line per position, "NAME FIRST_SEQ COUNT", the reads in parallel
+  local spec=$("$PY" - "$T/all.jsonl" "$P" << 'PY'
+import json, sys
+rs = [r for r in map(json.loads, open(sys.argv[1])) if r.get("partition") == sys.argv[2]]
+e = rs[4]
+print(f"seq-excl seq:{e['seq']} 1 off-incl offset:{e['offset']} 0 off-excl offset:{e['offset']} 1 "
+      f"time time:{e['enq']} 0")
+PY
+)
+  local pids=() name from excl
+  set -- $spec
+  while [ $# -gt 0 ]; do
+    name=$1 from=$2 excl=$3
+    shift 3
+    local x=()
+    [ "$excl" = 1 ] && x=(--exclusive 1)
+    consume --from "$from" "${x[@]+"${x[@]}"}" --partition "$P" --idle-ms 2500 > "$T/pos-$name.jsonl" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p" || fail "consumer.js (a start position) failed"; done
+  for name in seq-excl off-incl off-excl time; do
+    "$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1])]; d=r.pop(); assert not d["errors"], d; print(sys.argv[2], r[0]["seq"] if r else "none", len(r))' \
+      "$T/pos-$name.jsonl" "$name" || fail "$name: $(tail -1 "$T/pos-$name.jsonl")"
+  done
+}
+positions > "$T/positions.txt"
+"$PY" - "$T/all.jsonl" "$P" "$T/positions.txt" << 'PY' || fail "start positions: $(cat "$T/positions.txt")"
+import json, sys
+rs = [r for r in map(json.loads, open(sys.argv[1])) if r.get("partition") == sys.argv[2]]
+got = {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in open(sys.argv[3])}
+e = rs[4]
+after_time = [r["seq"] for r in rs if r["enq"] > e["enq"]]  # the client asks for enqueued time > t
+want = {"seq-excl": e["seq"] + 1, "off-incl": e["seq"], "off-excl": e["seq"] + 1,
+        "time": after_time[0]}
+for k, first in want.items():
+    assert got[k] == (first, rs[-1]["seq"] - first + 1), (k, got[k], first)
+print("ok: partition %s from its 5th event (seq %d, offset %s): sequence number exclusive, offset "
+      "inclusive and exclusive, enqueued time: each starts where it should and reads to the end"
+      % (sys.argv[2], e["seq"], e["offset"]))
+PY
+
 # latest: only what comes after
 consume --from latest --count 5 --timeout-ms 30000 > "$T/latest.jsonl" &
 cpid=$!
@@ -104,7 +147,17 @@ key = lambda f: sorted((r["partition"], r["seq"], r["offset"], r["enq"], r["body
 a, b = key(sys.argv[1]), key(sys.argv[2])
 assert len(b) == 75 and set(a) <= set(b), (len(a), len(b))
 PY
-ok "index deleted + restart: the same events with the same numbers"
+mkdir "$T/before" && mv "$T"/pos-*.jsonl "$T/before/"
+positions > "$T/positions2.txt"
+"$PY" - "$T" << 'PY' || fail "start positions after the rebuild: $(cat "$T/positions2.txt") (before: $(cat "$T/positions.txt"))"
+import json, sys
+T = sys.argv[1]
+for name in ("seq-excl", "off-incl", "off-excl", "time"):
+    ev = lambda f: [(r["seq"], r["offset"], r["enq"], r["body"]) for r in map(json.loads, open(f)) if "body" in r]
+    a, b = ev(f"{T}/before/pos-{name}.jsonl"), ev(f"{T}/pos-{name}.jsonl")
+    assert a and b[:len(a)] == a, (name, a[:2], b[:2])  # the same start, then what came since
+PY
+ok "index deleted + restart: the same events with the same numbers, every start position the same"
 
 # epochs (ownerLevel): a higher one takes the partition; at most five readers without one
 consume --from earliest --partition 0 --owner-level 1 --idle-ms 6000 > "$T/epoch1.jsonl" &
