@@ -78,12 +78,11 @@ static void loop_accept(struct rx_amqp_loop *l, int i)
             rx_amqp__sniff_new(l, fd, (struct sockaddr *)&sa, salen);
             continue;
         }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (atomic_load(&a->nconns) >= a->c->amqp.connection_limit || atomic_load(&a->stopping)) {
-            rx_amqp__count(a, RX_AC_CONN_LIMIT);
-            close(fd);
+            rx_amqp__conn_refuse(l, fd, a->lkind[i] == RX_L_TLS);
             continue;
         }
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (!rx_amqp__conn_new(l, fd, a->lkind[i] == RX_L_TLS))
             close(fd);
     }
@@ -241,8 +240,9 @@ static int render(void *ctx, struct hc_buf *o)
     struct rx_amqp *a = ctx;
     return hc_buf_addf(
         o,
-        "# HELP hubcap_receiver_amqp_connections_total AMQP connections accepted, or closed at "
-        "once (connection_limit, stopping).\n# TYPE hubcap_receiver_amqp_connections_total "
+        "# HELP hubcap_receiver_amqp_connections_total AMQP connections accepted, or refused "
+        "at once (connection_limit: closed with amqp:resource-limit-exceeded; stopping).\n# TYPE "
+        "hubcap_receiver_amqp_connections_total "
         "counter\nhubcap_receiver_amqp_connections_total{result=\"accepted\"} %llu\n"
         "hubcap_receiver_amqp_connections_total{result=\"refused\"} %llu\n"
         "# TYPE hubcap_receiver_amqp_connections_open gauge\n"
@@ -277,6 +277,9 @@ static int render(void *ctx, struct hc_buf *o)
         "# HELP hubcap_receiver_amqp_decode_errors_total Connections closed for a malformed "
         "frame.\n# TYPE hubcap_receiver_amqp_decode_errors_total counter\n"
         "hubcap_receiver_amqp_decode_errors_total %llu\n"
+        "# HELP hubcap_receiver_amqp_idle_closed_total Connections closed: silent for "
+        "idle_timeout.\n# TYPE hubcap_receiver_amqp_idle_closed_total counter\n"
+        "hubcap_receiver_amqp_idle_closed_total %llu\n"
         "# HELP hubcap_receiver_amqp_consumer_events_total Events delivered to consumers.\n"
         "# TYPE hubcap_receiver_amqp_consumer_events_total counter\n"
         "hubcap_receiver_amqp_consumer_events_total %llu\n"
@@ -290,7 +293,8 @@ static int render(void *ctx, struct hc_buf *o)
         CTR(a, RX_AC_DLV_LOST), CTR(a, RX_AC_EVENTS), CTR(a, RX_AC_CBS_200), CTR(a, RX_AC_CBS_401),
         CTR(a, RX_AC_CBS_404), CTR(a, RX_AC_CBS_400), CTR(a, RX_AC_MGMT_200),
         CTR(a, RX_AC_MGMT_401), CTR(a, RX_AC_MGMT_404), CTR(a, RX_AC_MGMT_400),
-        CTR(a, RX_AC_DECODE_ERRORS), CTR(a, RX_AC_EVENTS_OUT), CTR(a, RX_AC_BYTES_OUT));
+        CTR(a, RX_AC_DECODE_ERRORS), CTR(a, RX_AC_IDLE_CLOSED), CTR(a, RX_AC_EVENTS_OUT),
+        CTR(a, RX_AC_BYTES_OUT));
 }
 
 /* ---- Start and stop ------------------------------------------------------------------------- */

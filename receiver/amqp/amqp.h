@@ -15,13 +15,19 @@
  * core; each is settled `accepted` only after its events are on disk (the core's done callback,
  * handed back to the connection's loop through an eventfd), else `rejected` with
  * com.microsoft:server-busy (back-pressure, a disk failure), amqp:link:message-size-exceeded,
- * amqp:decode-error (a malformed message). A malformed frame closes that connection (proton's
- * amqp:decode-error / framing-error); idle connections are closed after idle_timeout; past
- * connection_limit a new connection is closed at once.
+ * amqp:decode-error (a malformed message). What a client sends is checked before proton reads
+ * it (wire.h): a malformed frame closes that connection with amqp:decode-error (its
+ * performative) or amqp:connection:framing-error (its header), a description, and nothing of it
+ * reaches proton; what proton writes is padded to whole performatives (wire.h: Azure's Python
+ * client reads fields by position). Connections silent for idle_timeout are closed
+ * (amqp:resource-limit-exceeded, proton's idle timer); past connection_limit a new connection is
+ * told amqp:resource-limit-exceeded in an AMQP close once it has sent its open (at most 64 such
+ * at once; past that the socket is closed). A consumer whose socket does not take what it is
+ * sent gets no more events encoded until it does.
  *
  * /metrics: hubcap_receiver_amqp_connections_total{result}, _connections_open, _links_open,
  * _links_expired_total, _links_refused_total{condition}, _deliveries_total{outcome},
- * _cbs_total{status}, _management_total{status}, _decode_errors_total.
+ * _cbs_total{status}, _management_total{status}, _decode_errors_total, _idle_closed_total.
  */
 #ifndef RX_AMQP_AMQP_H
 #define RX_AMQP_AMQP_H

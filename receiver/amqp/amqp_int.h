@@ -19,15 +19,18 @@
 #include <sys/socket.h>
 
 #include "common/buf.h"
+#include "receiver/amqp/wire.h"
 #include "receiver/amqp/message.h"
 #include "receiver/conf.h"
 #include "receiver/core/core.h"
 #include "receiver/metrics.h"
 
-#define RX_AMQP_CREDIT   300        /* unsettled deliveries a sender link may have */
-#define RX_AMQP_TICK_MS  250        /* timers: idle, token expiry */
-#define RX_AMQP_READS    16         /* socket reads per wake-up (fairness between connections) */
-#define RX_AMQP_CAPACITY (8u << 20) /* a session's incoming bytes held by proton */
+#define RX_AMQP_CREDIT    300        /* unsettled deliveries a sender link may have */
+#define RX_AMQP_TICK_MS   250        /* timers: idle, token expiry */
+#define RX_AMQP_READS     16         /* socket reads per wake-up (fairness between connections) */
+#define RX_AMQP_CAPACITY  (8u << 20) /* a session's incoming bytes held by proton */
+#define RX_AMQP_REFUSING  64         /* connections past the limit told so at once, at most */
+#define RX_AMQP_REFUSE_MS 5000       /* how long such a connection may take to hear it */
 
 enum rx_amqp_ctr {
     RX_AC_CONN_ACCEPTED,
@@ -50,6 +53,7 @@ enum rx_amqp_ctr {
     RX_AC_MGMT_404,
     RX_AC_MGMT_400,
     RX_AC_DECODE_ERRORS, /* connections closed for a malformed frame */
+    RX_AC_IDLE_CLOSED,   /* connections closed: silent for idle_timeout */
     RX_AC_EVENTS,        /* events accepted */
     RX_AC_EVENTS_OUT,    /* events delivered to consumers (consumer.c) */
     RX_AC_BYTES_OUT,     /* their body bytes */
@@ -78,7 +82,8 @@ struct rx_amqp {
     struct rx_amqp_loop *loops;
     int nloops;
     atomic_int nconns;
-    atomic_int nsniff; /* shared-port connections not handed over yet */
+    atomic_int nrefusing; /* past connection_limit: being told so (RX_AMQP_REFUSING at most) */
+    atomic_int nsniff;    /* shared-port connections not handed over yet */
     atomic_int nlinks;
     atomic_int stopping;
     atomic_int pending; /* deliveries the core holds, over every loop */
@@ -174,6 +179,15 @@ struct rx_amqp_conn {
     int gone;     /* ended: socket closed, proton freed; waits for its pending deliveries */
     int stopping; /* the connection close is sent */
     int dirty;    /* settled deliveries: flush after the batch */
+    int refusing; /* past connection_limit: closed with amqp:resource-limit-exceeded at once */
+    int64_t refuse_until_ms;
+    int bad;         /* a malformed frame came: closed with amqp:decode-error, nothing more read */
+    int tail_closed; /* proton's input is closed (bad) */
+    int eof;         /* the socket's input ended (or failed) */
+    struct rx_amqp_wire_in win;   /* checks what the client sends (wire.h) */
+    struct rx_amqp_wire_out wout; /* pads what proton writes (wire.h) */
+    struct hc_buf ob;             /* padded bytes to send, from ob_off */
+    size_t ob_off;
     uint64_t tag; /* delivery tags of our replies */
     char host[256];
     struct rx_amqp_link *links;
@@ -187,6 +201,13 @@ void rx_amqp__done(struct rx_send *s, int status);
 
 /* conn.c */
 struct rx_amqp_conn *rx_amqp__conn_new(struct rx_amqp_loop *l, int fd, int tls);
+/*
+ * A connection past connection_limit (or while stopping): accepted to be told why with an AMQP
+ * close (amqp:resource-limit-exceeded) once it has sent its headers, then ended; at most
+ * RX_AMQP_REFUSING at once (past that the socket is closed at once). Counted as refused either
+ * way. Takes fd (closes it on failure).
+ */
+void rx_amqp__conn_refuse(struct rx_amqp_loop *l, int fd, int tls);
 /* Socket readiness (EPOLLIN/EPOLLOUT/EPOLLERR bits); may end and free the connection. */
 void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events);
 /* Timers (idle timeout, token expiry); may end and free the connection. */
@@ -197,6 +218,12 @@ void rx_amqp__conn_stop(struct rx_amqp_conn *c, int force);
 void rx_amqp__conn_flush(struct rx_amqp_conn *c);
 /* Tear down at loop exit (the thread is ending): close the socket, free what is not pending. */
 void rx_amqp__conn_abandon(struct rx_amqp_conn *c);
+/*
+ * 1 while c's socket does not take what was written (its output waits in c->ob): consumers
+ * encode no more events for it until it does (else a reader that stops reading would have the
+ * whole partition buffered for it: proton's transport buffer has no bound of its own).
+ */
+int rx_amqp__conn_backed_up(const struct rx_amqp_conn *c);
 /* Note d pending on c (submitted to the core). */
 void rx_amqp__conn_pend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d);
 /* d left c; a gone c is freed (inline: at once, else after the loop's events in hand). */

@@ -40,7 +40,7 @@ static void arm(struct rx_amqp_conn *c, uint32_t want)
         c->armed = want;
 }
 
-struct rx_amqp_conn *rx_amqp__conn_new(struct rx_amqp_loop *l, int fd, int tls)
+static struct rx_amqp_conn *conn_make(struct rx_amqp_loop *l, int fd, int tls, int refusing)
 {
     struct rx_amqp *a = l->a;
     struct rx_amqp_conn *c = calloc(1, sizeof *c);
@@ -70,16 +70,45 @@ struct rx_amqp_conn *rx_amqp__conn_new(struct rx_amqp_loop *l, int fd, int tls)
         goto out_free;
     }
     c->armed = EPOLLIN;
+    rx_amqp_wire_in_init(&c->win, a->c->amqp.max_frame);
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
     l->conns = c;
+    if (refusing) {
+        pn_condition_t *cond = pn_connection_condition(c->d.connection);
+        char desc[128];
+        snprintf(desc, sizeof desc,
+                 "the receiver serves at most %d AMQP connections ([amqp] connection_limit)",
+                 a->c->amqp.connection_limit);
+        pn_condition_set_name(cond, atomic_load(&a->stopping) ? "amqp:connection:forced"
+                                                              : "amqp:resource-limit-exceeded");
+        pn_condition_set_description(cond,
+                                     atomic_load(&a->stopping) ? "the receiver is stopping" : desc);
+        c->refusing = 1; /* the open and close go out when the client's open came (on_event) */
+        c->stopping = 1;
+        c->refuse_until_ms = hc_now_ms() + RX_AMQP_REFUSE_MS;
+        atomic_fetch_add(&a->nrefusing, 1);
+        return c;
+    }
     atomic_fetch_add(&a->nconns, 1);
     rx_amqp__count(a, RX_AC_CONN_ACCEPTED);
     return c;
 out_free:
     free(c);
     return NULL;
+}
+
+struct rx_amqp_conn *rx_amqp__conn_new(struct rx_amqp_loop *l, int fd, int tls)
+{
+    return conn_make(l, fd, tls, 0);
+}
+
+void rx_amqp__conn_refuse(struct rx_amqp_loop *l, int fd, int tls)
+{
+    rx_amqp__count(l->a, RX_AC_CONN_LIMIT);
+    if (atomic_load(&l->a->nrefusing) >= RX_AMQP_REFUSING || !conn_make(l, fd, tls, 1))
+        close(fd);
 }
 
 static void links_free(struct rx_amqp_conn *c)
@@ -122,7 +151,10 @@ static void conn_end(struct rx_amqp_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->gone = 1;
-    atomic_fetch_sub(&l->a->nconns, 1);
+    rx_amqp_wire_in_free(&c->win);
+    rx_amqp_wire_out_free(&c->wout);
+    hc_buf_free(&c->ob);
+    atomic_fetch_sub(c->refusing ? &l->a->nrefusing : &l->a->nconns, 1);
     if (!c->npending) {
         c->next = l->grave;
         l->grave = c;
@@ -136,6 +168,11 @@ void rx_amqp__conn_bury(struct rx_amqp_loop *l)
         l->grave = c->next;
         free(c);
     }
+}
+
+int rx_amqp__conn_backed_up(const struct rx_amqp_conn *c)
+{
+    return c->ob_off < c->ob.len;
 }
 
 void rx_amqp__conn_pend(struct rx_amqp_conn *c, struct rx_amqp_dlv *d)
@@ -478,11 +515,35 @@ static void transport_error(struct rx_amqp_conn *c, pn_transport_t *t)
 {
     pn_condition_t *cond = pn_transport_condition(t);
     const char *name = pn_condition_get_name(cond);
-    if (name &&
-        (!strcmp(name, "amqp:decode-error") || !strcmp(name, "amqp:connection:framing-error"))) {
+    if (c->bad || c->refusing || c->eof || !name)
+        return; /* counted already (the closed input's error comes after ours), or the client
+                   went away without a close: not a malformed frame */
+    if (!strcmp(name, "amqp:decode-error") || !strcmp(name, "amqp:connection:framing-error")) {
         rx_amqp__count(c->l->a, RX_AC_DECODE_ERRORS);
         hc_debug("amqp: connection closed: %s: %s", name, pn_condition_get_description(cond));
+    } else if (!strcmp(name, "amqp:resource-limit-exceeded")) {
+        rx_amqp__count(c->l->a, RX_AC_IDLE_CLOSED);
     }
+}
+
+/*
+ * The client sent a malformed frame (wire.h): close with amqp:connection:framing-error (its
+ * header) or amqp:decode-error (its performative), read no more.
+ */
+static void malformed(struct rx_amqp_conn *c, const char *why)
+{
+    pn_condition_t *cond = pn_connection_condition(c->d.connection);
+    const char *name = c->win.framing ? "amqp:connection:framing-error" : "amqp:decode-error";
+    c->bad = 1;
+    rx_amqp__count(c->l->a, RX_AC_DECODE_ERRORS);
+    hc_debug("amqp: connection closed: %s: %s", name, why);
+    pn_condition_set_name(cond, name);
+    pn_condition_set_description(cond, why);
+    if (!(pn_connection_state(c->d.connection) & PN_LOCAL_ACTIVE))
+        pn_connection_open(c->d.connection);
+    if (!(pn_connection_state(c->d.connection) & PN_LOCAL_CLOSED))
+        pn_connection_close(c->d.connection);
+    c->stopping = 1;
 }
 
 static void on_event(struct rx_amqp_conn *c, pn_event_t *e)
@@ -491,6 +552,13 @@ static void on_event(struct rx_amqp_conn *c, pn_event_t *e)
     switch (pn_event_type(e)) {
     case PN_CONNECTION_REMOTE_OPEN: {
         const char *h = pn_connection_remote_hostname(pc);
+        c->wout.max_frame = pn_transport_get_remote_max_frame(c->d.transport);
+        if (c->refusing) {
+            pn_connection_set_container(pc, "hubcap-receiver");
+            pn_connection_open(pc);
+            pn_connection_close(pc);
+            break;
+        }
         snprintf(c->host, sizeof c->host, "%s", h ? h : "");
         pn_connection_set_container(pc, "hubcap-receiver");
         if (!(pn_connection_state(pc) & PN_LOCAL_ACTIVE))
@@ -541,16 +609,44 @@ static void conn_events(struct rx_amqp_conn *c)
         on_event(c, e);
 }
 
+/* After a malformed frame: what the client still sends is dropped; its end ends us. */
+static void conn_drain(struct rx_amqp_conn *c)
+{
+    char junk[16384];
+    for (int i = 0; i < RX_AMQP_READS; i++) {
+        ssize_t n = recv(c->fd, junk, sizeof junk, 0);
+        if (n > 0 || (n < 0 && errno == EINTR))
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        conn_end(c);
+        return;
+    }
+}
+
 static void conn_read(struct rx_amqp_conn *c)
 {
+    if (c->bad) {
+        conn_drain(c);
+        return;
+    }
     for (int i = 0; i < RX_AMQP_READS; i++) {
         pn_rwbytes_t rb = pn_connection_driver_read_buffer(&c->d);
         ssize_t n;
         if (!rb.size)
             return;
+        if (c->bad)
+            return; /* the rest waits for conn_drain */
         n = recv(c->fd, rb.start, rb.size, 0);
         if (n > 0) {
-            pn_connection_driver_read_done(&c->d, (size_t)n);
+            const char *why = NULL;
+            size_t ok =
+                c->tls ? (size_t)n /* proton's TLS: ciphertext here */
+                       : rx_amqp_wire_check(&c->win, (const uint8_t *)rb.start, (size_t)n, &why);
+            if (ok)
+                pn_connection_driver_read_done(&c->d, ok);
+            if (why)
+                malformed(c, why);
             conn_events(c);
             continue;
         }
@@ -558,27 +654,47 @@ static void conn_read(struct rx_amqp_conn *c)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
+        c->eof = 1;
         pn_connection_driver_read_close(&c->d);
         return;
     }
 }
 
+/*
+ * What proton wrote goes through the padding (wire.h) into c->ob, then to the socket. Proton's
+ * bytes are taken only when c->ob is sent: a slow reader holds at most one chunk of them here.
+ */
 static void conn_write(struct rx_amqp_conn *c)
 {
     for (;;) {
-        pn_bytes_t wb = pn_connection_driver_write_buffer(&c->d);
         ssize_t n;
-        if (!wb.size)
-            return;
-        n = send(c->fd, wb.start, wb.size, MSG_NOSIGNAL);
+        if (c->ob_off == c->ob.len) {
+            pn_bytes_t wb = pn_connection_driver_write_buffer(&c->d);
+            hc_buf_reset(&c->ob);
+            c->ob_off = 0;
+            if (!wb.size)
+                return;
+            if (c->tls ? hc_buf_add(&c->ob, wb.start, wb.size)
+                       : rx_amqp_wire_pad(&c->wout, (const uint8_t *)wb.start, wb.size, &c->ob)) {
+                hc_warn("amqp: out of memory for a connection's output: closed");
+                hc_buf_reset(&c->ob);
+                pn_connection_driver_write_close(&c->d);
+                return;
+            }
+            pn_connection_driver_write_done(&c->d, wb.size);
+            continue;
+        }
+        n = send(c->fd, c->ob.p + c->ob_off, c->ob.len - c->ob_off, MSG_NOSIGNAL);
         if (n > 0) {
-            pn_connection_driver_write_done(&c->d, (size_t)n);
+            c->ob_off += (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)
             return;
+        hc_buf_reset(&c->ob);
+        c->ob_off = 0;
         pn_connection_driver_write_close(&c->d);
         return;
     }
@@ -591,25 +707,34 @@ void rx_amqp__conn_flush(struct rx_amqp_conn *c)
         return;
     conn_events(c);
     conn_write(c);
+    if (c->bad && !c->tail_closed) { /* our close is out of proton: its input ends here */
+        c->tail_closed = 1;
+        pn_connection_driver_read_close(&c->d);
+        conn_events(c);
+        conn_write(c);
+    }
     conn_events(c);
-    if (pn_connection_driver_finished(&c->d)) {
+    if (pn_connection_driver_finished(&c->d) && c->ob_off == c->ob.len) {
         conn_end(c);
         return;
     }
-    if (pn_connection_driver_read_buffer(&c->d).size)
-        want |= EPOLLIN;
-    if (pn_connection_driver_write_buffer(&c->d).size)
+    if (c->bad || pn_connection_driver_read_buffer(&c->d).size)
+        want |= EPOLLIN; /* bad: its bytes are dropped until it goes */
+    if (c->ob_off < c->ob.len || pn_connection_driver_write_buffer(&c->d).size)
         want |= EPOLLOUT;
     arm(c, want);
 }
 
 void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events)
 {
+    int backed_up = rx_amqp__conn_backed_up(c);
     if (c->gone)
         return;
     if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
         conn_read(c);
     rx_amqp__conn_flush(c);
+    if (backed_up && !c->gone && !rx_amqp__conn_backed_up(c) && rx_amqp__consumers(c))
+        rx_amqp__conn_flush(c); /* the socket took it all: consumers go on at once */
 }
 
 /* Detach the sender links whose token ran out. */
@@ -634,6 +759,10 @@ void rx_amqp__conn_tick(struct rx_amqp_conn *c, int64_t now_ms)
 {
     if (c->gone)
         return;
+    if (c->refusing && now_ms >= c->refuse_until_ms) {
+        conn_end(c);
+        return;
+    }
     pn_transport_tick(c->d.transport, now_ms);
     expire_links(c, now_ms / 1000);
     rx_amqp__consumers(c);

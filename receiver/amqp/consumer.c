@@ -73,6 +73,8 @@ static const char *selector(pn_link_t *l, size_t *len)
 static int64_t link_epoch(pn_link_t *l)
 {
     pn_data_t *d = pn_link_remote_properties(l);
+    if (!d) /* an attach without properties (proton gives none) */
+        return -1;
     pn_data_rewind(d);
     if (!pn_data_next(d) || pn_data_type(d) != PN_MAP)
         return -1;
@@ -358,7 +360,8 @@ static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
         return 1;
     }
     while (lk->kind == RX_LK_CONSUMER && pn_link_credit(lk->l) > 0 &&
-           pn_session_outgoing_bytes(pn_link_session(lk->l)) < OUT_MAX) {
+           pn_session_outgoing_bytes(pn_link_session(lk->l)) < OUT_MAX &&
+           !rx_amqp__conn_backed_up(c)) {
         const struct rx_log_event *ev;
         size_t k, want = (size_t)pn_link_credit(lk->l);
         int rc =

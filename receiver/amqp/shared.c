@@ -102,8 +102,7 @@ static void to_amqp(struct rx_amqp_sniff *s)
     sniff_unlink(s);
     free(s);
     if (atomic_load(&a->nconns) >= a->c->amqp.connection_limit || atomic_load(&a->stopping)) {
-        rx_amqp__count(a, RX_AC_CONN_LIMIT);
-        close(fd);
+        rx_amqp__conn_refuse(l, fd, 0);
         return;
     }
     if (!rx_amqp__conn_new(l, fd, 0))
