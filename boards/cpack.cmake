@@ -44,24 +44,35 @@ endforeach()
 set(CPACK_DEBIAN_AGENT_PACKAGE_SECTION net)
 set(CPACK_COMPONENT_AGENT_DESCRIPTION
     "hubcap edge agent: durable event buffer and shipper to Azure Event Hubs
- hubcap-agent generates or reads business events (CSV, JSON Lines, a watched folder), keeps them
- durably in an LMDB buffer and ships them in batches to Azure Event Hubs (HTTPS REST, AMQP 1.0)
- or MQTT. The hubcap-agent.service unit runs it hardened, with /etc/hubcap/hubcap-agent.conf.")
+hubcap-agent generates or reads business events (CSV, JSON Lines, a watched folder), keeps them
+durably in an LMDB buffer and ships them in batches to Azure Event Hubs (HTTPS REST, AMQP 1.0)
+or MQTT. The hubcap-agent.service unit runs it hardened, with /etc/hubcap/hubcap-agent.conf.")
 set(CPACK_COMPONENT_RECEIVER_DESCRIPTION
     "hubcap receiver: Event Hubs-compatible ingest, Capture Avro files, lakehouse
- hubcap-receiver speaks the Event Hubs REST and AMQP 1.0 protocols, writes Event Hubs
- Capture-compatible Avro files (acknowledged after fsync) and lands them into PostgreSQL bronze,
- silver and gold. The hubcap-receiver.service unit runs it hardened, with
- /etc/hubcap/hubcap-receiver.conf.")
+hubcap-receiver speaks the Event Hubs REST and AMQP 1.0 protocols, writes Event Hubs
+Capture-compatible Avro files (acknowledged after fsync) and lands them into PostgreSQL bronze,
+silver and gold. The hubcap-receiver.service unit runs it hardened, with
+/etc/hubcap/hubcap-receiver.conf.")
 set(CPACK_DEBIAN_AGENT_PACKAGE_RECOMMENDS systemd)
 set(CPACK_DEBIAN_RECEIVER_PACKAGE_RECOMMENDS systemd)
 set(CPACK_DEBIAN_RECEIVER_PACKAGE_SUGGESTS postgresql)
 
 if(CMAKE_CROSSCOMPILING AND HUBCAP_WITH_AMQP)
   # libqpid-proton.so.11 is in tools/cross.sh's overlay, not in dpkg's database: dpkg-shlibdeps
-  # finds it there (a private directory) and the dependency is named here
+  # finds it there (a private directory) and skips it, so the dependency is named here, as the
+  # shlibs file of the .deb the overlay came from says (build-<arch>/debs)
   set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${HUBCAP_CROSS_OVERLAY}/usr/lib/${HC_TRIPLET})
-  set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "libqpid-proton11 (>= 0.37.0)")
+  set(hc_proton_dep libqpid-proton11)
+  file(GLOB hc_proton_deb ${CMAKE_BINARY_DIR}/debs/libqpid-proton11_*.deb)
+  if(hc_proton_deb)
+    list(GET hc_proton_deb 0 hc_proton_deb)
+    execute_process(COMMAND dpkg-deb --info ${hc_proton_deb} shlibs OUTPUT_VARIABLE hc_shlibs
+                    ERROR_QUIET)
+    if(hc_shlibs MATCHES "libqpid-proton 11 ([^\n]+)")
+      string(STRIP "${CMAKE_MATCH_1}" hc_proton_dep)
+    endif()
+  endif()
+  set(CPACK_DEBIAN_AGENT_PACKAGE_DEPENDS "${hc_proton_dep}")
 endif()
 
 include(CPack)
