@@ -34,6 +34,8 @@ static const char help[] =
     "      --ca-file FILE          PEM CA bundle to verify the hub (default: the system's)\n"
     "      --cert-file FILE, --key-file FILE\n"
     "                              mqtt over mqtts://: a client certificate (PEM) and its key\n"
+    "      --events-per-message N  mqtt to a broker: up to N events in one PUBLISH (an Event\n"
+    "                              Hubs batch hubcap-receiver reads; default 1, IoT Hub's form)\n"
     "      --tier T                basic (256 KB batches) or standard (1 MB; default)\n"
     "      --max-batch-bytes SIZE  batch size limit (default by tier)\n"
     "      --max-batch-events N    events per batch at most (default 5000)\n"
@@ -93,6 +95,7 @@ static int parse(int argc, char **argv, struct ship_args *a)
         {"token-ttl", required_argument, NULL, 2013},
         {"cert-file", required_argument, NULL, 2014},
         {"key-file", required_argument, NULL, 2015},
+        {"events-per-message", required_argument, NULL, 2016},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {0, 0, 0, 0},
@@ -162,6 +165,9 @@ static int parse(int argc, char **argv, struct ship_args *a)
             break;
         case 2015:
             rc = add_kv(a, "key_file", optarg);
+            break;
+        case 2016:
+            rc = add_kv(a, "events_per_message", optarg);
             break;
         case 'q':
             a->quiet = 1;

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "common/error.h"
 
@@ -402,6 +403,21 @@ int rx_mq_bag_decode(const uint8_t *bag, size_t n, struct rx_props *p, char *scr
         }
         if ((rc = rx_props_string(p, scratch, kl, scratch + kl, vl, why)))
             return rc;
+    }
+    return 0;
+}
+
+int rx_mq_bag_packed(const uint8_t *bag, size_t n)
+{
+    static const char want[] = RX_MQ_PACKED_CT;
+    size_t i = 0, wl = sizeof want - 1;
+    while (i < n) {
+        size_t pl = 0;
+        while (i + pl < n && bag[i + pl] != '&')
+            pl++;
+        if (pl == wl && !strncasecmp((const char *)bag + i, want, wl))
+            return 1;
+        i += pl + 1;
     }
     return 0;
 }

@@ -117,4 +117,11 @@ int rx_mq_unescape(const uint8_t *s, size_t n, char *out, size_t *out_len);
 int rx_mq_bag_decode(const uint8_t *bag, size_t n, struct rx_props *p, char *scratch,
                      const char **why);
 
+/* The bag's content type of the packed form (the agent's events_per_message: an Event Hubs
+ * REST batch as the payload), as it is in the topic. */
+#define RX_MQ_PACKED_CT "$.ct=application%2Fvnd.microsoft.servicebus.json"
+
+/* 1 when the bag bag[0..n) holds RX_MQ_PACKED_CT as one of its pairs (case-insensitive), else 0. */
+int rx_mq_bag_packed(const uint8_t *bag, size_t n);
+
 #endif

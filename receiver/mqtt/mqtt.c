@@ -30,11 +30,12 @@
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/log.h"
+#include "receiver/capture/avro_enc.h"
 #include "receiver/core/props.h"
 #include "receiver/mqtt/codec.h"
 #include "receiver/mqtt/mqtt_int.h"
 
-const char *const rx_mq__rej_name[REJ_COUNT] = {"too_large", "topic", "properties"};
+const char *const rx_mq__rej_name[REJ_COUNT] = {"too_large", "topic", "properties", "batch"};
 const char *const rx_mq__ce_name[CE_COUNT] = {"network", "tls", "refused"};
 
 /* ---- batches and the ack queue --------------------------------------------------------------- */
@@ -165,6 +166,97 @@ static void user_prop(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, 
         (void)rx_props_string(&c->props, (const char *)k, kl, v, vl, NULL); /* twins: the bag's */
 }
 
+/* One event into the current batch: key pk, body, c->props. 0 or -ENOMEM. */
+static int add_event(struct mq_conn *c, const char *pk, size_t pk_len, const uint8_t *body,
+                     size_t body_len)
+{
+    struct mq_batch *b = cur_batch(c);
+    struct mq_item *it;
+    if (!b)
+        return -ENOMEM;
+    it = &b->items[b->n];
+    it->pkey = b->arena.len;
+    it->pkey_len = pk_len;
+    if (hc_buf_add(&b->arena, pk, pk_len))
+        return -ENOMEM;
+    it->body = b->arena.len;
+    it->body_len = body_len;
+    if (hc_buf_add(&b->arena, body_len ? (const char *)body : "", body_len))
+        return -ENOMEM;
+    it->props = b->arena.len;
+    if (rx_props_finish(&c->props, &b->arena))
+        return -ENOMEM;
+    it->props_len = b->arena.len - it->props;
+    b->n++;
+    return 0;
+}
+
+/* The encoded properties map p[0..n) (core/props.h) added to dst entry by entry. 0, or
+ * HC_E_PARSE / HC_E_INVAL (a twin, too many) / -ENOMEM. */
+static int copy_props(struct rx_props *dst, const uint8_t *p, size_t n)
+{
+    const uint8_t *q = p, *end = p + n, *k, *s;
+    size_t kl, sl;
+    int64_t left = 0, br, v;
+    double d;
+    int r;
+    while ((r = rx_avro_map_next(&q, end, &left)) == 1) {
+        const char *name;
+        if (rx_avro_get_bytes(&q, end, &k, &kl) || rx_avro_get_long(&q, end, &br))
+            return HC_E_PARSE;
+        name = (const char *)k;
+        if (br == RX_AVRO_LONG)
+            r = rx_avro_get_long(&q, end, &v) ? HC_E_PARSE : rx_props_long(dst, name, kl, v, NULL);
+        else if (br == RX_AVRO_DOUBLE)
+            r = rx_avro_get_double(&q, end, &d) ? HC_E_PARSE
+                                                : rx_props_double(dst, name, kl, d, NULL);
+        else if (br == RX_AVRO_STRING || br == RX_AVRO_BYTES)
+            r = rx_avro_get_bytes(&q, end, &s, &sl) ? HC_E_PARSE
+                : br == RX_AVRO_STRING              ? rx_props_string(dst, name, kl, s, sl, NULL)
+                                                    : rx_props_bytes(dst, name, kl, s, sl, NULL);
+        else
+            r = HC_E_PARSE;
+        if (r)
+            return r;
+    }
+    return r;
+}
+
+/*
+ * The packed form (the payload an Event Hubs REST batch, rest/batch.h): each of its events into
+ * the current batch with key pk, its UserProperties and iothub-connection-device-id. All or
+ * nothing. Returns 0, 1 + REJ_BATCH (not a batch, a twin of the device id property), -ENOMEM.
+ */
+static int take_packed(struct mq_conn *c, const struct rx_mq_packet *p, const char *pk,
+                       size_t pk_len)
+{
+    struct mq_batch *b = cur_batch(c);
+    const char *why = NULL;
+    size_t n0, a0;
+    int rc;
+    if (!b)
+        return -ENOMEM;
+    n0 = b->n;
+    a0 = b->arena.len;
+    rx_batch_free(&c->packed);
+    rx_batch_init(&c->packed);
+    if ((rc = rx_batch_parse(&c->packed, (const char *)p->payload, p->payload_len, &why)))
+        return rc == -ENOMEM ? rc : 1 + REJ_BATCH;
+    for (size_t i = 0; i < c->packed.n; i++) {
+        const struct rx_event *e = &c->packed.ev[i];
+        rx_props_reset(&c->props);
+        if ((rc = copy_props(&c->props, e->props, e->props_len)) ||
+            (rc =
+                 rx_props_string(&c->props, "iothub-connection-device-id", 27, pk, pk_len, NULL)) ||
+            (rc = add_event(c, pk, pk_len, e->body, e->body_len))) {
+            b->n = n0;
+            hc_buf_truncate(&b->arena, a0);
+            return rc == -ENOMEM ? rc : 1 + REJ_BATCH;
+        }
+    }
+    return 0;
+}
+
 /* Decode a PUBLISH into the current batch. Returns 0, a REJ_ reason (+1), or -ENOMEM. */
 static int take_publish(struct mq_conn *c, const struct rx_mq_packet *p)
 {
@@ -172,8 +264,6 @@ static int take_publish(struct mq_conn *c, const struct rx_mq_packet *p)
     const uint8_t *dev, *bag;
     size_t dl, bl, pk_len;
     const char *why = NULL;
-    struct mq_batch *b;
-    struct mq_item *it;
     if (p->payload_len > c->f->max_body)
         return 1 + REJ_TOO_LARGE;
     if (!rx_mq_topic_match(m->topic, strlen(m->topic), p->topic, p->topic_len) ||
@@ -183,27 +273,13 @@ static int take_publish(struct mq_conn *c, const struct rx_mq_packet *p)
     rx_props_reset(&c->props);
     if (rx_mq_bag_decode(bag, bl, &c->props, c->scratch + pk_len, &why))
         return 1 + REJ_PROPS;
+    if (rx_mq_bag_packed(bag, bl))
+        return take_packed(c, p, c->scratch, pk_len);
     if (rx_props_string(&c->props, "iothub-connection-device-id", 27, c->scratch, pk_len, &why))
         return 1 + REJ_PROPS;
     if (p->props_len && rx_mq_user_props(p->props, p->props_len, user_prop, c))
         return 1 + REJ_PROPS;
-    if (!(b = cur_batch(c)))
-        return -ENOMEM;
-    it = &b->items[b->n];
-    it->pkey = b->arena.len;
-    it->pkey_len = pk_len;
-    if (hc_buf_add(&b->arena, c->scratch, pk_len))
-        return -ENOMEM;
-    it->body = b->arena.len;
-    it->body_len = p->payload_len;
-    if (hc_buf_add(&b->arena, p->payload_len ? (const char *)p->payload : "", p->payload_len))
-        return -ENOMEM;
-    it->props = b->arena.len;
-    if (rx_props_finish(&c->props, &b->arena))
-        return -ENOMEM;
-    it->props_len = b->arena.len - it->props;
-    b->n++;
-    return 0;
+    return add_event(c, c->scratch, pk_len, p->payload, p->payload_len);
 }
 
 void rx_mq__reject(struct mq_conn *c, int reason, const struct rx_mq_packet *p)
@@ -318,6 +394,7 @@ static void conn_free(struct mq_conn *c)
     free(c->scratch);
     hc_buf_free(&c->w);
     rx_props_free(&c->props);
+    rx_batch_free(&c->packed);
     pthread_mutex_destroy(&c->mu);
 }
 
@@ -329,6 +406,7 @@ static int conn_init(struct mq_front *f, int i)
     c->fd = -1;
     pthread_mutex_init(&c->mu, NULL);
     rx_props_init(&c->props);
+    rx_batch_init(&c->packed);
     if (i)
         snprintf(c->client_id, sizeof c->client_id, "%s-%d", f->conf.client_id, i);
     else

@@ -19,10 +19,16 @@
  * An event: body = the payload; partition key = the device id of the topic
  * (devices/{id}/messages/events/{bag}); properties = the bag's (strings, system "$." names
  * dropped), "iothub-connection-device-id" = the device id, and an MQTT 5 PUBLISH's User
- * Properties whose names the bag does not have. Refused, counted in /metrics
- * (hubcap_receiver_mqtt_rejected_total{reason}), acknowledged so the broker does not send it
- * again, and kept out of capture: a payload over max_publication ("too_large"), a topic outside
- * the filter or not of that form ("topic"), a bag that does not decode ("properties").
+ * Properties whose names the bag does not have. The packed form (the agent's events_per_message):
+ * a bag with $.ct=application%2Fvnd.microsoft.servicebus.json says the payload is an Event Hubs
+ * REST batch (rest/batch.h): each of its events, with its UserProperties, the device id as key
+ * and iothub-connection-device-id, all in the PUBLISH's send, acknowledged by its one PUBACK
+ * (messages_total{outcome="acknowledged"} counts PUBLISHes, "captured" events). Refused, counted in
+ * /metrics (hubcap_receiver_mqtt_rejected_total{reason}), acknowledged so the broker does not send
+ * it again, and kept out of capture: a payload over max_publication ("too_large"), a topic outside
+ * the filter or not of that form ("topic"), a bag that does not decode ("properties"), a packed
+ * payload that is not a batch or whose events' properties do not take the device's ("batch":
+ * none of its events is kept).
  *
  * TLS (mqtts://, OpenSSL): TLS 1.2 or later, the broker's certificate checked against ca_file
  * (default: the system's CAs) and the URL's host (a DNS name, or an IP address in its

@@ -20,13 +20,14 @@
 #include "receiver/core/props.h"
 #include "receiver/mqtt/codec.h"
 #include "receiver/mqtt/mqtt.h"
+#include "receiver/rest/batch.h"
 
 #define MQ_READ_CHUNK   (256 * 1024)
 #define MQ_BATCH_EVENTS 4096
 #define MQ_HANDSHAKE_MS 10000
 #define MQ_TOPIC_MAX    65536
 
-enum { REJ_TOO_LARGE, REJ_TOPIC, REJ_PROPS, REJ_COUNT };
+enum { REJ_TOO_LARGE, REJ_TOPIC, REJ_PROPS, REJ_BATCH, REJ_COUNT };
 extern const char *const rx_mq__rej_name[REJ_COUNT]; /* "too_large", ... */
 enum { CE_NETWORK, CE_TLS, CE_REFUSED, CE_COUNT };
 extern const char *const rx_mq__ce_name[CE_COUNT]; /* "network", "tls", "refused" */
@@ -78,6 +79,7 @@ struct mq_conn {
     uint16_t sub_id;
     int64_t last_tx, ping_at;
     struct rx_props props;
+    struct rx_batch packed; /* the packed form's events, while one PUBLISH is taken */
     char *scratch;
 };
 

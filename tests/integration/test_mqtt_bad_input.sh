@@ -2,7 +2,8 @@
 # Bad input to the receiver's MQTT front end, published at QoS 1 to a real Mosquitto between
 # good events: payloads over the hub's limit (max_publication; one past the packet limit too), property bags that do not
 # decode (a bad %-escape, a name twice, not UTF-8), topics under the filter but not of the
-# events form. Each is counted in /metrics by reason, acknowledged (a receiver restart does not
+# events form, packed messages that are not an Event Hubs batch or hold a twin of the device
+# property. Each is counted in /metrics by reason, acknowledged (a receiver restart does not
 # get it again) and kept out of capture; the subscription never drops (one connect), and the
 # good events around them are captured, each once.
 source "$(dirname "$0")/../lib/common.sh"
@@ -46,32 +47,37 @@ pub 'devices/d1/messages/events/a=1&a=2' -m '{}'
 pub 'devices/d1/messages/events/a=%FF' -m '{}'
 pub devices/d1/twin/reported -m '{}'
 pub devices/d1/messages/eventsX -m '{}'
+# the packed form (events_per_message): not an Event Hubs batch; a twin of the device property
+PACKED='devices/d1/messages/events/$.ct=application%2Fvnd.microsoft.servicebus.json&$.ce=utf-8'
+pub "$PACKED" -m 'not json'
+pub "$PACKED" -m '[{"Body":"a"},{"Body":"b","UserProperties":{"iothub-connection-device-id":"d2"}}]'
 wait "$SHIP" || fail "the agent did not ship: $(cat "$T/a.err")"
 want_total=300
 for _ in $(seq 1 100); do
   [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" -ge $want_total ] &&
-    [ "$(($(rej too_large) + $(rej properties) + $(rej topic)))" -ge 7 ] &&
-    [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="acknowledged"}')" -ge $((want_total + 7)) ] && break
+    [ "$(($(rej too_large) + $(rej properties) + $(rej topic) + $(rej batch)))" -ge 9 ] &&
+    [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="acknowledged"}')" -ge $((want_total + 9)) ] && break
   sleep 0.1
 done
 [ "$(rej too_large)" = 2 ] || fail "too_large: $(rej too_large), want 2"
 [ "$(rej properties)" = 3 ] || fail "properties: $(rej properties), want 3"
 [ "$(rej topic)" = 2 ] || fail "topic: $(rej topic), want 2"
+[ "$(rej batch)" = 2 ] || fail "batch: $(rej batch), want 2"
 [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" = $want_total ] ||
   fail "captured $(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}'), want $want_total"
 [ "$(rx_metric hubcap_receiver_mqtt_connects_total)" = 1 ] || fail "the subscription dropped"
 acked=$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="acknowledged"}')
-[ "$acked" = $((want_total + 7)) ] || fail "acknowledged $acked, want $((want_total + 7)) (the refused too)"
+[ "$acked" = $((want_total + 9)) ] || fail "acknowledged $acked, want $((want_total + 9)) (the refused too)"
 grep -q 'refused a message on devices/d1/messages/events/a=%ZZ (properties)' "$RX_LOG" ||
   fail "the log does not name the refused message: $(grep mqtt "$RX_LOG" | tail -3)"
-ok "7 bad messages counted by reason (too_large 2, properties 3, topic 2) and acknowledged; $want_total good ones captured; one connection throughout"
+ok "9 bad messages counted by reason (too_large 2, properties 3, topic 2, batch 2: not JSON, a packed event with a twin of the device property, none of its events kept) and acknowledged; $want_total good ones captured; one connection throughout"
 
 # refused means acknowledged: a restarted receiver does not get them again
 rx_stop
 rx_start -c "$T/rx.conf"
 for _ in $(seq 1 100); do [ "$(rx_metric hubcap_receiver_mqtt_connected)" = 1 ] && break; sleep 0.1; done
 sleep 1
-[ "$(($(rej too_large) + $(rej properties) + $(rej topic)))" = 0 ] || fail "the broker sent refused messages again"
+[ "$(($(rej too_large) + $(rej properties) + $(rej topic) + $(rej batch)))" = 0 ] || fail "the broker sent refused messages again"
 [ "$(rx_metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}')" = 0 ] || fail "the broker sent captured messages again"
 rx_stop
 "$PY" "$HC_SRC/tests/lib/capture_events.py" "$T/cap" > "$T/captured.jsonl"

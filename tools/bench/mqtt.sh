@@ -5,17 +5,20 @@
 # end, paho subscribers that fsync each message in messageArrived before paho acknowledges it
 # (tools/bench/bench_mqtt_paho.c), under the same load. Prints one JSON line.
 #
-#   tools/bench/mqtt.sh [--events N] [--agents K] [--paho-events M]
+#   tools/bench/mqtt.sh [--events N] [--agents K] [--paho-events M] [--per-message P]
 #
 # Per transport: K agents (default 4) each drain N/K (N default 200000) 300-byte envelopes with
 # `ship --once` at the same time. eps = N / (first start .. the receiver has captured all N:
 # for MQTT, its captured counter, which counts events after their fsync); rx_cpu_s_per_million:
 # the receiver's user + system CPU over that time per million events; agent_cpu_s_per_million
-# (the K agents together) and, for MQTT, broker_cpu_s_per_million. mosquitto_pub: the same
+# (the K agents together) and, for MQTT, broker_cpu_s_per_million. mqtt: one event per PUBLISH
+# (IoT Hub's form); mqtt_packed: the same agents with --events-per-message P (default 100: an
+# Event Hubs batch per PUBLISH, which the receiver reads). mosquitto_pub: the same
 # events published by Mosquitto's own client (K processes), what the front end takes when the
 # publisher is not paho. paho: M events (default
 # 20000) to 1 and to 4 paho clients (shared subscription), eps and fsyncs. Target: MQTT >= 20000
-# events/s. Environment: HC_BIN (default build/bin).
+# events/s (pass.mqtt_eps: one event a message; pass.mqtt_packed_eps). Environment: HC_BIN
+# (default build/bin).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 bin=${HC_BIN:-$top/build/bin}
@@ -23,12 +26,14 @@ PY=/usr/bin/python3
 n=200000
 k=4
 paho_n=20000
+per_msg=100
 while [ $# -gt 0 ]; do
   case $1 in
     --events) n=$2; shift 2 ;;
     --agents) k=$2; shift 2 ;;
     --paho-events) paho_n=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --per-message) per_msg=$2; shift 2 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "mqtt.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -75,16 +80,17 @@ mq=$!
 sleep 0.5
 mq_url="mqtt://127.0.0.1:$mq_port"
 
-# ship_all TP CS [PREFIX]: K agents draining their buffers at once; sets agent_cpu (seconds)
+# ship_all TP CS [SHIP ARGS...]: K agents draining their buffers at once; sets agent_cpu (seconds)
 ship_all() {
   local tp=$1 cs=$2 i pids=()
+  shift 2
   for i in $(seq 0 $((k - 1))); do
     "$bin/hubcap-agent" enqueue -b "$work/$tp$i.buf" --no-sync -q "$work/ev$i.jsonl"
   done
   t0=$(date +%s.%N)
   for i in $(seq 0 $((k - 1))); do
     /usr/bin/time -f '%U %S' -o "$work/$tp$i.time" \
-      "$bin/hubcap-agent" ship -b "$work/$tp$i.buf" --once -q --transport "$tp" -s "$cs" &
+      "$bin/hubcap-agent" ship -b "$work/$tp$i.buf" --once -q --transport "$tp" -s "$cs" "$@" &
     pids+=($!)
   done
   for p in "${pids[@]}"; do wait "$p"; done
@@ -141,7 +147,7 @@ captured() { metric 'hubcap_receiver_mqtt_messages_total{outcome="captured"}'; }
 for _ in $(seq 1 100); do [ "$(metric hubcap_receiver_mqtt_connected)" = 1 ] && break; sleep 0.1; done
 
 echo "{" > "$work/result.json"
-for tp in https amqp mqtt mosquitto_pub; do
+for tp in https amqp mqtt mqtt_packed mosquitto_pub; do
   if [ "$tp" = amqp ] && [ ${#amqp_args[@]} -eq 0 ]; then
     echo "\"amqp\":null," >> "$work/result.json"
     continue
@@ -149,17 +155,19 @@ for tp in https amqp mqtt mosquitto_pub; do
   case $tp in
     https) tcs=$cs ;;
     amqp) tcs=$(echo "$cs" | sed -E "s#^Endpoint=sb://([^/:]+):[0-9]+/#Endpoint=sb://\1:$amqp_port/#") ;;
-    mqtt | mosquitto_pub) tcs=$mq_url ;;
+    mqtt | mqtt_packed | mosquitto_pub) tcs=$mq_url ;;
   esac
   base=$(captured)
   c0=$(ticks "$rx")
   m0=$(ticks "$mq")
   if [ "$tp" = mosquitto_pub ]; then
     pub_all
+  elif [ "$tp" = mqtt_packed ]; then
+    ship_all mqtt "$tcs" --events-per-message "$per_msg"
   else
     ship_all "$tp" "$tcs"
   fi
-  if [ "$tp" = mqtt ] || [ "$tp" = mosquitto_pub ]; then
+  if [ "$tp" != https ] && [ "$tp" != amqp ]; then
     for _ in $(seq 1 6000); do [ "$(captured)" -ge $((base + n)) ] && break; sleep 0.02; done
   fi
   t1=$(date +%s.%N)
@@ -167,7 +175,7 @@ for tp in https amqp mqtt mosquitto_pub; do
   m1=$(ticks "$mq")
   got=$n
   [ "$tp" = https ] || [ "$tp" = amqp ] || got=$(( $(captured) - base ))
-  $PY - "$tp" "$n" "$got" "$t0" "$t1" "$c0" "$c1" "$m0" "$m1" "$hz" "$agent_cpu" >> "$work/result.json" << 'PY'
+  $PY - "$tp" "$n" "$got" "$t0" "$t1" "$c0" "$c1" "$m0" "$m1" "$hz" "$agent_cpu" "$per_msg" >> "$work/result.json" << 'PY'
 import json, sys
 tp, n, got = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 t0, t1, c0, c1, m0, m1, hz = map(float, sys.argv[4:11])
@@ -178,7 +186,9 @@ r = {"events": got, "seconds": round(t1 - t0, 2), "eps": round(got / (t1 - t0)),
 if tp == "mosquitto_pub":
     r["publisher"] = "mosquitto_pub -l -q 1 (Mosquitto's client), the same envelopes"
     r.pop("agent_cpu_s_per_million")
-if tp in ("mqtt", "mosquitto_pub"):
+if tp == "mqtt_packed":
+    r["events_per_message"] = int(sys.argv[12])
+if tp in ("mqtt", "mqtt_packed", "mosquitto_pub"):
     r["broker_cpu_s_per_million"] = round((m1 - m0) / hz / (n / 1e6), 2)
 print(json.dumps(tp) + ":" + json.dumps(r) + ",")
 PY
@@ -197,7 +207,10 @@ out["paho_fsync_per_message"] = paho
 out["targets"] = {"mqtt_eps_min": 20000}
 m = r.get("mqtt") or {}
 mp = r.get("mosquitto_pub") or {}
+pk = r.get("mqtt_packed") or {}
 out["pass"] = {"mqtt_eps": m.get("eps", 0) >= 20000, "mqtt_all_captured": m.get("events") == out["events"],
+               "mqtt_packed_eps": pk.get("eps", 0) >= 20000,
+               "mqtt_packed_all_captured": pk.get("events") == out["events"],
                "mosquitto_pub_eps": mp.get("eps", 0) >= 20000}
 if paho.get("conns_1", {}).get("eps"):
     out["own_vs_paho_eps"] = round(m.get("eps", 0) / paho["conns_1"]["eps"], 1)

@@ -4,7 +4,8 @@
  *
  * A connection is one MQTTAsync client, made when a send finds none: created, connected (clean
  * session: what was not acknowledged is the shipper's to send again), waited for within
- * connect_timeout. Every record is one MQTTAsync_sendMessage at QoS 1; paho keeps up to
+ * connect_timeout. Every record is one MQTTAsync_sendMessage at QoS 1 (with events_per_message
+ * > 1, a run of records is one, its slot answering for all of them); paho keeps up to
  * max_inflight of them awaiting their PUBACK (maxInflight) and queues the rest. A record counts
  * as stored only when its PUBACK came (the publish's onSuccess, or onSuccess5 on MQTT 5: a
  * PUBACK reason code >= 0x80 comes as onFailure5 and is mapped by ag_mqtt_reason_result).
@@ -80,6 +81,76 @@ static void user_props(const struct ag_record *rec, MQTTProperties *p, char *id,
     }
 }
 
+/* The device of rec's topic: the device_id setting, else the event's own. */
+static const char *topic_device(const struct mqtt_ctx *c, const struct ag_record *rec, size_t *len)
+{
+    if (c->conf.device_id) {
+        *len = strlen(c->conf.device_id);
+        return c->conf.device_id;
+    }
+    *len = rec->ev.device_id_len;
+    return rec->ev.device_id ? rec->ev.device_id : "";
+}
+
+/*
+ * The packed form (mqtt_conf.h): records i.. of b, as many as events_per_message, the same
+ * topic device and AG_MQTT_MAX_MESSAGE allow, in one PUBLISH. *k: how many. Returns 0, or a
+ * paho code; a run of one record is left to publish (*k 1, returns 1).
+ */
+static int publish_packed(struct mqtt_ctx *c, struct mqtt_batch *b, size_t i, size_t *k)
+{
+    MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+    MQTTAsync_message m = MQTTAsync_message_initializer;
+    size_t dl, dl2, n = 0, end;
+    const char *dev = topic_device(c, b->recs[i], &dl);
+    int rc;
+    hc_buf_reset(&c->pack);
+    for (end = i; end < b->n && end - i < c->conf.events_per_message; end++) {
+        const char *d2 = topic_device(c, b->recs[end], &dl2);
+        size_t before = c->pack.len;
+        if (dl2 != dl || memcmp(d2, dev, dl))
+            break;
+        if (ag_mqtt_packed_item(b->recs[end], end == i ? '[' : ',', &c->pack))
+            return MQTTASYNC_FAILURE;
+        if (c->pack.len + 1 > AG_MQTT_MAX_MESSAGE - 1024) { /* room for the topic */
+            hc_buf_truncate(&c->pack, before);
+            break;
+        }
+        n++;
+    }
+    *k = n ? n : 1;
+    if (n < 2)
+        return 1;
+    if (hc_buf_addc(&c->pack, ']'))
+        return MQTTASYNC_FAILURE;
+    hc_buf_reset(&c->topic);
+    if (ag_mqtt_packed_topic(dev, dl, &c->topic) || hc_buf_addc(&c->topic, '\0'))
+        return MQTTASYNC_FAILURE;
+    b->slots[i] = (struct mqtt_slot){.c = c, .b = b, .i = i, .k = n};
+    ro.context = &b->slots[i];
+    m.payload = c->pack.p;
+    m.payloadlen = (int)c->pack.len;
+    m.qos = 1;
+    if (c->conf.version == AG_MQTT_VERSION_5) {
+        MQTTProperty ct = {.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE};
+        ct.value.data.data = AG_MQTT_PACKED_TYPE;
+        ct.value.data.len = (int)strlen(AG_MQTT_PACKED_TYPE);
+        MQTTProperties_add(&m.properties, &ct);
+        ro.onSuccess5 = ag_mqtt__on_pub_ok5;
+        ro.onFailure5 = ag_mqtt__on_pub_fail5;
+    } else {
+        ro.onSuccess = ag_mqtt__on_pub_ok;
+        ro.onFailure = ag_mqtt__on_pub_fail;
+    }
+    rc = MQTTAsync_sendMessage(c->h, c->topic.p, &m, &ro);
+    MQTTProperties_free(&m.properties);
+    if (rc == MQTTASYNC_SUCCESS) {
+        c->ctr.v[AG_TPC_REQUESTS]++;
+        c->ctr.v[AG_TPC_BYTES] += c->pack.len;
+    }
+    return rc;
+}
+
 /* Hand record i of b to paho. Returns 0, or a paho code. */
 static int publish(struct mqtt_ctx *c, struct mqtt_batch *b, size_t i)
 {
@@ -91,7 +162,7 @@ static int publish(struct mqtt_ctx *c, struct mqtt_batch *b, size_t i)
     hc_buf_reset(&c->topic);
     if (ag_mqtt_topic(rec, c->conf.device_id, &c->topic) || hc_buf_addc(&c->topic, '\0'))
         return MQTTASYNC_FAILURE;
-    b->slots[i] = (struct mqtt_slot){.c = c, .b = b, .i = i};
+    b->slots[i] = (struct mqtt_slot){.c = c, .b = b, .i = i, .k = 1};
     ro.context = &b->slots[i];
     m.payload = (void *)rec->json;
     m.payloadlen = (int)rec->json_len;
@@ -120,8 +191,8 @@ static void mqtt_begin(void *ctx, const struct ag_record *const *recs, size_t n)
 {
     struct mqtt_ctx *c = ctx;
     struct mqtt_batch *b = &c->bt[(c->head + c->nb) % MQTT_PIPE];
-    size_t i;
-    int rc;
+    size_t i, k;
+    int rc = MQTTASYNC_SUCCESS;
     b->recs = recs;
     b->asked = b->n = n;
     b->answered = 0;
@@ -153,9 +224,16 @@ static void mqtt_begin(void *ctx, const struct ag_record *const *recs, size_t n)
         b->n = 0;
         return;
     }
-    for (i = 0; i < n; i++)
+    for (i = 0; i < n; i += k) {
+        k = 1;
+        if (c->conf.events_per_message > 1 && (rc = publish_packed(c, b, i, &k)) != 1) {
+            if (rc != MQTTASYNC_SUCCESS)
+                break;
+            continue;
+        }
         if ((rc = publish(c, b, i)) != MQTTASYNC_SUCCESS)
             break;
+    }
     if (i < n) {
         /* the later records were never handed over: the batch ends at i */
         ag_mqtt__status(&b->fail, AG_SEND_RETRY, AG_WHY_NETWORK, "", "%s: cannot publish: %s",
@@ -318,6 +396,7 @@ static void mqtt_close(void *ctx)
     hc_buf_free(&c->token);
     hc_buf_free(&c->user);
     hc_buf_free(&c->topic);
+    hc_buf_free(&c->pack);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
@@ -347,7 +426,8 @@ static void mqtt_limits(void *ctx, struct ag_transport_limits *lim)
     memset(lim, 0, sizeof *lim);
     lim->max_batch_bytes = c->conf.max_batch_bytes;
     lim->max_event_bytes = AG_MQTT_MAX_MESSAGE;
-    lim->max_batch_events = c->conf.max_inflight; /* deeper queues cost paho O(n) scans */
+    /* deeper queues cost paho O(n) scans: max_inflight messages, of events_per_message each */
+    lim->max_batch_events = (size_t)c->conf.max_inflight * c->conf.events_per_message;
     lim->max_in_flight = MQTT_PIPE;
 }
 

@@ -17,6 +17,7 @@ void ag_mqtt_conf_default(struct ag_mqtt_conf *c)
 {
     memset(c, 0, sizeof *c);
     c->max_inflight = 250;
+    c->events_per_message = 1;
     c->keepalive_ms = 60 * 1000;
     c->connect_timeout_ms = 10 * 1000;
     c->timeout_ms = 70 * 1000;
@@ -84,6 +85,15 @@ static int set_number(struct ag_mqtt_conf *c, const char *key, const char *value
         c->max_inflight = (unsigned)u;
         return 0;
     }
+    if (!strcasecmp(key, "events_per_message")) {
+        u = strtoull(value, &end, 10);
+        if (*end || !*value || u < 1 || u > AG_MQTT_PACK_MAX) {
+            *why = "events_per_message must be a number from 1 to 1000";
+            return HC_E_INVAL;
+        }
+        c->events_per_message = (unsigned)u;
+        return 0;
+    }
     if (hc_size_parse(value, &u) || u < 1024 || u > 64u * 1024 * 1024) {
         *why = "max_batch_bytes must be a size from 1K to 64M";
         return HC_E_INVAL;
@@ -109,7 +119,7 @@ int ag_mqtt_conf_set(struct ag_mqtt_conf *c, const char *key, const char *value,
         if (!strcasecmp(key, strs[i]))
             return set_str(slots[i], value, why);
     if (!strcasecmp(key, "mqtt_version") || !strcasecmp(key, "max_inflight") ||
-        !strcasecmp(key, "max_batch_bytes"))
+        !strcasecmp(key, "max_batch_bytes") || !strcasecmp(key, "events_per_message"))
         return set_number(c, key, value, why);
     if (!strcasecmp(key, "keepalive"))
         return set_ms(&c->keepalive_ms, value, 1000, 18 * 3600 * 1000,
@@ -130,7 +140,7 @@ int ag_mqtt_conf_set(struct ag_mqtt_conf *c, const char *key, const char *value,
         return 0;
     *why = "mqtt: unknown setting (known: connection_string, username, password, client_id, "
            "device_id, ca_file, cert_file, key_file, mqtt_version, max_inflight, keepalive, "
-           "connect_timeout, timeout, token_ttl, token_renew, max_batch_bytes)";
+           "connect_timeout, timeout, token_ttl, token_renew, max_batch_bytes, events_per_message)";
     return HC_E_NOTFOUND;
 }
 
@@ -314,6 +324,10 @@ int ag_mqtt_conf_finish(struct ag_mqtt_conf *c, const char **why)
         return rc == -ENOMEM ? (*why = "out of memory", rc) : rc;
     if (!c->version)
         c->version = AG_MQTT_VERSION_5;
+    if (c->iothub && c->events_per_message > 1) {
+        *why = "mqtt: events_per_message is for a broker (IoT Hub's form is one event a message)";
+        return HC_E_INVAL;
+    }
     if ((c->cert_file != NULL) != (c->key_file != NULL)) {
         *why = "mqtt: cert_file and key_file go together";
         return HC_E_INVAL;

@@ -13,13 +13,24 @@
  *                   skn), renewed before it expires by reconnecting.
  *   A broker        mqtt://[user[:password]@]host[:port] (plain, 1883) or mqtts://… (TLS, 8883);
  *                   username/password settings, or cert_file/key_file for a client certificate.
- * Either way every event is one PUBLISH at QoS 1 to
+ * Either way every event is one PUBLISH at QoS 1 (IoT Hub's form) to
  *   devices/{device}/messages/events/{properties}
  * where device is DEV (IoT Hub), the device_id setting, or else the event's own device id, and
  * properties the IoT Hub property bag: $.ct=application%2Fjson&$.ce=utf-8&event_id=…&device_id=…
  * &kind=…&schema=… (names and values percent-encoded, RFC 3986 unreserved characters kept). On
  * an MQTT 5 connection the same four go as user properties too, and the content type. The
  * payload is the envelope JSON exactly as buffered.
+ *
+ * The packed form (events_per_message N > 1, a broker only: hubcap-receiver's MQTT front end
+ * reads it, IoT Hub's consumers would see one message): up to N consecutive events of the same
+ * topic device, within AG_MQTT_MAX_MESSAGE, in one PUBLISH to
+ *   devices/{device}/messages/events/$.ct=application%2Fvnd.microsoft.servicebus.json&$.ce=utf-8
+ * whose payload is an Event Hubs REST batch (the content type says so):
+ *   [{"Body":"<envelope JSON>","UserProperties":{"event_id":"…","device_id":"…","kind":"…",
+ *     "schema":"1"}},…]
+ * (the same four properties as the bag's, as strings). One PUBACK stores them all; a run of one
+ * event goes in the one-event form. It costs paho, the broker and the receiver one message per
+ * N events instead of one per event (tools/bench/mqtt.sh).
  *
  * Settings (ag_mqtt_conf_set, keys case-insensitive):
  *   connection_string  as above; required
@@ -34,6 +45,8 @@
  *   keepalive          the MQTT keep-alive, default 60s
  *   connect_timeout, timeout, token_ttl, token_renew   as hubconf.h
  *   max_batch_bytes    the messages of one send together, default 1M
+ *   events_per_message 1 (default: IoT Hub's form) to 1000: the packed form above (not for
+ *                      IoT Hub)
  *   hub, tier          accepted and ignored (the [hub] section's keys of the other transports)
  * Errors: HC_E_NOTFOUND for an unknown key, HC_E_INVAL / HC_E_PARSE for a bad value, with *why
  * a static sentence.
@@ -58,6 +71,9 @@
 #define AG_MQTT_VERSION_5    5
 #define AG_MQTT_TOPIC_PREFIX "devices/"
 #define AG_MQTT_TOPIC_EVENTS "/messages/events/"
+#define AG_MQTT_PACKED_TYPE  "application/vnd.microsoft.servicebus.json"
+#define AG_MQTT_PACKED_BAG   "$.ct=application%2Fvnd.microsoft.servicebus.json&$.ce=utf-8"
+#define AG_MQTT_PACK_MAX     1000
 
 struct ag_mqtt_conf {
     char *connection_string;
@@ -65,6 +81,7 @@ struct ag_mqtt_conf {
     char *ca_file, *cert_file, *key_file;
     int version; /* 0 until finish unless set */
     unsigned max_inflight;
+    unsigned events_per_message; /* 1: one event per PUBLISH */
     int64_t keepalive_ms, connect_timeout_ms, timeout_ms, token_ttl_ms, token_renew_ms;
     uint64_t max_batch_bytes;
 
@@ -119,6 +136,11 @@ int ag_mqtt_iothub_sas(const char *host, const char *device, const char *key, in
  * this file); device NULL: the event's own device id. 0 or -ENOMEM.
  */
 int ag_mqtt_topic(const struct ag_record *rec, const char *device, struct hc_buf *out);
+
+/* The packed form's topic (device[0..device_len) percent-encoded) appended. 0 or -ENOMEM. */
+int ag_mqtt_packed_topic(const char *device, size_t device_len, struct hc_buf *out);
+/* One event of the packed form's JSON array appended, after sep ('[' or ','). 0 or -ENOMEM. */
+int ag_mqtt_packed_item(const struct ag_record *rec, char sep, struct hc_buf *out);
 
 /*
  * The MQTT 3.1.1 PUBLISH packet of rec at QoS 1 with packet id 0 (what format appends), and

@@ -38,9 +38,11 @@ static void answer(struct mqtt_slot *s, int ok, int code)
     struct mqtt_ctx *c = s->c;
     pthread_mutex_lock(&c->mu);
     if (s->b->out[s->i] == R_PENDING) {
-        s->b->out[s->i] = ok ? R_OK : R_FAIL;
-        s->b->code[s->i] = code;
-        s->b->answered++;
+        for (size_t j = s->i; j < s->i + s->k; j++) {
+            s->b->out[j] = ok ? R_OK : R_FAIL;
+            s->b->code[j] = code;
+        }
+        s->b->answered += s->k;
         pthread_cond_broadcast(&c->cv);
     }
     pthread_mutex_unlock(&c->mu);

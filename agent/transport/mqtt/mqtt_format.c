@@ -1,6 +1,7 @@
 /*
  * mqtt_format.c - the pure parts of the MQTT transport (mqtt_conf.h): topics with IoT Hub's
- * property bag, the IoT Hub username and device SAS token, the PUBLISH packet, reason codes.
+ * property bag, the packed form's topic and items, the IoT Hub username and device SAS token,
+ * the PUBLISH packet, reason codes.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -102,6 +103,37 @@ int ag_mqtt_topic(const struct ag_record *rec, const char *device, struct hc_buf
         ag_mqtt_encode(out, rec->ev.device_id, rec->ev.device_id_len) ||
         hc_buf_adds(out, "&kind=") || ag_mqtt_encode(out, kind, strlen(kind)) ||
         hc_buf_addf(out, "&schema=%d", rec->ev.schema)) {
+        hc_buf_truncate(out, start);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int ag_mqtt_packed_topic(const char *device, size_t device_len, struct hc_buf *out)
+{
+    size_t start = out->len;
+    if (hc_buf_adds(out, AG_MQTT_TOPIC_PREFIX) || ag_mqtt_encode(out, device, device_len) ||
+        hc_buf_adds(out, AG_MQTT_TOPIC_EVENTS AG_MQTT_PACKED_BAG)) {
+        hc_buf_truncate(out, start);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int ag_mqtt_packed_item(const struct ag_record *rec, char sep, struct hc_buf *out)
+{
+    const struct hc_event *ev = &rec->ev;
+    char id[HC_UUID_STRLEN];
+    size_t start = out->len;
+    hc_uuid_format(ev->id, id);
+    if (hc_buf_addc(out, sep) || hc_buf_adds(out, "{\"Body\":") ||
+        hc_buf_add_json_str(out, rec->json, rec->json_len) ||
+        hc_buf_adds(out, ",\"UserProperties\":{\"event_id\":\"") || hc_buf_adds(out, id) ||
+        hc_buf_adds(out, "\",\"device_id\":") ||
+        hc_buf_add_json_str(out, ev->device_id ? ev->device_id : "",
+                            ev->device_id ? ev->device_id_len : 0) ||
+        hc_buf_adds(out, ",\"kind\":\"") || hc_buf_adds(out, hc_kind_name(ev->kind)) ||
+        hc_buf_addf(out, "\",\"schema\":\"%d\"}}", ev->schema)) {
         hc_buf_truncate(out, start);
         return -ENOMEM;
     }

@@ -20,7 +20,7 @@ struct mqtt_ctx;
 struct mqtt_slot {
     struct mqtt_ctx *c;
     struct mqtt_batch *b;
-    size_t i;
+    size_t i, k; /* records i..i+k of b (k > 1: the packed form) */
 };
 
 struct mqtt_batch {
@@ -51,7 +51,7 @@ struct mqtt_ctx {
     struct mqtt_batch bt[MQTT_PIPE];
     size_t nb, head;
 
-    struct hc_buf topic, user;
+    struct hc_buf topic, user, pack; /* pack: a packed message's payload */
     struct ag_transport_counters ctr;
 };
 

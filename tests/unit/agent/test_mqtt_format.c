@@ -79,6 +79,29 @@ static void test_topic(void **state)
     hc_buf_free(&b);
 }
 
+static void test_packed(void **state)
+{
+    struct ag_record r = rec("pi \"7\"", HC_KIND_ORDER_LINE, 1, "{\"a\":\"x\\y\"}");
+    struct hc_buf b = HC_BUF_INIT;
+    (void)state;
+    assert_int_equal(ag_mqtt_packed_topic("pi 7", 4, &b), 0);
+    assert_int_equal(hc_buf_addc(&b, 0), 0);
+    assert_string_equal(b.p, "devices/pi%207/messages/events/"
+                             "$.ct=application%2Fvnd.microsoft.servicebus.json&$.ce=utf-8");
+    hc_buf_reset(&b);
+    assert_int_equal(ag_mqtt_packed_item(&r, '[', &b), 0);
+    assert_int_equal(ag_mqtt_packed_item(&r, ',', &b), 0);
+    assert_int_equal(hc_buf_addc(&b, ']'), 0);
+    assert_int_equal(hc_buf_addc(&b, 0), 0);
+#define ITEM                                                                                       \
+    "{\"Body\":\"{\\\"a\\\":\\\"x\\\\y\\\"}\",\"UserProperties\":{\"event_id\":"                   \
+    "\"01000000-0000-7000-0000-00000000002a\",\"device_id\":\"pi \\\"7\\\"\",\"kind\":"            \
+    "\"order_line\",\"schema\":\"1\"}}"
+    assert_string_equal(b.p, "[" ITEM "," ITEM "]");
+#undef ITEM
+    hc_buf_free(&b);
+}
+
 static void test_publish_packet(void **state)
 {
     static char big[20000];
@@ -159,6 +182,12 @@ static void test_conf(void **state)
                      0);
     assert_int_equal(ag_mqtt_conf_finish(&c, &why), HC_E_INVAL); /* IoT Hub has no MQTT 5 */
     assert_int_equal(ag_mqtt_conf_set(&c, "max_inflight", "0", &why), HC_E_INVAL);
+    assert_int_equal(ag_mqtt_conf_set(&c, "events_per_message", "0", &why), HC_E_INVAL);
+    assert_int_equal(ag_mqtt_conf_set(&c, "events_per_message", "1001", &why), HC_E_INVAL);
+    assert_int_equal(ag_mqtt_conf_set(&c, "mqtt_version", "3.1.1", &why), 0);
+    assert_int_equal(ag_mqtt_conf_set(&c, "events_per_message", "100", &why), 0);
+    assert_int_equal(ag_mqtt_conf_finish(&c, &why), HC_E_INVAL); /* not for IoT Hub */
+    assert_non_null(strstr(why, "events_per_message is for a broker"));
     assert_int_equal(ag_mqtt_conf_set(&c, "bogus", "1", &why), HC_E_NOTFOUND);
     assert_int_equal(ag_mqtt_conf_set(&c, "hub", "events", &why), 0); /* the [hub] keys */
     ag_mqtt_conf_free(&c);
@@ -183,9 +212,10 @@ static void test_reasons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_username), cmocka_unit_test(test_sas),
-        cmocka_unit_test(test_topic),    cmocka_unit_test(test_publish_packet),
-        cmocka_unit_test(test_conf),     cmocka_unit_test(test_reasons),
+        cmocka_unit_test(test_username),       cmocka_unit_test(test_sas),
+        cmocka_unit_test(test_topic),          cmocka_unit_test(test_packed),
+        cmocka_unit_test(test_publish_packet), cmocka_unit_test(test_conf),
+        cmocka_unit_test(test_reasons),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

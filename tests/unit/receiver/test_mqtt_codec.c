@@ -177,6 +177,13 @@ static void test_bag(void **state)
     rx_props_reset(&p);
     assert_int_equal(rx_mq_bag_decode(T("=1"), &p, scratch, &why), HC_E_PARSE);
     rx_props_free(&p);
+    assert_int_equal(
+        rx_mq_bag_packed(T("$.ct=application%2Fvnd.microsoft.servicebus.json&$.ce=utf-8")), 1);
+    assert_int_equal(rx_mq_bag_packed(T("a=1&$.CT=Application%2fVnd.Microsoft.ServiceBus.Json")),
+                     1);
+    assert_int_equal(rx_mq_bag_packed(T("$.ct=application%2Fjson&$.ce=utf-8")), 0);
+    assert_int_equal(rx_mq_bag_packed(T("x$.ct=application%2Fvnd.microsoft.servicebus.json")), 0);
+    assert_int_equal(rx_mq_bag_packed(T("")), 0);
 }
 
 /* rx_mqtt_conf of the development settings plus the pairs in kv (NULL-terminated). */
