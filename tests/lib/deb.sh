@@ -44,10 +44,10 @@ deb_inspect() {
   needed=$(LC_ALL=C readelf -d "$x/usr/bin/$pkg" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
   [ -n "$needed" ] || fail "$pkg: no NEEDED libraries read"
   for so in $needed; do
-    owner=$(dpkg -S "*/$triplet/$so" 2> /dev/null | head -1 | cut -d: -f1)
+    owner=$(dpkg -S "*/$triplet/$so" 2> /dev/null | head -1 | cut -d: -f1 || true)
     if [ -z "$owner" ]; then # not installed here (qpid-proton's overlay): the .deb it came from
       for d in "${HC_BUILD:-}"/debs/*.deb; do
-        [ -f "$d" ] && dpkg-deb -c "$d" | grep -q "/$so\$" && owner=$(deb_field "$d" Package)
+        [ -f "$d" ] && grep -Eq "/$so( -> |\$)" <<< "$(dpkg-deb -c "$d")" && owner=$(deb_field "$d" Package)
       done
     fi
     [ -n "$owner" ] || fail "$pkg: no package here provides $so"
