@@ -317,6 +317,7 @@ static void fe_free(struct rx_amqp *a)
     if (a->ssl)
         pn_ssl_domain_free(a->ssl);
     free(a->loops);
+    rx_amqp__consumer_fini(a);
     pthread_mutex_destroy(&a->cmu);
     free(a);
 }
@@ -388,6 +389,10 @@ static int amqp_start(const struct rx_frontend_env *env, void **ctx, const char 
     pthread_mutex_init(&a->cmu, NULL);
     if ((rc = open_listeners(a, why)) || (rc = tls_domain(a, why)))
         goto out_free;
+    if ((rc = rx_amqp__consumer_init(a))) {
+        *why = "out of memory";
+        goto out_free;
+    }
     if (!a->nl) {
         fe_free(a);
         return 1;
@@ -406,6 +411,7 @@ static int amqp_start(const struct rx_frontend_env *env, void **ctx, const char 
             goto out_free;
         }
     rx_metrics_add_source(a->m, render, a);
+    rx_metrics_add_source(a->m, rx_amqp__consumer_render, a);
     for (int i = 0; i < a->nloops; i++)
         if (!pthread_create(&a->loops[i].th, NULL, loop_main, &a->loops[i]))
             a->loops[i].started = 1;

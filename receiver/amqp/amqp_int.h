@@ -90,6 +90,13 @@ struct rx_amqp {
     atomic_uint_fast64_t ctr[RX_AC_N];
     pthread_mutex_t cmu;            /* consumers (consumer.c: epochs, the five-reader limit) */
     struct rx_amqp_link *consumers; /* cmu: every consumer link, over every loop */
+    struct rx_amqp_cstat *cstat;    /* consumer.c: per hub, partition and group */
+    size_t *cstat_at;               /* where each hub's start in cstat */
+};
+
+/* What consumers of one partition and consumer group were sent (consumer.c). */
+struct rx_amqp_cstat {
+    atomic_uint_fast64_t events, bytes;
 };
 
 /* What an epoll event's data.ptr points at. */
@@ -242,6 +249,11 @@ void rx_amqp__consumer_close(struct rx_amqp_link *lk);
 void rx_amqp__consumer_flow(struct rx_amqp_conn *c, pn_link_t *l);
 /* Send what every consumer link of c may (on wake-ups and ticks). 1 when something was sent. */
 int rx_amqp__consumers(struct rx_amqp_conn *c);
+/* Counters for /metrics (at start, before the loops): 0 or -ENOMEM; freed by _fini. */
+int rx_amqp__consumer_init(struct rx_amqp *a);
+void rx_amqp__consumer_fini(struct rx_amqp *a);
+/* /metrics lines (rx_metrics_source_fn, ctx the front end): readers, events, bytes, lag. */
+int rx_amqp__consumer_render(void *ctx, struct hc_buf *out);
 /* conn.c: refuse (or detach) lk with condition and description, counted as k. */
 void rx_amqp__link_refuse(struct rx_amqp_conn *c, struct rx_amqp_link *lk, const char *cond,
                           const char *desc, enum rx_amqp_ctr k);

@@ -10,7 +10,12 @@
  * Epochs (com.microsoft:epoch): a higher one detaches the lower readers with amqp:link:stolen; at
  * most five readers without one per partition and consumer group (amqp:resource-limit-exceeded).
  * Consumer groups: $Default and those the hub's consumer_groups declares (receiver/conf.h);
- * another is amqp:not-found. Epochs and the limit count per partition and group. Not yet:
+ * another is amqp:not-found. Epochs and the limit count per partition and group.
+ *
+ * /metrics, per hub, partition and group: hubcap_receiver_consumer_readers (open links),
+ * hubcap_receiver_consumer_events_total and _bytes_total (events sent, their body bytes) and
+ * hubcap_receiver_consumer_lag (events the partition holds past its slowest reader's position;
+ * only where a reader is open). Not yet:
  * runtime metrics (com.microsoft:enable-receiver-runtime-metric).
  */
 #include <errno.h>
@@ -267,6 +272,95 @@ void rx_amqp__consumer_close(struct rx_amqp_link *lk)
     lk->msg = NULL;
 }
 
+int rx_amqp__consumer_init(struct rx_amqp *a)
+{
+    size_t n = 0;
+    if (!(a->cstat_at = calloc((size_t)a->c->nhubs + 1, sizeof *a->cstat_at)))
+        return -ENOMEM;
+    for (int h = 0; h < a->c->nhubs; h++) {
+        a->cstat_at[h] = n;
+        n += (size_t)a->c->hubs[h].partitions * (size_t)(1 + a->c->hubs[h].ngroups);
+    }
+    a->cstat_at[a->c->nhubs] = n;
+    if (!(a->cstat = calloc(n ? n : 1, sizeof *a->cstat)))
+        return -ENOMEM;
+    return 0;
+}
+
+void rx_amqp__consumer_fini(struct rx_amqp *a)
+{
+    free(a->cstat);
+    free(a->cstat_at);
+    a->cstat = NULL;
+    a->cstat_at = NULL;
+}
+
+static struct rx_amqp_cstat *cstat(struct rx_amqp *a, int hub, int partition, int group)
+{
+    return &a->cstat[a->cstat_at[hub] + (size_t)partition * (size_t)(1 + a->c->hubs[hub].ngroups) +
+                     (size_t)group];
+}
+
+int rx_amqp__consumer_render(void *ctx, struct hc_buf *o)
+{
+    static const char *const help[4][2] = {
+        {"readers", "gauge Consumer links open, per partition and consumer group."},
+        {"events_total", "counter Events sent to consumers."},
+        {"bytes_total", "counter Body bytes of the events sent to consumers."},
+        {"lag", "gauge Events past the slowest open reader's position (the partition's end "
+                "minus it)."},
+    };
+    struct rx_amqp *a = ctx;
+    int rc = 0;
+    for (int k = 0; k < 4 && !rc; k++) {
+        const char *sp = strchr(help[k][1], ' ');
+        rc = hc_buf_addf(
+            o, "# HELP hubcap_receiver_consumer_%s %s\n# TYPE hubcap_receiver_consumer_%s %.*s\n",
+            help[k][0], sp + 1, help[k][0], (int)(sp - help[k][1]), help[k][1]);
+        for (int h = 0; h < a->c->nhubs && !rc; h++) {
+            const struct rx_hub_conf *hc = &a->c->hubs[h];
+            for (int p = 0; p < hc->partitions && !rc; p++) {
+                int64_t end = -1;
+                for (int g = 0; g <= hc->ngroups && !rc; g++) {
+                    struct rx_amqp_cstat *st = cstat(a, h, p, g);
+                    int64_t readers = 0, lag = 0, v;
+                    if (k == 0 || k == 3) {
+                        pthread_mutex_lock(&a->cmu);
+                        for (struct rx_amqp_link *lk = a->consumers; lk; lk = lk->cnext) {
+                            if (lk->hub != h || lk->partition != p || lk->group != g ||
+                                atomic_load(&lk->stolen))
+                                continue;
+                            readers++;
+                            if (k == 3 && lk->reader) {
+                                if (end < 0) {
+                                    struct rx_log_info li;
+                                    rx_log_info(rx_core_log(a->core, h, p), &li);
+                                    end = li.end_seq;
+                                }
+                                if (end - rx_log_reader_next(lk->reader) > lag)
+                                    lag = end - rx_log_reader_next(lk->reader);
+                            }
+                        }
+                        pthread_mutex_unlock(&a->cmu);
+                        if (k == 3 && !readers)
+                            continue;
+                    }
+                    v = k == 0   ? readers
+                        : k == 1 ? (int64_t)atomic_load(&st->events)
+                        : k == 2 ? (int64_t)atomic_load(&st->bytes)
+                                 : lag;
+                    rc = hc_buf_addf(o,
+                                     "hubcap_receiver_consumer_%s{hub=\"%s\",partition=\"%d\","
+                                     "group=\"%s\"} %lld\n",
+                                     help[k][0], hc->name, p, rx_conf_group_name(hc, g),
+                                     (long long)v);
+                }
+            }
+        }
+    }
+    return rc ? -ENOMEM : 0;
+}
+
 /* The Avro properties map into application-properties. */
 static void put_props(pn_data_t *d, const uint8_t *p, size_t n)
 {
@@ -353,7 +447,11 @@ static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e)
 static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
 {
     int sent = 0;
-    if (lk->kind == RX_LK_CONSUMER && atomic_load(&lk->stolen)) {
+    struct rx_amqp_cstat *st;
+    if (lk->kind != RX_LK_CONSUMER)
+        return 0;
+    st = cstat(c->l->a, lk->hub, lk->partition, lk->group);
+    if (atomic_load(&lk->stolen)) {
         rx_amqp__link_refuse(c, lk, "amqp:link:stolen",
                              "a reader with a higher epoch took this partition", RX_AC_LINK_OTHER);
         rx_amqp__consumer_close(lk);
@@ -388,6 +486,8 @@ static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
             pn_delivery_settle(d);
             atomic_fetch_add(&c->l->a->ctr[RX_AC_EVENTS_OUT], 1);
             atomic_fetch_add(&c->l->a->ctr[RX_AC_BYTES_OUT], ev[i].body_len);
+            atomic_fetch_add(&st->events, 1);
+            atomic_fetch_add(&st->bytes, ev[i].body_len);
         }
         sent = 1;
     }

@@ -14,6 +14,8 @@
 //                    [--try-timeout-ms MS] (the client's retryOptions.timeoutInMs: how long one
 //                                         try may hang, e.g. on a connection refused while
 //                                         the receiver restarts; default the client's 60 s)
+//                    [--max-batch N]     (maxBatchSize, default 100; the client's prefetch is 3N)
+//                    [--pause-ms MS]     (processEvents takes this long per batch: a slow reader)
 //                    [--track-last 1]    (trackLastEnqueuedEventProperties: each event's row
 //                                         gets "last": the partition context's
 //                                         lastEnqueuedEventProperties after its batch)
@@ -80,6 +82,8 @@ async function main() {
       }
       if (events.length)
         last = now;
+      if (a["pause-ms"] && events.length)
+        await new Promise((r) => setTimeout(r, Number(a["pause-ms"])));
     },
     processError: async (err) => {
       errors.push(String(err && (err.code || err.name || err.message)));
@@ -92,7 +96,7 @@ async function main() {
     },
   };
   const subs = ids.map((id) => client.subscribe(id, handlers, {
-    startPosition: position(a.from || "earliest", !a.exclusive), maxBatchSize: 100,
+    startPosition: position(a.from || "earliest", !a.exclusive), maxBatchSize: Number(a["max-batch"] || 100),
     maxWaitTimeInSeconds: 1, trackLastEnqueuedEventProperties: !!a["track-last"],
     ...(a["owner-level"] !== undefined ? { ownerLevel: Number(a["owner-level"]) } : {}),
   }));
