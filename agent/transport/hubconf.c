@@ -5,10 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "common/error.h"
 #include "common/hctime.h"
 #include "common/sas.h"
+#include "agent/transport/transport.h"
 
 #define TOKEN_RENEW_DEFAULT_MS (5 * 60 * 1000)
 
@@ -223,4 +225,32 @@ void ag_hub_token_free(struct ag_hub_token *t)
         return;
     token_wipe(&t->text);
     t->expiry_s = 0;
+}
+
+int ag_hub_conf_apply(void *tc, const struct ag_hub_conf *hub,
+                      int (*set)(void *tc, const char *key, const char *value, const char **why),
+                      int (*finish)(void *tc, const char **why), const struct ag_kv *conf, size_t n,
+                      char *err, size_t errlen)
+{
+    const char *why = NULL;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        rc = set(tc, conf[i].key, conf[i].value, &why);
+        if (rc) {
+            snprintf(err, errlen, "%s: %s", conf[i].key ? conf[i].key : "(null)", why);
+            return rc;
+        }
+    }
+    rc = finish(tc, &why);
+    if (rc) {
+        snprintf(err, errlen, "%s", why);
+        return rc;
+    }
+    if (hub->ca_file && access(hub->ca_file, R_OK) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "ca_file %s: %s", hub->ca_file, strerror(errno));
+        return rc;
+    }
+    return 0;
 }

@@ -26,6 +26,8 @@
 #include "common/buf.h"
 #include "common/connstr.h"
 
+struct ag_kv; /* transport.h */
+
 #define AG_HUB_BATCH_STANDARD 1048576 /* 1 MB: Standard, Premium, Dedicated */
 #define AG_HUB_BATCH_BASIC    262144  /* 256 KB: Basic */
 #define AG_HUB_BATCH_MIN      1024
@@ -70,6 +72,18 @@ int ag_hub_conf_set(struct ag_hub_conf *c, const char *key, const char *value, c
  * shorter than token_ttl", ...).
  */
 int ag_hub_conf_finish(struct ag_hub_conf *c, int tls_port, int plain_port, const char **why);
+
+/*
+ * The settings of a transport over a hub, at its init: conf[0..n) applied one by one with set,
+ * then finish (each: 0, or a code with *why a static sentence), then the files hub names
+ * (ca_file, filled in by set) must be readable. tc is the transport's settings struct, passed to
+ * set and finish. Returns 0, or the code with a sentence in err (errlen bytes): "KEY: why",
+ * "why", or "ca_file PATH: reason" (-errno).
+ */
+int ag_hub_conf_apply(void *tc, const struct ag_hub_conf *hub,
+                      int (*set)(void *tc, const char *key, const char *value, const char **why),
+                      int (*finish)(void *tc, const char **why), const struct ag_kv *conf, size_t n,
+                      char *err, size_t errlen);
 
 /* Release the strings and wipe the secrets; accepts NULL. c may be reused after
  * ag_hub_conf_default. */

@@ -814,30 +814,24 @@ static void amqp_close(void *ctx)
     free(c);
 }
 
+/* ag_hub_conf_apply's view of c->conf. */
+static int amqp_conf_set_kv(void *k, const char *key, const char *value, const char **why)
+{
+    return ag_amqp_conf_set(k, key, value, why);
+}
+
+static int amqp_conf_finish_kv(void *k, const char **why)
+{
+    return ag_amqp_conf_finish(k, why);
+}
+
+/* Settings into c->conf; on failure a message in err. */
 static int amqp_configure(struct amqp_ctx *c, const struct ag_kv *conf, size_t n, char *err,
                           size_t errlen)
 {
-    const char *why = NULL;
-    int rc;
     ag_amqp_conf_default(&c->conf);
-    for (size_t i = 0; i < n; i++) {
-        rc = ag_amqp_conf_set(&c->conf, conf[i].key, conf[i].value, &why);
-        if (rc) {
-            snprintf(err, errlen, "%s: %s", conf[i].key ? conf[i].key : "(null)", why);
-            return rc;
-        }
-    }
-    rc = ag_amqp_conf_finish(&c->conf, &why);
-    if (rc) {
-        snprintf(err, errlen, "%s", why);
-        return rc;
-    }
-    if (c->conf.hub.ca_file && access(c->conf.hub.ca_file, R_OK) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "ca_file %s: %s", c->conf.hub.ca_file, strerror(errno));
-        return rc;
-    }
-    return 0;
+    return ag_hub_conf_apply(&c->conf, &c->conf.hub, amqp_conf_set_kv, amqp_conf_finish_kv, conf, n,
+                             err, errlen);
 }
 
 static int amqp_init(const struct ag_kv *conf, size_t n, void *arg, void **out, char *err,

@@ -206,31 +206,24 @@ static void https_close(void *ctx)
     free(c);
 }
 
+/* ag_hub_conf_apply's view of c->conf. */
+static int https_conf_set_kv(void *k, const char *key, const char *value, const char **why)
+{
+    return ag_https_conf_set(k, key, value, why);
+}
+
+static int https_conf_finish_kv(void *k, const char **why)
+{
+    return ag_https_conf_finish(k, why);
+}
+
 /* Settings into c->conf; on failure a message in err. */
 static int https_configure(struct https_ctx *c, const struct ag_kv *conf, size_t n, char *err,
                            size_t errlen)
 {
-    const char *why = NULL;
-    int rc;
     ag_https_conf_default(&c->conf);
-    for (size_t i = 0; i < n; i++) {
-        rc = ag_https_conf_set(&c->conf, conf[i].key, conf[i].value, &why);
-        if (rc) {
-            snprintf(err, errlen, "%s: %s", conf[i].key ? conf[i].key : "(null)", why);
-            return rc;
-        }
-    }
-    rc = ag_https_conf_finish(&c->conf, &why);
-    if (rc) {
-        snprintf(err, errlen, "%s", why);
-        return rc;
-    }
-    if (c->conf.hub.ca_file && access(c->conf.hub.ca_file, R_OK) != 0) {
-        rc = -errno;
-        snprintf(err, errlen, "ca_file %s: %s", c->conf.hub.ca_file, strerror(errno));
-        return rc;
-    }
-    return 0;
+    return ag_hub_conf_apply(&c->conf, &c->conf.hub, https_conf_set_kv, https_conf_finish_kv, conf,
+                             n, err, errlen);
 }
 
 /* The options every request of c shares. */
