@@ -9,7 +9,8 @@
 #                  test (restarts keep it)
 #   rx_amqp_args   the receiver's arguments for it (--amqp 127.0.0.1:$AMQP_PORT), or none
 #   cs_of T        the connection string for transport T, from the one the receiver printed
-#                  (UseDevelopmentEmulator=true: plain HTTP / plain AMQP)
+#                  (UseDevelopmentEmulator=true: plain HTTP / plain AMQP); mqtt: $MQ_URL (the
+#                  test starts Mosquitto, tests/lib/mosquitto.sh, and serve --mqtt)
 #   tpc BUF KEY    a transport counter of the buffer's last shipper
 read -r -a TRANSPORTS <<< "${HC_TRANSPORTS:-https amqp}"
 AMQP_PORT=$(free_port)
@@ -35,6 +36,7 @@ cs_of() {
   case $1 in
     https) echo "$cs" ;;
     amqp) echo "$cs" | sed -E "s#^Endpoint=sb://([^/:]+|\[[^]]+\]):[0-9]+/#Endpoint=sb://\1:$AMQP_PORT/#" ;;
+    mqtt) echo "${MQ_URL:?mqtt: the test starts tests/lib/mosquitto.sh}" ;;
     *) fail "cs_of: unknown transport $1" ;;
   esac
 }
