@@ -53,7 +53,9 @@ for u in "${units[@]}"; do
     'RestrictAddressFamilies=~AF_PACKET' 'SystemCallFilter=~@privileged' 'MemoryDenyWriteExecute='; do
     grep -q "✓ $want" "$T/$u.security" || fail "$u.service: $want not in force: $(grep -F "$want" "$T/$u.security")"
   done
-  for want in Type=notify WatchdogSec= Restart=on-failure "StateDirectory=$u" ProtectSystem=strict \
+  notify=(Type=exec)
+  grep -q '^HUBCAP_WITH_SYSTEMD:BOOL=ON' "$build/CMakeCache.txt" && notify=(Type=notify WatchdogSec=)
+  for want in "${notify[@]}" Restart=on-failure "StateDirectory=$u" ProtectSystem=strict \
     DynamicUser=yes "LoadCredential=$u.conf:/etc/hubcap/$u.conf"; do
     grep -q "^$want" "$root/lib/systemd/system/$u.service" || fail "$u.service has no $want"
   done
