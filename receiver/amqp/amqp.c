@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,7 +92,7 @@ static void loop_accept(struct rx_amqp_loop *l, int i)
 
 /* ---- Loops ---------------------------------------------------------------------------------- */
 
-static void loop_wake(struct rx_amqp_loop *l)
+void rx_amqp__loop_wake(struct rx_amqp_loop *l)
 {
     uint64_t one = 1;
     ssize_t rc = write(l->efd, &one, sizeof one);
@@ -121,6 +123,14 @@ static void loop_settle(struct rx_amqp_loop *l)
     }
     for (struct rx_amqp_conn *c = l->conns; c;) {
         struct rx_amqp_conn *cn = c->next;
+        if (c->reread) { /* TLS records read but not decrypted yet: the socket will not say */
+            c->reread = 0;
+            rx_amqp__conn_io(c, EPOLLIN);
+            if (c->gone) {
+                c = cn;
+                continue;
+            }
+        }
         if (rx_amqp__consumers(c) || c->dirty) {
             c->dirty = 0;
             rx_amqp__conn_flush(c);
@@ -315,7 +325,7 @@ static void fe_free(struct rx_amqp *a)
         close(a->lfd[i]);
     rx_rest_stop(a->rest, 0);
     if (a->ssl)
-        pn_ssl_domain_free(a->ssl);
+        SSL_CTX_free(a->ssl);
     free(a->loops);
     rx_amqp__consumer_fini(a);
     pthread_mutex_destroy(&a->cmu);
@@ -364,12 +374,19 @@ static int tls_domain(struct rx_amqp *a, const char **why)
     const struct rx_amqp_conf *ac = &a->c->amqp;
     if (ac->tls_port < 0)
         return 0;
-    if (!(a->ssl = pn_ssl_domain(PN_SSL_MODE_SERVER)) ||
-        pn_ssl_domain_set_credentials(a->ssl, ac->tls_cert, ac->tls_key, NULL)) {
+    /* our own TLS, not proton's: the wire checks and padding (wire.h) need the plain bytes */
+    if (!(a->ssl = SSL_CTX_new(TLS_server_method())) ||
+        SSL_CTX_set_min_proto_version(a->ssl, TLS1_2_VERSION) != 1 ||
+        SSL_CTX_use_certificate_chain_file(a->ssl, ac->tls_cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(a->ssl, ac->tls_key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(a->ssl) != 1) {
+        hc_warn("amqp: TLS: %s", ERR_reason_error_string(ERR_get_error()));
         *why = "cannot load the [amqp] tls_cert and tls_key";
         return HC_E_INVAL;
     }
-    pn_ssl_domain_set_protocols(a->ssl, "TLSv1.2 TLSv1.3");
+    SSL_CTX_set_options(a->ssl, SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_mode(a->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                 SSL_MODE_RELEASE_BUFFERS);
     return 0;
 }
 
@@ -468,7 +485,7 @@ static void amqp_stop(void *ctx, int64_t drain_ms)
     atomic_store(&a->stopping, (int)(drain_ms > 0 ? drain_ms : 1));
     for (int i = 0; i < a->nloops; i++)
         if (a->loops[i].started)
-            loop_wake(&a->loops[i]);
+            rx_amqp__loop_wake(&a->loops[i]);
     for (int i = 0; i < a->nloops; i++)
         if (a->loops[i].started)
             pthread_join(a->loops[i].th, NULL);
@@ -506,5 +523,5 @@ void rx_amqp__done(struct rx_send *s, int status)
     d->next = l->done;
     l->done = d;
     pthread_mutex_unlock(&l->mu);
-    loop_wake(l);
+    rx_amqp__loop_wake(l);
 }

@@ -3,9 +3,10 @@
  * core/frontend.h), for Azure's own clients unchanged (the facts: /work/shared/AMQP.md).
  *
  * Listeners: plain AMQP on [amqp] listen (development mode: 127.0.0.1:5672, or --amqp) and AMQP
- * over TLS on [amqp] listen_tls (5671 when a certificate is given). Connections are spread over
- * [amqp] threads event loops (epoll); each runs qpid-proton's connection driver over our own
- * non-blocking sockets, so a slow client holds only its own connection.
+ * over TLS on [amqp] listen_tls (5671 when a certificate is given; our own TLS with OpenSSL, TLS
+ * 1.2 and 1.3, not proton's: the checks and padding of wire.h need the plain bytes). Connections
+ * are spread over [amqp] threads event loops (epoll); each runs qpid-proton's connection driver
+ * over our own non-blocking sockets, so a slow client holds only its own connection.
  *
  * Per connection: SASL offered (MSSBCBS, ANONYMOUS, PLAIN; not required: sasl.h), links
  * authorized by CBS put-token on $cbs (checked with rx_sas_check, renewed on the live link; a

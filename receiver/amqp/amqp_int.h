@@ -12,7 +12,7 @@
 
 #include <proton/connection_driver.h>
 #include <proton/message.h>
-#include <proton/ssl.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -78,7 +78,7 @@ struct rx_amqp {
     enum rx_amqp_lsock lkind[RX_AMQP_LISTENERS];
     struct rx_rest *rest; /* the REST front end on the shared port, or NULL */
     int lake;             /* the JSON API and the dashboard answer (for the banner) */
-    pn_ssl_domain_t *ssl;
+    SSL_CTX *ssl;         /* the TLS listener's (ours: proton's TLS would hide the bytes, wire.h) */
     struct rx_amqp_loop *loops;
     int nloops;
     atomic_int nconns;
@@ -191,6 +191,9 @@ struct rx_amqp_conn {
     int bad;         /* a malformed frame came: closed with amqp:decode-error, nothing more read */
     int tail_closed; /* proton's input is closed (bad) */
     int eof;         /* the socket's input ended (or failed) */
+    SSL *ssl;        /* TLS (ours), or NULL */
+    int ssl_wants_write;          /* a read needs the socket writable (a handshake's answer) */
+    int reread;                   /* TLS holds decrypted bytes proton had no room for: read again */
     struct rx_amqp_wire_in win;   /* checks what the client sends (wire.h) */
     struct rx_amqp_wire_out wout; /* pads what proton writes (wire.h) */
     struct hc_buf ob;             /* padded bytes to send, from ob_off */
@@ -203,6 +206,8 @@ struct rx_amqp_conn {
     size_t npending;
 };
 
+/* amqp.c: wake the loop (its eventfd): completions and re-reads are looked at. */
+void rx_amqp__loop_wake(struct rx_amqp_loop *l);
 /* amqp.c: the core's done callback (any thread): hands d to its loop. */
 void rx_amqp__done(struct rx_send *s, int status);
 

@@ -16,6 +16,8 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 #include "common/error.h"
@@ -56,10 +58,12 @@ static struct rx_amqp_conn *conn_make(struct rx_amqp_loop *l, int fd, int tls, i
     pn_transport_set_max_frame(t, a->c->amqp.max_frame);
     pn_transport_set_idle_timeout(t, (pn_millis_t)a->c->amqp.idle_timeout_ms);
     rx_amqp_sasl_setup(t);
-    if (tls && pn_ssl_init(pn_ssl(t), a->ssl, NULL)) {
+    if (tls && (!(c->ssl = SSL_new(a->ssl)) || SSL_set_fd(c->ssl, fd) != 1)) {
         pn_transport_free(t);
         goto out_free;
     }
+    if (c->ssl)
+        SSL_set_accept_state(c->ssl);
     if (pn_connection_driver_init(&c->d, NULL, t)) {
         pn_transport_free(t);
         goto out_free;
@@ -95,6 +99,8 @@ static struct rx_amqp_conn *conn_make(struct rx_amqp_loop *l, int fd, int tls, i
     rx_amqp__count(a, RX_AC_CONN_ACCEPTED);
     return c;
 out_free:
+    if (c && c->ssl)
+        SSL_free(c->ssl);
     free(c);
     return NULL;
 }
@@ -138,6 +144,12 @@ static void conn_end(struct rx_amqp_conn *c)
     if (c->gone)
         return;
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    if (c->ssl) {
+        if (!c->eof)
+            SSL_shutdown(c->ssl); /* our close_notify, if the socket takes it; no waiting */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
     close(c->fd);
     c->fd = -1;
     for (struct rx_amqp_dlv *d = c->pending; d; d = d->cnext)
@@ -609,54 +621,117 @@ static void conn_events(struct rx_amqp_conn *c)
         on_event(c, e);
 }
 
+/* TLS trouble worth a line: a failed handshake (an unrelated CA, a plain client), a bad record. */
+static void tls_failed(struct rx_amqp_conn *c, const char *op)
+{
+    unsigned long e = ERR_get_error();
+    if (e)
+        hc_debug("amqp: TLS %s: %s", op, ERR_reason_error_string(e));
+    ERR_clear_error();
+    (void)c;
+}
+
+/* Bytes from the socket (through TLS): >0, 0 when none yet, -1 when the input ended. */
+static ssize_t io_in(struct rx_amqp_conn *c, void *buf, size_t cap)
+{
+    for (;;) {
+        ssize_t n;
+        if (c->ssl) {
+            int k = SSL_read(c->ssl, buf, cap > INT32_MAX ? INT32_MAX : (int)cap);
+            if (k > 0)
+                return k;
+            switch (SSL_get_error(c->ssl, k)) {
+            case SSL_ERROR_WANT_READ:
+                return 0;
+            case SSL_ERROR_WANT_WRITE:
+                c->ssl_wants_write = 1;
+                return 0;
+            case SSL_ERROR_ZERO_RETURN:
+                return -1;
+            default:
+                tls_failed(c, "read");
+                return -1;
+            }
+        }
+        n = recv(c->fd, buf, cap, 0);
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && errno == EAGAIN ? 0 : -1;
+    }
+}
+
+/* Bytes to the socket (through TLS): >0 taken, 0 when it takes none now, -1 when it failed. */
+static ssize_t io_out(struct rx_amqp_conn *c, const void *buf, size_t len)
+{
+    for (;;) {
+        ssize_t n;
+        if (c->ssl) {
+            int k = SSL_write(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+            if (k > 0)
+                return k;
+            switch (SSL_get_error(c->ssl, k)) {
+            case SSL_ERROR_WANT_READ: /* the handshake is not done: the next read goes on */
+            case SSL_ERROR_WANT_WRITE:
+                return 0;
+            default:
+                tls_failed(c, "write");
+                return -1;
+            }
+        }
+        n = send(c->fd, buf, len, MSG_NOSIGNAL);
+        if (n > 0)
+            return n;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return n < 0 && errno == EAGAIN ? 0 : -1;
+    }
+}
+
 /* After a malformed frame: what the client still sends is dropped; its end ends us. */
 static void conn_drain(struct rx_amqp_conn *c)
 {
     char junk[16384];
     for (int i = 0; i < RX_AMQP_READS; i++) {
-        ssize_t n = recv(c->fd, junk, sizeof junk, 0);
-        if (n > 0 || (n < 0 && errno == EINTR))
+        ssize_t n = io_in(c, junk, sizeof junk);
+        if (n > 0)
             continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        conn_end(c);
+        if (n < 0) {
+            c->eof = 1;
+            conn_end(c);
+        }
         return;
     }
 }
 
 static void conn_read(struct rx_amqp_conn *c)
 {
+    c->ssl_wants_write = 0;
     if (c->bad) {
         conn_drain(c);
         return;
     }
     for (int i = 0; i < RX_AMQP_READS; i++) {
         pn_rwbytes_t rb = pn_connection_driver_read_buffer(&c->d);
+        const char *why = NULL;
+        size_t ok;
         ssize_t n;
-        if (!rb.size)
+        if (!rb.size || c->bad)
+            return; /* bad: the rest waits for conn_drain */
+        if ((n = io_in(c, rb.start, rb.size)) == 0)
             return;
-        if (c->bad)
-            return; /* the rest waits for conn_drain */
-        n = recv(c->fd, rb.start, rb.size, 0);
-        if (n > 0) {
-            const char *why = NULL;
-            size_t ok =
-                c->tls ? (size_t)n /* proton's TLS: ciphertext here */
-                       : rx_amqp_wire_check(&c->win, (const uint8_t *)rb.start, (size_t)n, &why);
-            if (ok)
-                pn_connection_driver_read_done(&c->d, ok);
-            if (why)
-                malformed(c, why);
-            conn_events(c);
-            continue;
+        if (n < 0) {
+            c->eof = 1;
+            pn_connection_driver_read_close(&c->d);
+            return;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        c->eof = 1;
-        pn_connection_driver_read_close(&c->d);
-        return;
+        ok = rx_amqp_wire_check(&c->win, (const uint8_t *)rb.start, (size_t)n, &why);
+        if (ok)
+            pn_connection_driver_read_done(&c->d, ok);
+        if (why)
+            malformed(c, why);
+        conn_events(c);
     }
 }
 
@@ -674,8 +749,7 @@ static void conn_write(struct rx_amqp_conn *c)
             c->ob_off = 0;
             if (!wb.size)
                 return;
-            if (c->tls ? hc_buf_add(&c->ob, wb.start, wb.size)
-                       : rx_amqp_wire_pad(&c->wout, (const uint8_t *)wb.start, wb.size, &c->ob)) {
+            if (rx_amqp_wire_pad(&c->wout, (const uint8_t *)wb.start, wb.size, &c->ob)) {
                 hc_warn("amqp: out of memory for a connection's output: closed");
                 hc_buf_reset(&c->ob);
                 pn_connection_driver_write_close(&c->d);
@@ -684,14 +758,11 @@ static void conn_write(struct rx_amqp_conn *c)
             pn_connection_driver_write_done(&c->d, wb.size);
             continue;
         }
-        n = send(c->fd, c->ob.p + c->ob_off, c->ob.len - c->ob_off, MSG_NOSIGNAL);
-        if (n > 0) {
+        if ((n = io_out(c, c->ob.p + c->ob_off, c->ob.len - c->ob_off)) > 0) {
             c->ob_off += (size_t)n;
             continue;
         }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
+        if (n == 0)
             return;
         hc_buf_reset(&c->ob);
         c->ob_off = 0;
@@ -720,9 +791,14 @@ void rx_amqp__conn_flush(struct rx_amqp_conn *c)
     }
     if (c->bad || pn_connection_driver_read_buffer(&c->d).size)
         want |= EPOLLIN; /* bad: its bytes are dropped until it goes */
-    if (c->ob_off < c->ob.len || pn_connection_driver_write_buffer(&c->d).size)
+    if (c->ob_off < c->ob.len || c->ssl_wants_write ||
+        pn_connection_driver_write_buffer(&c->d).size)
         want |= EPOLLOUT;
     arm(c, want);
+    if (c->ssl && !c->bad && !c->reread && SSL_has_pending(c->ssl) && (want & EPOLLIN)) {
+        c->reread = 1; /* decrypted bytes wait inside TLS: epoll will not say */
+        rx_amqp__loop_wake(c->l);
+    }
 }
 
 void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events)
@@ -730,7 +806,7 @@ void rx_amqp__conn_io(struct rx_amqp_conn *c, uint32_t events)
     int backed_up = rx_amqp__conn_backed_up(c);
     if (c->gone)
         return;
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+    if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || (c->ssl_wants_write && (events & EPOLLOUT)))
         conn_read(c);
     rx_amqp__conn_flush(c);
     if (backed_up && !c->gone && !rx_amqp__conn_backed_up(c) && rx_amqp__consumers(c))

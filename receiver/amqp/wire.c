@@ -298,12 +298,17 @@ static const struct {
 } fields[9] = {{d_open, 10},       {d_begin, 8},  {d_attach, 14}, {d_flow, 11}, {d_transfer, 11},
                {d_disposition, 6}, {d_detach, 3}, {d_error, 1},   {d_error, 1}};
 
-/* One whole frame f (len bytes, len >= 8) to out, its performative padded when short. */
+/*
+ * One whole frame f (len bytes, len >= 8) to out, its performative padded when short (and
+ * begin's handle-max or attach's properties given their default when written as null).
+ */
 static int pad_frame(const uint8_t *f, size_t len, uint32_t max_frame, struct hc_buf *out)
 {
     size_t hdr = f[4] * 4u, flen, padlen = 0, plen, size;
     const uint8_t *q = f + hdr, *fl, *end = f + len;
-    uint32_t cnt, want;
+    uint32_t cnt, want, nf;
+    const struct deflt *fill = NULL;
+    size_t hole = 0;
     uint8_t *o;
     if (f[5] != 0 || hdr < 8 || len < hdr + 4 || q[0] != 0x00 || q[1] != 0x53 || q[2] < 0x10 ||
         q[2] > 0x18)
@@ -324,10 +329,29 @@ static int pad_frame(const uint8_t *f, size_t len, uint32_t max_frame, struct hc
     } else {
         return hc_buf_add(out, f, len);
     }
-    if (cnt >= want || flen > (size_t)(end - fl))
+    if (flen > (size_t)(end - fl))
+        return hc_buf_add(out, f, len);
+    /* a null where an index reader needs a value: begin's handle-max, attach's properties */
+    nf = q[2] == 0x11 ? 4 : q[2] == 0x12 ? 13 : UINT32_MAX;
+    if (nf < cnt) {
+        struct rx_amqp_rd r = {fl, fl + flen};
+        struct rx_amqp_val v;
+        for (uint32_t i = 0; i <= nf; i++)
+            if (rx_amqp_read(&r, &v))
+                return hc_buf_add(out, f, len);
+        if (v.code == 0x40) {
+            hole = (size_t)(v.raw - fl);
+            fill = &fields[q[2] - 0x10].d[nf];
+        }
+    }
+    if (cnt >= want && !fill)
         return hc_buf_add(out, f, len);
     for (uint32_t i = cnt; i < want; i++)
         padlen += fields[q[2] - 0x10].d[i].len;
+    if (fill)
+        padlen += fill->len - 1u;
+    if (want < cnt)
+        want = cnt;
     plen = (size_t)(end - (fl + flen));
     size = hdr + 3 + 9 + flen + padlen + plen;
     if (size > UINT32_MAX || (max_frame && size > max_frame))
@@ -343,8 +367,15 @@ static int pad_frame(const uint8_t *f, size_t len, uint32_t max_frame, struct hc
     put32(o + 4, (uint32_t)(4 + flen + padlen));
     put32(o + 8, want);
     o += 12;
-    memcpy(o, fl, flen);
-    o += flen;
+    if (fill) {
+        memcpy(o, fl, hole);
+        memcpy(o + hole, fill->b, fill->len);
+        memcpy(o + hole + fill->len, fl + hole + 1, flen - hole - 1);
+        o += flen - 1 + fill->len;
+    } else {
+        memcpy(o, fl, flen);
+        o += flen;
+    }
     for (uint32_t i = cnt; i < want; i++) {
         const struct deflt *d = &fields[q[2] - 0x10].d[i];
         memcpy(o, d->b, d->len);

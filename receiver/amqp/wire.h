@@ -18,12 +18,13 @@
  * values (proton leaves trailing default fields out, which AMQP allows; Azure's Python client
  * azure-eventhub 5.11 reads begin[4], attach[13], a transfer's payload after field 10 and
  * disposition[5] by position, as Azure's service sends them whole). Open 10 fields, begin 8,
- * attach 14 (properties an empty map), flow 11, transfer 11, disposition 6, detach 3, end and
- * close 1; nothing else changes (values already written are copied as they are, the list becomes
- * a list32). A frame that would grow past the peer's max-frame-size is left as it is (so a
- * message proton splits into frames filled to the brim is not padded: a limit for index-reading
- * clients, whose events fit in one frame of theirs). Frames may be split anywhere: an incomplete
- * one is held until its end comes.
+ * attach 14 (properties an empty map, also in place of a null: pyamqp updates a dict with it;
+ * begin's handle-max likewise), flow 11, transfer 11, disposition 6, detach 3, end and close 1;
+ * nothing else changes (values already written are copied as they are, the list becomes a list32).
+ * A frame that would grow past the peer's max-frame-size is left as it is (so a message proton
+ * splits into frames filled to the brim is not padded: a limit for index-reading clients, whose
+ * events fit in one frame of theirs). Frames may be split anywhere: an incomplete one is held until
+ * its end comes.
  *
  * Ownership: each state owns its held bytes; rx_amqp_wire_*_free releases them. Errors:
  * rx_amqp_wire_check returns how many bytes are good and sets *why at the first bad one (that

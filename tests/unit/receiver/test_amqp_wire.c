@@ -268,6 +268,41 @@ static void test_pad_brim(void **state)
     hc_buf_free(&out);
 }
 
+/* Written as null, begin's handle-max and attach's properties get their defaults (pyamqp). */
+static void test_pad_nulls(void **state)
+{
+    struct hc_buf in = {0}, out = {0};
+    struct rx_amqp_wire_out w = {0};
+    struct perf b[4];
+    struct rx_amqp_val v;
+    (void)state;
+    /* begin of 8 fields, handle-max null */
+    FR(&in, 0, 0x00, 0x53, 0x11, 0xc0, 0x0d, 0x08, 0x60, 0x00, 0x00, 0x43, 0x52, 0x10, 0x52, 0x10,
+       0x40, 0x40, 0x40, 0x40);
+    /* attach of 14 fields, properties null, then nothing after */
+    FR(&in, 0, 0x00, 0x53, 0x12, 0xc0, 0x13, 0x0e, 0xa1, 0x01, 'l', 0x43, 0x41, 0x50, 0x02, 0x50,
+       0x00, 0x40, 0x40, 0x40, 0x42, 0x43, 0x40, 0x40, 0x40, 0x40);
+    assert_int_equal(rx_amqp_wire_pad(&w, (const uint8_t *)in.p, in.len, &out), 0);
+    assert_int_equal(perfs((const uint8_t *)out.p, out.len, b, 4), 2);
+    assert_int_equal(b[0].count, 8);
+    v = field(&b[0], 4);
+    assert_true(v.kind == RX_AK_UINT && v.u == 0xffffffffu);
+    v = field(&b[0], 2); /* the rest as it was */
+    assert_true(v.kind == RX_AK_UINT && v.u == 0x10);
+    v = field(&b[0], 7);
+    assert_int_equal(v.kind, RX_AK_NULL);
+    assert_int_equal(b[1].count, 14);
+    v = field(&b[1], 13);
+    assert_true(v.kind == RX_AK_MAP && v.count == 0);
+    v = field(&b[1], 0);
+    assert_true(v.kind == RX_AK_STRING && v.len == 1 && v.bytes[0] == 'l');
+    v = field(&b[1], 12);
+    assert_int_equal(v.kind, RX_AK_NULL);
+    rx_amqp_wire_out_free(&w);
+    hc_buf_free(&in);
+    hc_buf_free(&out);
+}
+
 /* ---- In ------------------------------------------------------------------------------------- */
 
 static void test_check_valid_every_split(void **state)
@@ -510,9 +545,13 @@ static void test_proton_through_pad(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pad_whole),          cmocka_unit_test(test_pad_every_split),
-        cmocka_unit_test(test_pad_brim),           cmocka_unit_test(test_check_valid_every_split),
-        cmocka_unit_test(test_check_bad),          cmocka_unit_test(test_check_deep),
+        cmocka_unit_test(test_pad_whole),
+        cmocka_unit_test(test_pad_every_split),
+        cmocka_unit_test(test_pad_brim),
+        cmocka_unit_test(test_pad_nulls),
+        cmocka_unit_test(test_check_valid_every_split),
+        cmocka_unit_test(test_check_bad),
+        cmocka_unit_test(test_check_deep),
         cmocka_unit_test(test_proton_through_pad),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
