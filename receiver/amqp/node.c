@@ -20,6 +20,7 @@
 #include "receiver/amqp/amqp_int.h"
 #include "receiver/amqp/request.h"
 #include "receiver/core/sas_rules.h"
+#include "receiver/log/log.h"
 
 /* What a reply's body holds: a management answer, or nothing. */
 struct body {
@@ -90,9 +91,22 @@ static void body_partition(pn_data_t *d, const struct body *b)
 {
     struct rx_amqp *a = b->c->l->a;
     struct rx_partition *p = rx_core_partition(a->core, b->hub, b->partition);
-    int64_t next = rx_partition_next_seq(p), off, enq;
+    struct rx_log *log = rx_core_log(a->core, b->hub, b->partition);
+    int64_t next = rx_partition_next_seq(p), begin = 0, last = next - 1, off, enq;
+    int empty = next == 0;
     char text[32];
-    rx_partition_last(p, &off, &enq);
+    rx_partition_last(p, &off, &enq); /* what this process made durable */
+    if (log) { /* the log's, read back from disk at start: right after a restart too */
+        struct rx_log_info li;
+        rx_log_info(log, &li);
+        begin = li.begin_seq;
+        empty = li.begin_seq >= li.end_seq;
+        if (li.last_seq >= last) {
+            last = li.last_seq;
+            off = li.last_offset;
+            enq = li.last_enq_ms;
+        }
+    }
     pn_data_put_map(d);
     pn_data_enter(d);
     put_str(d, "name");
@@ -103,16 +117,16 @@ static void body_partition(pn_data_t *d, const struct body *b)
     snprintf(text, sizeof text, "%d", b->partition);
     put_str(d, text);
     put_str(d, "begin_sequence_number");
-    pn_data_put_long(d, 0);
+    pn_data_put_long(d, begin);
     put_str(d, "last_enqueued_sequence_number");
-    pn_data_put_long(d, next - 1);
+    pn_data_put_long(d, last);
     put_str(d, "last_enqueued_offset");
     snprintf(text, sizeof text, "%lld", (long long)off);
     put_str(d, text);
     put_str(d, "last_enqueued_time_utc");
     pn_data_put_timestamp(d, enq);
     put_str(d, "is_partition_empty");
-    pn_data_put_bool(d, next == 0);
+    pn_data_put_bool(d, empty);
     pn_data_exit(d);
 }
 

@@ -7,7 +7,8 @@
 # body, typed application properties and partition key exactly as a REST send of the same event
 # captures them (a second receiver, same events over REST); with --pg each is in bronze with its
 # properties and in silver once. A wrong key fails with UnauthorizedError, an unknown hub or
-# partition with the client's not-found error; nothing of theirs is captured.
+# partition with the client's not-found error; nothing of theirs is captured. After a restart the
+# partitions' properties (last sequence number, offset, enqueued time) are the same, from disk.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
@@ -162,6 +163,11 @@ print(f"ok: /metrics: {events} AMQP events, {acc:.0f} accepted deliveries, {r401
 PY
 rx_stop # closes the last files; the lake's last cycle lands and promotes them
 
+# ---- a restart: the partitions' properties come from disk (the partition log), unchanged ------
+rx_start --capture "$CAP" --window 1s --pg "" --lake-interval 500ms "${rx_amqp_args[@]}"
+js_producer --cs "$ACS" --plan "$T/plan_props_after.json" > "$T/props2.jsonl" || fail "producer.js failed"
+rx_stop
+
 # ---- the same events over REST, to a second receiver -----------------------------------------
 RX_PORT=0
 rx_start --capture "$T/cap_rest" --amqp off
@@ -275,6 +281,13 @@ for l in after:
     if abs(when - cap) > 1.5:
         fail(f"partition {r['partitionId']}: lastEnqueuedOnUtc {r['lastEnqueuedOnUtc']}, the capture's last event {last['enqueued']}")
 print("ok: getPartitionProperties after the sends: sequence numbers, offset and enqueued time of each partition's last captured event")
+restarted = [json.loads(l) for l in open(T + "/props2.jsonl")]
+for a, b in zip(after, restarted):
+    if not b["ok"] or a["result"] != b["result"]:
+        fail(f"getPartitionProperties after a restart: {b}, before it: {a['result']}")
+if len(restarted) != len(after):
+    fail(f"{len(restarted)} answers after the restart, {len(after)} before")
+print("ok: after a restart, getPartitionProperties answers the same for every partition (from disk)")
 PY
 
 # ---- the lake: bronze with the properties, silver once ---------------------------------------
