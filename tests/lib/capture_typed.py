@@ -4,7 +4,7 @@ tests that compare what one protocol captured with what another did.
 
     capture_typed.py CAPTURE_DIR [--ns hubcap] [--hub events] > events.jsonl
 
-Reads every closed capture file (*.avro; Debian's python3-avro, independent of the writer) under
+Reads every closed capture file (*.avro; capture_read.py: Debian's python3-avro, not the writer) under
 CAPTURE_DIR/NS/HUB and prints one JSON object per event, in (partition, sequence) order:
   {"partition": 2, "seq": 17, "offset": "…", "enqueued": "12/3/2026 2:18:56 PM",
    "body_b64": "…", "props": {"n": ["long", 3], "bin": ["bytes", "<base64>"], …},
@@ -12,15 +12,10 @@ CAPTURE_DIR/NS/HUB and prints one JSON object per event, in (partition, sequence
 The Avro union branch of a map value is told by the Python value: int → long, float → double,
 str → string, bytes → bytes (python3-avro reads each branch to that Python type).
 """
-import argparse
 import base64
-import json
 import os
-import re
-import sys
 
-import avro.datafile
-import avro.io
+from capture_read import run
 
 
 def typed(m):
@@ -43,32 +38,14 @@ def typed(m):
     return out
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("dir")
-    ap.add_argument("--ns", default="hubcap")
-    ap.add_argument("--hub", default="events")
-    a = ap.parse_args()
-    root = os.path.join(a.dir, a.ns, a.hub)
-    out = []
-    for base, _, names in os.walk(root):
-        for n in names:
-            if not n.endswith(".avro"):
-                continue
-            path = os.path.join(base, n)
-            m = re.search(r"/%s/(\d+)/" % re.escape(a.hub), path)
-            with open(path, "rb") as f:
-                for rec in avro.datafile.DataFileReader(f, avro.io.DatumReader()):
-                    out.append({"partition": int(m.group(1)), "seq": rec["SequenceNumber"],
-                                "offset": rec["Offset"], "enqueued": rec["EnqueuedTimeUtc"],
-                                "body_b64": base64.b64encode(rec["Body"] or b"").decode(),
-                                "props": typed(rec["Properties"]),
-                                "sys": typed(rec["SystemProperties"]),
-                                "file": os.path.relpath(path, a.dir)})
-    out.sort(key=lambda e: (e["partition"], e["seq"]))
-    for e in out:
-        sys.stdout.write(json.dumps(e, sort_keys=True) + "\n")
+def event(partition, path, rec, capture_dir):
+    return {"partition": partition, "seq": rec["SequenceNumber"],
+            "offset": rec["Offset"], "enqueued": rec["EnqueuedTimeUtc"],
+            "body_b64": base64.b64encode(rec["Body"] or b"").decode(),
+            "props": typed(rec["Properties"]),
+            "sys": typed(rec["SystemProperties"]),
+            "file": os.path.relpath(path, capture_dir)}
 
 
 if __name__ == "__main__":
-    main()
+    run(event)
