@@ -27,6 +27,7 @@
 # wrk.
 set -euo pipefail
 HC_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$HC_SRC/tools/bench/wrk_post.sh"
 HC_BIN=${HC_BIN:-$HC_SRC/build/bin}
 JS_DIR=${HC_JS_DIR:-$HC_SRC/tests/js}
 PY=/usr/bin/python3
@@ -145,25 +146,7 @@ cat "$W"/js.*.out > "$W/js.all"
 # ---- REST: wrk, PRODUCERS connections, the same events ---------------------------------------
 token=$("$PY" "$HC_SRC/tests/lib/rxtool.py" token http://127.0.0.1/events RootManageSharedAccessKey \
   "${HUBCAP_DEV_KEY:-SAS_KEY_VALUE}")
-cat > "$W/post.lua" << LUA
-local reqs = {}
-local headers = {["Content-Type"] = "application/vnd.microsoft.servicebus.json",
-                 ["Authorization"] = "$token", ["Host"] = "127.0.0.1:$port"}
-for i = 0, $nbodies - 1 do
-  local f = io.open("$W/bodies/body-" .. i .. ".json", "rb")
-  reqs[#reqs + 1] = wrk.format("POST", nil, headers, f:read("*a"))
-  f:close()
-end
-local n = 0
-request = function()
-  n = n + 1
-  return reqs[(n % #reqs) + 1]
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRK %d %d %d\n", summary.requests, e.status, e.connect + e.read + e.write + e.timeout))
-end
-LUA
+wrk_post_lua "$W/post.lua" "$W/bodies" "$nbodies" "$token" "$port"
 snap "$W/rest.0"
 /usr/bin/time -f '%e %U %S' -o "$W/wrk.time" wrk -t1 -c"$PRODUCERS" -d"${DURATION}s" --timeout 30s \
   -s "$W/post.lua" "$url/events/messages?timeout=60&api-version=2014-01" > "$W/wrk.out"
@@ -213,7 +196,8 @@ amqp = phase("amqp", sum(j["cpu_s"] for j in js), min(producers, ncpu), {
     "client_acked": sum(j["events"] for j in js), "events_per_batch": max(j["max_batch"] for j in js),
     "failed_sends": sum(j["failed_sends"] for j in js)})
 wall, user, sysc = map(float, open(W + "/wrk.time").read().split())
-requests, bad, neterr = open(W + "/wrk.out").read().split("WRK ")[1].split()[:3]
+wrk = open(W + "/wrk.out").read().split("WRK ")[1].split()
+requests, bad, neterr = wrk[0], wrk[5], wrk[6]
 rest = phase("rest", user + sysc, 1, {"requests": int(requests), "non_2xx": int(bad), "socket_errors": int(neterr)})
 lock = json.load(open(js_dir + "/package-lock.json"))
 ver = lock["packages"]["node_modules/@azure/event-hubs"]["version"]

@@ -16,6 +16,7 @@
 # Needs wrk (Debian package wrk) and python3.
 set -euo pipefail
 HC_SRC=$(cd "$(dirname "$0")/../.." && pwd)
+source "$HC_SRC/tools/bench/wrk_post.sh"
 HC_BIN=${HC_BIN:-$HC_SRC/build/bin}
 PY=/usr/bin/python3
 CONNECTIONS=${CONNECTIONS:-64}
@@ -49,29 +50,7 @@ BODIES=${BODIES:-64}
 "$PY" "$HC_SRC/tests/lib/rxtool.py" wrk-body "$W/bodies" --bodies "$BODIES" --events "$EVENTS" --size "$SIZE"
 token=$("$PY" "$HC_SRC/tests/lib/rxtool.py" token http://127.0.0.1/events \
   RootManageSharedAccessKey "${HUBCAP_DEV_KEY:-SAS_KEY_VALUE}")
-cat > "$W/post.lua" <<LUA
--- $BODIES different batches, taken in turn: every event differs, as in real traffic
-local reqs = {}
--- wrk.format adds no Host when given headers at load time: HTTP/1.1 needs one (else 400)
-local headers = {["Content-Type"] = "application/vnd.microsoft.servicebus.json",
-                 ["Authorization"] = "$token", ["Host"] = "127.0.0.1:$port"}
-for i = 0, $BODIES - 1 do
-  local f = io.open("$W/bodies/body-" .. i .. ".json", "rb")
-  reqs[#reqs + 1] = wrk.format("POST", nil, headers, f:read("*a"))
-  f:close()
-end
-local n = 0
-request = function()
-  n = n + 1
-  return reqs[(n % #reqs) + 1]
-end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("WRK %d %d %d %d %d %d %d\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), latency.max,
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
-LUA
+wrk_post_lua "$W/post.lua" "$W/bodies" "$BODIES" "$token" "$port"
 
 metric() { curl -s "$url/metrics" | awk -v k="$1" '$1 == k { print $2 }'; }
 # the receiver's CPU time (user + system, clock ticks): per event it is steadier than the rate
