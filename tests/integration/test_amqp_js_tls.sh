@@ -12,25 +12,10 @@ source "$HC_SRC/tests/lib/transports.sh"
 rx_has_amqp || skip "this hubcap-receiver has no AMQP endpoint (receiver issue 13)"
 source "$HC_SRC/tests/lib/js.sh"
 js_setup
-bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
+source "$HC_SRC/tests/lib/amqp_tls.sh"
 KEY="tls-k3y-$RANDOM"
 TPORT=$(free_port)
-cat > "$T/receiver.conf" << EOF
-[capture]
-dir = $T/cap
-window = 1s
-[amqp]
-listen = off
-listen_tls = 127.0.0.1:$TPORT
-tls_cert = $T/ca/server.pem
-tls_key = $T/ca/server.key
-[hub events]
-partitions = 2
-[rule sender]
-key = $KEY
-rights = send
-EOF
-rx_start -c "$T/receiver.conf"
+rx_start_amqp_tls "$TPORT" 2 "$KEY"
 TCS="Endpoint=sb://localhost:$TPORT/;SharedAccessKeyName=sender;SharedAccessKey=$KEY;EntityPath=events"
 
 plan() { # FILE TAG: properties, a keyed batch, a single event, each event_id TAG-n

@@ -24,25 +24,10 @@ source "$HC_SRC/tests/lib/receiver.sh"
 source "$HC_SRC/tests/lib/transports.sh"
 rx_has_amqp || skip "this hubcap-receiver has no AMQP endpoint (receiver issue 13)"
 "$PY" -c 'import azure.eventhub' 2> /dev/null || skip "no azure-eventhub for $PY (Debian package python3-azure)"
-bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
+source "$HC_SRC/tests/lib/amqp_tls.sh"
 KEY="py-k3y-$RANDOM"
 APORT=5671 # the only port the client reaches (see above); free in this namespace
-cat > "$T/receiver.conf" << EOF
-[capture]
-dir = $T/cap
-window = 1s
-[amqp]
-listen = off
-listen_tls = 127.0.0.1:$APORT
-tls_cert = $T/ca/server.pem
-tls_key = $T/ca/server.key
-[hub events]
-partitions = 4
-[rule sender]
-key = $KEY
-rights = send
-EOF
-rx_start -c "$T/receiver.conf"
+rx_start_amqp_tls "$APORT" 4 "$KEY"
 
 # pyamqp 5.11 reads performatives by position (BeginFrame(*frame), frame[4], frame[13]) as Azure's
 # service sends them whole, where proton 0.37 leaves trailing default fields out: the receiver
