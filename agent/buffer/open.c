@@ -214,6 +214,19 @@ static int init_caps(struct ag_queue *q, MDB_txn *txn)
     return rc;
 }
 
+/* The end of opening, rc the result so far: the caps, then the commit (of a read txn too: it
+ * keeps the DB handles it opened); on any error the txn is aborted. */
+static int init_end(struct ag_queue *q, MDB_txn *txn, int rc)
+{
+    if (!rc)
+        rc = init_caps(q, txn);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    return ag_queue__err(mdb_txn_commit(txn));
+}
+
 static int init_rw(struct ag_queue *q)
 {
     struct ag_state st;
@@ -254,11 +267,7 @@ static int init_rw(struct ag_queue *q)
     }
     if (!rc && fixed)
         rc = ag_queue__store_state(q, txn, &st);
-    if (!rc)
-        rc = init_caps(q, txn);
-    if (rc)
-        goto out_abort_txn;
-    return ag_queue__err(mdb_txn_commit(txn));
+    return init_end(q, txn, rc);
 out_abort_txn:
     mdb_txn_abort(txn);
     return rc;
@@ -288,12 +297,7 @@ static int init_ro(struct ag_queue *q)
         rc = HC_E_VERSION;
     if (!rc)
         rc = ag_queue__load_state(q, txn, &st);
-    if (!rc)
-        rc = init_caps(q, txn);
-    if (rc)
-        goto out_abort_txn;
-    /* Committing a read txn keeps the DB handles it opened. */
-    return ag_queue__err(mdb_txn_commit(txn));
+    return init_end(q, txn, rc);
 out_abort_txn:
     mdb_txn_abort(txn);
     return rc;
