@@ -259,11 +259,11 @@ static int whole(const char *v, long lo, long hi, int *out)
     return 0;
 }
 
-/* An entity name as Event Hubs allows: letters, digits, '.', '-', '_', 1..256 bytes. */
-static int entity_name(const char *v)
+/* v[0..n) is a name as Event Hubs allows them: letters, digits, '.', '-', '_', 1 to max - 1
+ * bytes. 0 or -1. */
+static int name_ok(const char *v, size_t n, size_t max)
 {
-    size_t n = strlen(v);
-    if (!n || n >= RX_NAME_MAX)
+    if (!n || n >= max)
         return -1;
     for (size_t i = 0; i < n; i++) {
         char ch = v[i];
@@ -272,6 +272,12 @@ static int entity_name(const char *v)
             return -1;
     }
     return 0;
+}
+
+/* An entity name as Event Hubs allows: letters, digits, '.', '-', '_', 1..256 bytes. */
+static int entity_name(const char *v)
+{
+    return name_ok(v, strlen(v), RX_NAME_MAX);
 }
 
 static int receiver_net_key(struct load *l, const char *k, const char *v)
@@ -370,15 +376,7 @@ static int capture_key(struct load *l, const char *k, const char *v)
 /* A consumer group name as Event Hubs takes it: 1 to 50 letters, digits, '.', '-', '_'. */
 static int group_name(const char *v, size_t n)
 {
-    if (!n || n >= RX_GROUP_MAX)
-        return -1;
-    for (size_t i = 0; i < n; i++) {
-        char ch = v[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '.' || ch == '-' || ch == '_'))
-            return -1;
-    }
-    return 0;
+    return name_ok(v, n, RX_GROUP_MAX);
 }
 
 /* consumer_groups = a, b c: add each (a repeat, or $Default, is no new group). */
