@@ -66,6 +66,49 @@ done
 "$root/usr/bin/hubcap-agent" run -c "$root/etc/hubcap/hubcap-agent.conf" --check > "$T/check.out" ||
   fail "the installed hubcap-agent.conf: $(cat "$T/check.out")"
 grep -q 'source inbox: watch inbox' "$T/check.out" || fail "check: $(cat "$T/check.out")"
+# ... and runs as the unit runs it: from the state folder (WorkingDirectory=), the config a copy
+# (LoadCredential=); a JSON Lines file dropped into the inbox is buffered and archived
+state=$T/var-lib-hubcap-agent
+mkdir -p "$state" "$T/cred"
+cp "$root/etc/hubcap/hubcap-agent.conf" "$T/cred/hubcap-agent.conf"
+"$root/usr/bin/hubcap-agent" generate --count 25 --seed 5 -q > "$T/drop.jsonl"
+(cd "$state" && exec "$root/usr/bin/hubcap-agent" run -c "$T/cred/hubcap-agent.conf") > "$T/run.out" 2>&1 &
+run_pid=$!
+hc_cleanup_hooks+=("kill -9 $run_pid 2> /dev/null")
+for _ in $(seq 100); do [ -d "$state/inbox" ] && break; sleep 0.1; done
+cp "$T/drop.jsonl" "$state/inbox/.drop.tmp" && mv "$state/inbox/.drop.tmp" "$state/inbox/drop.jsonl"
+for _ in $(seq 200); do [ -e "$state/inbox/archive/drop.jsonl" ] && break; sleep 0.1; done
+kill -TERM $run_pid
+wait $run_pid || fail "the installed agent's run exited $? on SIGTERM: $(tail -5 "$T/run.out")"
+[ -e "$state/inbox/archive/drop.jsonl" ] || fail "the dropped file was not archived: $(tail -5 "$T/run.out")"
+q=$(json_get "$("$root/usr/bin/hubcap-agent" status -b "$state/buffer" --json)" queued_events)
+[ "$q" = 25 ] || fail "the state folder's buffer holds $q events, want 25"
+ok "the installed config runs from the state folder: inbox file buffered (25 events) and archived"
+
+if [ -x "$root/usr/bin/hubcap-receiver" ]; then
+  # the receiver's config loads with its keys (here on loopback, capture in the temp dir)
+  port=$(free_port)
+  amqp=()
+  "$root/usr/bin/hubcap-receiver" serve --help | grep -q -- '--amqp' && amqp=(--amqp "127.0.0.1:$(free_port)")
+  HUBCAP_ROOT_KEY=k1 HUBCAP_AGENT_KEY=k2 "$root/usr/bin/hubcap-receiver" serve \
+    -c "$root/etc/hubcap/hubcap-receiver.conf" --listen "127.0.0.1:$port" --capture "$T/rxcap" \
+    "${amqp[@]+"${amqp[@]}"}" > "$T/rx.out" 2>&1 &
+  rx_pid=$!
+  hc_cleanup_hooks+=("kill -9 $rx_pid 2> /dev/null")
+  for _ in $(seq 100); do grep -q '^Endpoint=' "$T/rx.out" && break; sleep 0.1; done
+  kill -TERM $rx_pid
+  wait $rx_pid || fail "the receiver with the installed config exited $?: $(tail -5 "$T/rx.out")"
+  grep -q '^hub events: 4 partitions' "$T/rx.out" || fail "the installed receiver config: $(cat "$T/rx.out")"
+  [ ${#amqp[@]} = 0 ] || grep -qi 'amqp' "$T/rx.out" || fail "no AMQP listener: $(cat "$T/rx.out")"
+  # without its keys it refuses to start and names the variable
+  if "$root/usr/bin/hubcap-receiver" serve -c "$root/etc/hubcap/hubcap-receiver.conf" \
+    --listen "127.0.0.1:$port" --capture "$T/rxcap" > "$T/rx2.out" 2>&1; then
+    fail "the receiver started without its keys"
+  fi
+  grep -q HUBCAP_ROOT_KEY "$T/rx2.out" || fail "no word of the missing key: $(cat "$T/rx2.out")"
+  ok "the installed receiver config serves with its keys and refuses without them"
+fi
+
 echo "; edited" >> "$root/etc/hubcap/hubcap-agent.conf"
 DESTDIR=$root cmake --install "$build" --prefix /usr > "$T/install2.log"
 grep -q '^; edited' "$root/etc/hubcap/hubcap-agent.conf" || fail "a second install replaced the edited config"
