@@ -19,24 +19,14 @@
 #include "common/sas.h"
 #include "receiver/conf.h"
 #include "receiver/core/sas_rules.h"
+#include "tests/unit/receiver/sas_rules_conf.h"
 
 #define NOW 1800000000LL
 
 static struct rx_conf *conf_with_rules(void)
 {
     struct rx_conf *c = calloc(1, sizeof *c);
-    rx_conf_dev(c);
-    strcpy(c->hubs[1].name, "orders");
-    c->hubs[1].partitions = 2;
-    c->nhubs = 2;
-    strcpy(c->rules[1].name, "listen-only");
-    strcpy(c->rules[1].key, "listen-key");
-    c->rules[1].rights = RX_RIGHT_LISTEN;
-    strcpy(c->rules[2].name, "orders-send");
-    strcpy(c->rules[2].key, "orders-key");
-    c->rules[2].rights = RX_RIGHT_SEND;
-    strcpy(c->rules[2].hub, "orders");
-    c->nrules = 3;
+    sas_rules_conf_fill(c);
     return c;
 }
 
