@@ -8,9 +8,11 @@
 # receiver's [amqp] listen_tls is 127.0.0.1:5671, with the test CA's server certificate, and the
 # client trusts the test CA through connection_verify. With the right CA:
 # get_eventhub_properties, get_partition_properties, batches without a key, with a partition key
-# and to partition 1, single events (send_event), and every event is captured once with its body,
-# typed application properties and partition key. With an unrelated CA the client refuses the
-# receiver's certificate and nothing is captured.
+# and to partition 1, single events (send_event); the Python consumer (EventHubConsumerClient)
+# reads every event sent to partition 1 back with its body, properties, sequence number and
+# offset; and every event is captured once with its body, typed application properties and
+# partition key. With an unrelated CA the client refuses the receiver's certificate and nothing
+# is captured.
 if [ -z "${HC_TEST_NETNS:-}" ]; then
   ns=(unshare -n) # as root; else in a user namespace of our own (-r)
   "${ns[@]}" true 2> /dev/null || ns=(unshare -rn)
@@ -88,6 +90,40 @@ except EventHubError as e:
     print(f"ok: an unrelated CA: refused ({type(e).__name__}: certificate verify failed)")
 PY
 ok "azure-eventhub $("$PY" -c 'import azure.eventhub as e; print(e.__version__)') over TLS (test CA): properties, 3 batches, 3 single events sent"
+
+# ---- read back with the Python consumer: every event of partition 1, with its properties ------
+"$PY" - "$KEY" "$T/ca" "$T/py" << 'PY' || fail "the Python consumer (above)"
+import json, sys, threading
+from azure.eventhub import EventHubConsumerClient
+key, ca, out = sys.argv[1:4]
+cs = f"Endpoint=sb://localhost/;SharedAccessKeyName=sender;SharedAccessKey={key};EntityPath=events"
+sent = [s for s in json.load(open(out + ".sent.json")) if s["partition"] == "1"]
+got, done = [], threading.Event()
+def on_event(ctx, ev):
+    if ev is None:
+        return
+    got.append(ev)
+    if len(got) >= len(sent):
+        done.set()
+c = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default", connection_verify=f"{ca}/ca.pem")
+t = threading.Thread(target=lambda: c.receive(on_event=on_event, partition_id="1", starting_position="-1",
+                                              max_wait_time=5))
+t.start()
+done.wait(60)
+c.close()
+t.join(30)
+ids = [e.properties.get(b"event_id", b"").decode() for e in got]
+want = [s["event_id"] for s in sent]
+if sorted(set(ids) & set(want)) != sorted(want):
+    sys.exit(f"FAIL: the consumer read {len(got)} events of partition 1, {len(set(want) - set(ids))} of the {len(want)} sent there missing")
+for e in got:
+    s = next((s for s in sent if s["event_id"] == e.properties[b"event_id"].decode()), None)
+    if s is None:
+        continue  # sent without a partition id, spread here by the receiver
+    if e.body_as_str() != s["body"] or e.sequence_number is None or not isinstance(e.offset, str):
+        sys.exit(f"FAIL: {s['event_id']}: read back body {e.body_as_str()!r} seq {e.sequence_number} offset {e.offset!r}")
+print(f"ok: the Python consumer read back all {len(want)} events of partition 1 (bodies, properties, sequence numbers, offsets)")
+PY
 rx_stop
 
 "$PY" "$HC_SRC/tests/lib/capture_typed.py" "$T/cap" > "$T/captured.jsonl"

@@ -4,7 +4,7 @@
 # rx_start_amqp_tls PORT PARTITIONS KEY: make the test CA under $T/ca (make_test_ca.sh), write
 # $T/receiver.conf (capture in $T/cap, window 1s; AMQP over TLS only, on 127.0.0.1:PORT with the
 # test CA's server certificate; hub "events" with PARTITIONS partitions; rule "sender" with KEY,
-# send rights) and start the receiver with it (rx_start).
+# send and listen rights) and start the receiver with it (rx_start).
 rx_start_amqp_tls() {
   local port=$1 partitions=$2 key=$3
   bash "$HC_SRC/tests/lib/make_test_ca.sh" "$T/ca" || fail "make_test_ca.sh failed"
@@ -21,7 +21,7 @@ tls_key = $T/ca/server.key
 partitions = $partitions
 [rule sender]
 key = $key
-rights = send
+rights = send listen
 EOF2
   rx_start -c "$T/receiver.conf"
 }
