@@ -190,7 +190,7 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
     struct rx_amqp *a = c->l->a;
     struct rx_log_pos pos = {RX_LOG_START, 0, 1};
     struct rx_log *log;
-    char desc[512];
+    char desc[1024]; /* two hub names of up to 256 bytes and two group names */
     const char *sel;
     size_t sel_len = 0;
     int hub = rx_core_hub(a->core, ad->hub, ad->hub_len), group, rc;
