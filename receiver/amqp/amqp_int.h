@@ -164,6 +164,7 @@ struct rx_amqp_link {
     int registered;                     /* in a->consumers */
     int64_t epoch;                      /* com.microsoft:epoch, -1 when none */
     int group;                          /* its consumer group (rx_conf_group_index) */
+    int runtime_metric;                 /* asked for last_enqueued_* delivery annotations */
     atomic_int stolen;                  /* a higher epoch took the partition */
     struct rx_amqp *a;                  /* set once registered (for the close) */
 };
@@ -197,6 +198,8 @@ struct rx_amqp_conn {
     struct rx_amqp_wire_in win;   /* checks what the client sends (wire.h) */
     struct rx_amqp_wire_out wout; /* pads what proton writes (wire.h) */
     struct hc_buf ob;             /* padded bytes to send, from ob_off */
+    struct hc_buf rt_links;       /* consumer.c: names (NUL-ended) of links that asked for runtime
+                                     metrics, until their attach is handled */
     size_t ob_off;
     uint64_t tag; /* delivery tags of our replies */
     char host[256];
@@ -254,6 +257,11 @@ void rx_amqp__consumer_close(struct rx_amqp_link *lk);
 void rx_amqp__consumer_flow(struct rx_amqp_conn *c, pn_link_t *l);
 /* Send what every consumer link of c may (on wake-ups and ticks). 1 when something was sent. */
 int rx_amqp__consumers(struct rx_amqp_conn *c);
+/*
+ * wire.c's on_attach (ctx the connection): note the link name of an attach whose desired
+ * capabilities ask for runtime metrics (rx_amqp__consumer_open takes it).
+ */
+void rx_amqp__consumer_attach_seen(void *ctx, const uint8_t *fields, size_t len);
 /* Counters for /metrics (at start, before the loops): 0 or -ENOMEM; freed by _fini. */
 int rx_amqp__consumer_init(struct rx_amqp *a);
 void rx_amqp__consumer_fini(struct rx_amqp *a);

@@ -75,6 +75,8 @@ static struct rx_amqp_conn *conn_make(struct rx_amqp_loop *l, int fd, int tls, i
     }
     c->armed = EPOLLIN;
     rx_amqp_wire_in_init(&c->win, a->c->amqp.max_frame);
+    c->win.on_attach = rx_amqp__consumer_attach_seen;
+    c->win.on_attach_ctx = c;
     c->next = l->conns;
     if (l->conns)
         l->conns->prev = c;
@@ -165,6 +167,7 @@ static void conn_end(struct rx_amqp_conn *c)
     c->gone = 1;
     rx_amqp_wire_in_free(&c->win);
     rx_amqp_wire_out_free(&c->wout);
+    hc_buf_free(&c->rt_links);
     hc_buf_free(&c->ob);
     atomic_fetch_sub(c->refusing ? &l->a->nrefusing : &l->a->nconns, 1);
     if (!c->npending) {

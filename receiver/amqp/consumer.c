@@ -15,8 +15,16 @@
  * /metrics, per hub, partition and group: hubcap_receiver_consumer_readers (open links),
  * hubcap_receiver_consumer_events_total and _bytes_total (events sent, their body bytes) and
  * hubcap_receiver_consumer_lag (events the partition holds past its slowest reader's position;
- * only where a reader is open). Not yet:
- * runtime metrics (com.microsoft:enable-receiver-runtime-metric).
+ * only where a reader is open).
+ *
+ * Runtime metrics: a link whose desired capabilities hold
+ * com.microsoft:enable-receiver-runtime-metric gets, on every message, the
+ * delivery annotations last_enqueued_sequence_number (long), last_enqueued_offset (string),
+ * last_enqueued_time_utc and runtime_info_retrieval_time_utc (timestamps): the partition's
+ * newest durable event when the batch was read, as Event Hubs sends them. Proton 0.37 keeps no
+ * link capabilities: the attach is read before it (wire.h on_attach; so on plain connections
+ * only, where the bytes are ours, not on proton's TLS), and the capability is not offered back
+ * (Azure's clients do not look).
  */
 #include <errno.h>
 #include <proton/delivery.h>
@@ -31,6 +39,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/hctime.h"
 #include "common/log.h"
 #include "receiver/amqp/address.h"
 #include "receiver/amqp/amqp_int.h"
@@ -38,6 +47,7 @@
 #include "receiver/log/log.h"
 
 #define SELECTOR     "apache.org:selector-filter:string"
+#define RUNTIME_CAP  "com.microsoft:enable-receiver-runtime-metric"
 #define BATCH_EVENTS 300
 #define OUT_MAX      (4u << 20) /* bytes a link may have buffered in proton before we wait */
 
@@ -102,6 +112,66 @@ static int64_t link_epoch(pn_link_t *l)
     }
     return -1;
 }
+
+/* 1 when p[0..n) holds s[0..sn) */
+static int has_bytes(const uint8_t *p, size_t n, const char *s, size_t sn)
+{
+    for (size_t i = 0; i + sn <= n; i++)
+        if (p[i] == (uint8_t)s[0] && !memcmp(p + i, s, sn))
+            return 1;
+    return 0;
+}
+
+void rx_amqp__consumer_attach_seen(void *ctx, const uint8_t *p, size_t n)
+{
+    struct rx_amqp_conn *c = ctx;
+    size_t at, len;
+    /* the capability's symbol anywhere in the attach: only desired-capabilities carry it */
+    if (!has_bytes(p, n, RUNTIME_CAP, strlen(RUNTIME_CAP)))
+        return;
+    /* the list's header, then its first field: the link's name (a string) */
+    if (n >= 3 && p[0] == 0xc0)
+        at = 3;
+    else if (n >= 9 && p[0] == 0xd0)
+        at = 9;
+    else
+        return;
+    if (at + 2 <= n && p[at] == 0xa1) {
+        len = p[at + 1];
+        at += 2;
+    } else if (at + 5 <= n && p[at] == 0xb1) {
+        len =
+            (size_t)p[at + 1] << 24 | (size_t)p[at + 2] << 16 | (size_t)p[at + 3] << 8 | p[at + 4];
+        at += 5;
+    } else {
+        return;
+    }
+    if (len > n - at || memchr(p + at, 0, len))
+        return;
+    if (c->rt_links.len > 65536) /* attaches never handled: forget them */
+        hc_buf_reset(&c->rt_links);
+    if (hc_buf_add(&c->rt_links, p + at, len) || hc_buf_add(&c->rt_links, "", 1))
+        hc_buf_reset(&c->rt_links); /* out of memory: no runtime metrics for it */
+}
+
+/* 1 when the link named name asked for runtime metrics (and forget it). */
+static int take_rt_link(struct rx_amqp_conn *c, const char *name)
+{
+    char *p = (char *)c->rt_links.p, *end = p + c->rt_links.len;
+    size_t n = strlen(name);
+    while (p && p < end) {
+        size_t l = strlen(p);
+        if (l == n && !memcmp(p, name, n)) {
+            memmove(p, p + l + 1, (size_t)(end - p - (ptrdiff_t)l - 1));
+            c->rt_links.len -= l + 1;
+            return 1;
+        }
+        p += l + 1;
+    }
+    return 0;
+}
+
+static pn_bytes_t sym(const char *s);
 
 static void loop_poke(struct rx_amqp_loop *l)
 {
@@ -255,6 +325,7 @@ void rx_amqp__consumer_open(struct rx_amqp_conn *c, struct rx_amqp_link *lk,
     lk->hub = hub;
     lk->partition = ad->partition;
     lk->kind = RX_LK_CONSUMER;
+    lk->runtime_metric = take_rt_link(c, pn_link_name(lk->l));
     pn_link_set_snd_settle_mode(lk->l, PN_SND_SETTLED);
     pn_terminus_copy(pn_link_source(lk->l), pn_link_remote_source(lk->l));
     pn_terminus_copy(pn_link_target(lk->l), pn_link_remote_target(lk->l));
@@ -397,8 +468,13 @@ static pn_bytes_t sym(const char *s)
     return pn_bytes(strlen(s), s);
 }
 
-/* One event as a message, encoded into lk->buf. Returns 0 or -ENOMEM. */
-static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e)
+/* The runtime metric of a batch: the partition's newest event when it was read. */
+struct runtime {
+    int64_t last_seq, last_offset, last_enq_ms, now_ms;
+};
+
+/* One event as a message, encoded into lk->buf (rt: its delivery annotations, or NULL). */
+static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e, const struct runtime *rt)
 {
     pn_message_t *m = lk->msg;
     pn_data_t *ann, *body;
@@ -406,6 +482,22 @@ static int encode(struct rx_amqp_link *lk, const struct rx_log_event *e)
     size_t size;
     int n = snprintf(off, sizeof off, "%lld", (long long)e->offset), rc;
     pn_message_clear(m);
+    if (rt) {
+        pn_data_t *da = pn_message_instructions(m); /* proton's name: delivery annotations */
+        char loff[24];
+        int ln = snprintf(loff, sizeof loff, "%lld", (long long)rt->last_offset);
+        pn_data_put_map(da);
+        pn_data_enter(da);
+        pn_data_put_symbol(da, sym("last_enqueued_sequence_number"));
+        pn_data_put_long(da, rt->last_seq);
+        pn_data_put_symbol(da, sym("last_enqueued_offset"));
+        pn_data_put_string(da, pn_bytes((size_t)ln, loff));
+        pn_data_put_symbol(da, sym("last_enqueued_time_utc"));
+        pn_data_put_timestamp(da, rt->last_enq_ms);
+        pn_data_put_symbol(da, sym("runtime_info_retrieval_time_utc"));
+        pn_data_put_timestamp(da, rt->now_ms);
+        pn_data_exit(da);
+    }
     ann = pn_message_annotations(m);
     pn_data_put_map(ann);
     pn_data_enter(ann);
@@ -461,6 +553,7 @@ static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
            pn_session_outgoing_bytes(pn_link_session(lk->l)) < OUT_MAX &&
            !rx_amqp__conn_backed_up(c)) {
         const struct rx_log_event *ev;
+        struct runtime rt;
         size_t k, want = (size_t)pn_link_credit(lk->l);
         int rc =
             rx_log_read(lk->reader, want < BATCH_EVENTS ? want : BATCH_EVENTS, 1u << 20, &ev, &k);
@@ -475,10 +568,23 @@ static int consumer_pump(struct rx_amqp_conn *c, struct rx_amqp_link *lk)
         }
         if (!k)
             break;
+        if (lk->runtime_metric) {
+            struct rx_log_info li;
+            rx_log_info(rx_core_log(c->l->a->core, lk->hub, lk->partition), &li);
+            rt.last_seq = li.last_seq;
+            rt.last_offset = li.last_offset;
+            rt.last_enq_ms = li.last_enq_ms;
+            rt.now_ms = hc_now_ms();
+            if (rt.last_seq < ev[k - 1].seq) { /* read past what info saw: never behind */
+                rt.last_seq = ev[k - 1].seq;
+                rt.last_offset = ev[k - 1].offset;
+                rt.last_enq_ms = ev[k - 1].enq_ms;
+            }
+        }
         for (size_t i = 0; i < k; i++) {
             uint64_t tag = ++c->tag;
             pn_delivery_t *d;
-            if (encode(lk, &ev[i]))
+            if (encode(lk, &ev[i], lk->runtime_metric ? &rt : NULL))
                 break;
             d = pn_delivery(lk->l, pn_dtag((const char *)&tag, sizeof tag));
             pn_link_send(lk->l, lk->buf.p, lk->buf.len);

@@ -190,6 +190,8 @@ static int frame_body(struct rx_amqp_wire_in *w)
     }
     if (rx_amqp_wire_value_ok(q + off, plen - off))
         return bad(w, "a malformed %s (its fields are not valid AMQP values)", name);
+    if (type == 0 && code == 0x12 && w->on_attach)
+        w->on_attach(w->on_attach_ctx, q + off, plen - off);
     w->skip = w->size - w->h.len; /* a transfer's payload, or bytes after the performative */
     unit_done(w);
     return 0;

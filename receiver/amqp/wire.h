@@ -49,6 +49,10 @@ struct rx_amqp_wire_in {
     int framing;     /* it was its frame header (amqp:connection:framing-error), else its body
                         (amqp:decode-error) */
     char why[160];
+    /* Called with each well-formed attach's fields (the list, encoded) before proton reads it;
+       NULL: not. (Proton 0.37 keeps no link capabilities: consumer.c reads them here.) */
+    void (*on_attach)(void *ctx, const uint8_t *fields, size_t len);
+    void *on_attach_ctx;
 };
 
 void rx_amqp_wire_in_init(struct rx_amqp_wire_in *w, uint32_t max_frame);

@@ -4,7 +4,8 @@
 # once, with body, properties, partition key and the annotations (sequence numbers contiguous
 # per partition, offsets strictly increasing, enqueued times); a subscription from a sequence
 # number starts there, as do those from a sequence number exclusive, an offset inclusive and
-# exclusive, and an enqueued time; one at latest gets only what is sent after it opened (the
+# exclusive, and an enqueued time; with trackLastEnqueuedEventProperties the partition context's
+# lastEnqueuedEventProperties is the partition's newest event; one at latest gets only what is sent after it opened (the
 # live-tail latency is printed, not asserted); after a restart with the index deleted the same
 # events come back with the same numbers, and every start position answers the same events; a
 # higher ownerLevel detaches a lower one, and a sixth reader without one is refused.
@@ -113,6 +114,24 @@ for k, first in want.items():
 print("ok: partition %s from its 5th event (seq %d, offset %s): sequence number exclusive, offset "
       "inclusive and exclusive, enqueued time: each starts where it should and reads to the end"
       % (sys.argv[2], e["seq"], e["offset"]))
+PY
+
+# runtime metric (trackLastEnqueuedEventProperties): the partition's newest event on each batch
+t0=$(date +%s%3N)
+consume --from earliest --partition "$P" --track-last 1 --idle-ms 2500 > "$T/track.jsonl" ||
+  fail "consumer.js --track-last failed"
+"$PY" - "$T/all.jsonl" "$P" "$T/track.jsonl" "$t0" "$(date +%s%3N)" << 'PY' || fail "lastEnqueuedEventProperties: $(head -1 "$T/track.jsonl")"
+import json, sys
+P, t0, t1 = sys.argv[2], int(sys.argv[4]), int(sys.argv[5])
+newest = max((r for r in map(json.loads, open(sys.argv[1])) if r.get("partition") == P), key=lambda r: r["seq"])
+rows = [r for r in map(json.loads, open(sys.argv[3])) if "body" in r]
+assert rows and len(rows) == newest["seq"] + 1, len(rows)
+for r in rows:
+    l = r["last"]
+    assert (l["seq"], l["offset"], l["enq"]) == (newest["seq"], newest["offset"], newest["enq"]), (r["seq"], l, newest)
+    assert t0 - 1000 <= l["retrieved"] <= t1 + 1000, (l, t0, t1)
+print("ok: runtime metric: on each of %d events lastEnqueuedEventProperties is the partition's newest "
+      "(seq %d, offset %s) with a retrieval time of the read" % (len(rows), newest["seq"], newest["offset"]))
 PY
 
 # latest: only what comes after
