@@ -11,7 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CSV_READ_SIZE       (256 * 1024)
+/* 64 KiB reads cost no more than larger ones (the kernel reads ahead) */
+#define CSV_READ_SIZE       (64 * 1024)
+#define CSV_ROW_FIRST       4096 /* the row buffer's first size */
 #define CSV_MAX_ROW_DEFAULT (1024 * 1024)
 
 enum csv_state {
@@ -31,8 +33,9 @@ struct ag_csv {
     char *in; /* read buffer: bytes [0, in_len) are file bytes [in_base, in_base + in_len) */
     size_t in_len, in_pos;
     uint64_t in_base;
-    uint64_t line; /* physical line of the byte at in_pos */
-    char *row;     /* field bytes, each field NUL-terminated; max_row + 2 bytes */
+    uint64_t line;  /* physical line of the byte at in_pos */
+    char *row;      /* field bytes, each field NUL-terminated, one after another */
+    size_t row_cap; /* bytes at row: grows up to max_row + 2, all a row can take */
     const char **fp;
     size_t *fl;
     size_t fcap;
@@ -89,7 +92,8 @@ struct ag_csv *ag_csv_new(int fd, unsigned flags, size_t max_row, int *err)
     snprintf(c->too_long, sizeof c->too_long, "row longer than %zu bytes", c->max_row);
     c->line = 1;
     c->in = malloc(CSV_READ_SIZE);
-    c->row = malloc(c->max_row + 2);
+    c->row_cap = c->max_row + 2 < CSV_ROW_FIRST ? c->max_row + 2 : CSV_ROW_FIRST;
+    c->row = malloc(c->row_cap);
     c->fcap = 16;
     c->fp = malloc(c->fcap * sizeof *c->fp);
     c->fl = malloc(c->fcap * sizeof *c->fl);
@@ -147,6 +151,33 @@ void ag_csv_close(struct ag_csv *c)
     free(c->fp);
     free(c->fl);
     free(c);
+}
+
+/*
+ * Room for n more bytes at c->out: the row buffer doubles (at most to max_row + 2, what a row can
+ * take), and the fields already written move with it. 0 or -ENOMEM.
+ */
+static int row_room(struct ag_csv *c, size_t n)
+{
+    size_t used = (size_t)(c->out - c->row), most = c->max_row + 2, cap, off = 0;
+    char *p;
+    if (used + n <= c->row_cap || c->row_cap >= most)
+        return 0;
+    for (cap = c->row_cap; cap < used + n && cap < most; cap *= 2)
+        ;
+    if (cap > most)
+        cap = most;
+    p = realloc(c->row, cap);
+    if (!p)
+        return -ENOMEM;
+    /* the fields lie one after another from the start, each with its NUL; then the open one */
+    for (size_t i = 0; i < c->nf; off += c->fl[i] + 1, i++)
+        c->fp[i] = p + off;
+    c->row = p;
+    c->row_cap = cap;
+    c->out = p + used;
+    c->fstart = p + off;
+    return 0;
 }
 
 /* Close the field being written. 0 or -ENOMEM. */
@@ -375,7 +406,9 @@ static int parse_row(struct ag_csv *c, struct ag_csv_row *r, int *empty)
             if (rc == 0) {
                 if (c->in_base == row_off && st == ST_START)
                     return HC_E_DONE;
-                rc = at_eof(c, st, r);
+                rc = row_room(c, 1);
+                if (!rc)
+                    rc = at_eof(c, st, r);
                 if (rc)
                     return rc;
                 break;
@@ -389,6 +422,9 @@ static int parse_row(struct ag_csv *c, struct ag_csv_row *r, int *empty)
         size_t stop = c->in_len;
         if (hard - c->in_base < stop)
             stop = (size_t)(hard - c->in_base);
+        /* a step writes at most the bytes it reads and one more (a NUL, a held-back CR) */
+        if (st != ST_SKIP && (rc = row_room(c, stop - c->in_pos + 2)))
+            return rc;
         if (c->flags & AG_CSV_LINES) {
             line_step(c, &st, stop, &done);
         } else {
@@ -400,7 +436,9 @@ static int parse_row(struct ag_csv *c, struct ag_csv_row *r, int *empty)
     if (c->flags & AG_CSV_LINES && st != ST_SKIP) {
         if (c->out > c->row && c->out[-1] == '\r')
             c->out--;
-        rc = end_field(c);
+        rc = row_room(c, 1);
+        if (!rc)
+            rc = end_field(c);
         if (rc)
             return rc;
     }

@@ -1,7 +1,8 @@
 /*
  * csv.h - a streaming reader of RFC 4180 records (or of plain lines) from a file descriptor.
  *
- * Memory is fixed: one read buffer and one row buffer of max_row bytes, whatever the file size.
+ * Memory is bounded, whatever the file size: one 64 KiB read buffer and a row buffer that grows
+ * with the rows (and the bytes read ahead), up to max_row bytes.
  * Each row comes with the byte offset and physical line where it starts and those just past it,
  * so a caller can checkpoint after any row and later ag_csv_seek back to that point.
  *
