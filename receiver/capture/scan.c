@@ -119,37 +119,65 @@ int rx_avro_scan(const uint8_t *p, size_t len, struct rx_avro_scan *s)
 }
 
 /*
- * Inflate a raw deflate block into out, up to RX_BLOCK_RAW_MAX bytes (a block that inflates to
- * more is not one this receiver could have written, and may be a deflate bomb).
+ * A raw deflate stream and its output buffer, kept for the blocks of one call: inflateReset
+ * between blocks, not inflateInit2/inflateEnd, and the buffer reused (a salvage tries a candidate
+ * at many offsets; a file has many blocks).
  */
-static int inflate_block(const uint8_t *data, size_t size, struct hc_buf *out)
-{
+struct inflater {
     z_stream z;
+    int live; /* z initialised */
+    struct hc_buf raw;
+};
+
+#define INFLATER_INIT                                                                              \
+    {                                                                                              \
+        .live = 0, .raw = HC_BUF_INIT                                                              \
+    }
+
+static void inflater_free(struct inflater *in)
+{
+    if (in->live)
+        inflateEnd(&in->z);
+    in->live = 0;
+    hc_buf_free(&in->raw);
+}
+
+/*
+ * Inflate a raw deflate block into in->raw, up to RX_BLOCK_RAW_MAX bytes (a block that inflates
+ * to more is not one this receiver could have written, and may be a deflate bomb).
+ */
+static int inflate_block(struct inflater *in, const uint8_t *data, size_t size)
+{
+    struct hc_buf *out = &in->raw;
+    z_stream *z = &in->z;
     int zr;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, -15) != Z_OK)
+    if (!in->live) {
+        memset(z, 0, sizeof *z);
+        if (inflateInit2(z, -15) != Z_OK)
+            return -ENOMEM;
+        in->live = 1;
+    } else if (inflateReset(z) != Z_OK) {
         return -ENOMEM;
+    }
     hc_buf_reset(out);
-    z.next_in = (Bytef *)data;
-    z.avail_in = (uInt)size;
+    z->next_in = (Bytef *)data;
+    z->avail_in = (uInt)size;
     do {
-        size_t want = size * 4 + 65536;
+        /* a first guess from the size; the buffer doubles when the data need more */
+        size_t want = size * 4 + 4096;
         if (out->len >= RX_BLOCK_RAW_MAX) {
             zr = Z_DATA_ERROR;
             break;
         }
         if (want > RX_BLOCK_RAW_MAX - out->len)
             want = RX_BLOCK_RAW_MAX - out->len;
-        if (hc_buf_reserve(out, want)) {
-            inflateEnd(&z);
+        if (hc_buf_reserve(out, want))
             return -ENOMEM;
-        }
-        z.next_out = (Bytef *)out->p + out->len;
-        z.avail_out = (uInt)(out->cap - out->len - 1);
-        zr = inflate(&z, Z_NO_FLUSH);
-        out->len = out->cap - 1 - z.avail_out;
+        z->next_out = (Bytef *)out->p + out->len;
+        z->avail_out = (uInt)(out->cap - out->len - 1);
+        zr = inflate(z, Z_NO_FLUSH);
+        out->len = out->cap - 1 - z->avail_out;
     } while (zr == Z_OK);
-    inflateEnd(&z);
     return zr == Z_STREAM_END ? 0 : HC_E_PARSE;
 }
 
@@ -171,7 +199,7 @@ static int block_records(const uint8_t *data, size_t size, int64_t count, rx_avr
 int rx_avro_scan_records(const uint8_t *p, const struct rx_avro_scan *s, int64_t from,
                          rx_avro_record_fn fn, void *ctx)
 {
-    struct hc_buf raw = HC_BUF_INIT;
+    struct inflater in = INFLATER_INIT;
     size_t off = s->header_len;
     int rc = 0;
     for (int64_t b = 0; b < s->blocks && !rc; b++) {
@@ -185,14 +213,14 @@ int rx_avro_scan_records(const uint8_t *p, const struct rx_avro_scan *s, int64_t
         if (b < from)
             continue;
         if (s->codec == RX_CODEC_DEFLATE) {
-            if ((rc = inflate_block(data, size, &raw)))
+            if ((rc = inflate_block(&in, data, size)))
                 break;
-            data = (const uint8_t *)raw.p;
-            size = raw.len;
+            data = (const uint8_t *)in.raw.p;
+            size = in.raw.len;
         }
         rc = block_records(data, size, count, fn, ctx);
     }
-    hc_buf_free(&raw);
+    inflater_free(&in);
     return rc;
 }
 
@@ -209,7 +237,7 @@ struct salvage {
     const uint8_t *p;
     size_t len;
     struct rx_avro_salvage *out;
-    struct hc_buf raw;
+    struct inflater in;
     size_t spent, budget; /* bytes the failed candidates cost, and the limit */
 };
 
@@ -232,9 +260,9 @@ static int decodes(struct salvage *sv, const uint8_t *data, size_t size, int64_t
     size_t cost = 64 + size;
     int rc = 0;
     if (codec == RX_CODEC_DEFLATE) {
-        rc = inflate_block(data, size, &sv->raw);
-        data = (const uint8_t *)sv->raw.p;
-        size = sv->raw.len;
+        rc = inflate_block(&sv->in, data, size);
+        data = (const uint8_t *)sv->in.raw.p;
+        size = sv->in.raw.len;
         cost += size;
     }
     if (!rc)
@@ -255,14 +283,24 @@ static int decodes_any(struct salvage *sv, const uint8_t *data, size_t size, int
     return rc;
 }
 
+/*
+ * 0 when the long at q cannot be a block count (> 0): zigzag puts the sign in the first byte's
+ * low bit, and a first byte 0 is the value 0. The searches below test it at every offset before
+ * decoding anything there.
+ */
+static int may_be_count(const uint8_t *q)
+{
+    return *q && !(*q & 1);
+}
+
 /* The frame of a block at b whose sync marker sits exactly at k: 0, or -1 when it is not one. */
 static int frame_at(const uint8_t *p, size_t b, size_t k, int64_t *count, const uint8_t **data,
                     size_t *size)
 {
     const uint8_t *q = p + b, *end = p + k;
     int64_t sz;
-    if (rx_avro_get_long(&q, end, count) || *count <= 0 || rx_avro_get_long(&q, end, &sz) ||
-        sz < 0 || sz != end - q)
+    if (!may_be_count(q) || rx_avro_get_long(&q, end, count) || *count <= 0 ||
+        rx_avro_get_long(&q, end, &sz) || sz < 0 || sz != end - q)
         return -1;
     *data = q;
     *size = (size_t)sz;
@@ -282,8 +320,9 @@ static int find_sync(struct salvage *sv, size_t from)
         const uint8_t *q = p + i + SYNC_LEN;
         if (sv->spent > sv->budget)
             return 0;
-        if (rx_avro_get_long(&q, end, &count) || count <= 0 || rx_avro_get_long(&q, end, &sz) ||
-            sz < 0 || sz > end - q - SYNC_LEN || memcmp(q + sz, p + i, SYNC_LEN))
+        if (!may_be_count(q) || rx_avro_get_long(&q, end, &count) || count <= 0 ||
+            rx_avro_get_long(&q, end, &sz) || sz < 0 || sz > end - q - SYNC_LEN ||
+            memcmp(q + sz, p + i, SYNC_LEN))
             continue;
         if (!decodes_any(sv, q, (size_t)sz, count)) {
             memcpy(sv->out->sync, p + i, SYNC_LEN);
@@ -376,7 +415,7 @@ static int walk_sync(struct salvage *sv, size_t from, rx_avro_block_fn fn, void 
 int rx_avro_salvage(const uint8_t *p, size_t len, size_t from, const struct rx_avro_scan *hdr,
                     struct rx_avro_salvage *out, rx_avro_block_fn fn, void *ctx)
 {
-    struct salvage sv = {p, len, out, HC_BUF_INIT, 0, SALVAGE_BUDGET + 4 * len};
+    struct salvage sv = {p, len, out, INFLATER_INIT, 0, SALVAGE_BUDGET + 4 * len};
     int rc = 0;
     memset(out, 0, sizeof *out);
     if (hdr) {
@@ -388,24 +427,24 @@ int rx_avro_salvage(const uint8_t *p, size_t len, size_t from, const struct rx_a
     }
     if (out->sync_found)
         rc = walk_sync(&sv, from, fn, ctx);
-    hc_buf_free(&sv.raw);
+    inflater_free(&sv.in);
     return rc;
 }
 
 int rx_avro_block_records(const uint8_t *p, const struct rx_avro_block *b, enum rx_codec codec,
                           rx_avro_record_fn fn, void *ctx)
 {
-    struct hc_buf raw = HC_BUF_INIT;
+    struct inflater in = INFLATER_INIT;
     const uint8_t *data = p + b->data_off;
     size_t size = b->data_len;
     int rc = 0;
     if (codec == RX_CODEC_DEFLATE) {
-        rc = inflate_block(data, size, &raw);
-        data = (const uint8_t *)raw.p;
-        size = raw.len;
+        rc = inflate_block(&in, data, size);
+        data = (const uint8_t *)in.raw.p;
+        size = in.raw.len;
     }
     if (!rc)
         rc = block_records(data, size, b->count, fn, ctx);
-    hc_buf_free(&raw);
+    inflater_free(&in);
     return rc;
 }

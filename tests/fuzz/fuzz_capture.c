@@ -24,9 +24,9 @@ static int count_record(void *ctx, const struct rx_record *r)
 struct walk {
     const uint8_t *p;
     size_t len, end;
-    int64_t records;
+    int64_t records, blocks;
     enum rx_codec codec;
-    int decode;
+    const struct rx_avro_salvage *sv; /* salvage: its codec, set before the first block */
 };
 
 static int check_block(void *ctx, const struct rx_avro_block *b)
@@ -37,9 +37,11 @@ static int check_block(void *ctx, const struct rx_avro_block *b)
     FZ_CHECK(b->count > 0);
     w->end = b->off + b->len;
     w->records += b->count;
-    if (w->decode) {
+    w->blocks++;
+    if (w->sv) {
         struct count c = {0, -1};
-        FZ_CHECK(rx_avro_block_records(w->p, b, w->codec, count_record, &c) == 0);
+        FZ_CHECK(w->sv->sync_found);
+        FZ_CHECK(rx_avro_block_records(w->p, b, w->sv->codec, count_record, &c) == 0);
         FZ_CHECK(c.n == b->count);
     }
     return 0;
@@ -55,23 +57,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rc == 0) {
         FZ_CHECK(s.header_len <= s.good_len && s.good_len <= len);
         FZ_CHECK(s.blocks >= 0 && s.records >= 0);
-        struct walk w = {p, s.good_len, s.header_len, 0, s.codec, 0};
+        struct walk w = {p, s.good_len, s.header_len, 0, 0, s.codec, NULL};
         FZ_CHECK(rx_avro_scan_blocks(p, &s, check_block, &w) == 0);
         FZ_CHECK(w.records == s.records && w.end == s.good_len);
         struct count c = {0, -1};
         if (rx_avro_scan_records(p, &s, 0, count_record, &c) == 0)
             FZ_CHECK(c.n == s.records);
     }
+    /* each block as salvage finds it (its codec is known before the first one) */
     struct rx_avro_salvage sv;
-    struct walk w = {p, len, 0, 0, 0, 0};
-    rc = rx_avro_salvage(p, len, 0, rc == 0 ? &s : NULL, &sv, NULL, NULL);
+    struct walk w = {p, len, 0, 0, 0, 0, &sv};
+    rc = rx_avro_salvage(p, len, 0, rc == 0 ? &s : NULL, &sv, check_block, &w);
     FZ_CHECK(rc == 0 || rc == -ENOMEM);
-    if (rc == 0 && sv.sync_found) {
-        w.codec = sv.codec;
-        w.decode = 1;
-        FZ_CHECK(rx_avro_salvage(p, len, 0, rx_avro_scan(p, len, &s) == 0 ? &s : NULL, &sv,
-                                 check_block, &w) == 0);
-        FZ_CHECK(w.records == sv.records);
-    }
+    if (rc == 0)
+        FZ_CHECK(w.records == sv.records && w.blocks == sv.blocks && (sv.sync_found || !w.blocks));
     return 0;
 }
