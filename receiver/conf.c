@@ -280,6 +280,24 @@ static int entity_name(const char *v)
     return name_ok(v, strlen(v), RX_NAME_MAX);
 }
 
+/*
+ * A host name the printed connection string can carry and the agent's parser reads back: a DNS
+ * name or IPv4 address (letters, digits, '.', '-', '_', not starting with '.' or '-'), or an IPv6
+ * address (without brackets). 0 when it is one.
+ */
+static int host_name(const char *v)
+{
+    struct in6_addr a6;
+    if (strchr(v, ':'))
+        return inet_pton(AF_INET6, v, &a6) == 1 ? 0 : -1;
+    if (!*v || *v == '.' || *v == '-')
+        return -1;
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '-' && *p != '_')
+            return -1;
+    return 0;
+}
+
 static int receiver_net_key(struct load *l, const char *k, const char *v)
 {
     struct rx_conf *c = l->c;
@@ -289,6 +307,10 @@ static int receiver_net_key(struct load *l, const char *k, const char *v)
     } else if (!strcmp(k, "host_name")) {
         if (copy(c->host_name, sizeof c->host_name, v))
             return fail(l, "host_name: at most 255 bytes");
+        /* found by fuzz_receiver_conf: a control byte went into the connection string */
+        if (host_name(v))
+            return fail(l, "host_name: a DNS name or an IP address (letters, digits, '.', '-', "
+                           "'_'; IPv6 without brackets)");
     } else if (!strcmp(k, "tls_cert")) {
         if (copy(c->tls_cert, sizeof c->tls_cert, v))
             return fail(l, "tls_cert: path too long");

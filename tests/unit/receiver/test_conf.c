@@ -142,6 +142,10 @@ static void test_bad_files(void **state)
         {"[nope]\nx = 1\n", ":2: unknown section [nope]"},
         /* found by fuzz_receiver_conf: the printed connection string did not parse back */
         {"[rule r]\nkey = s3c;e k2\n", ":2: key: no ';'"},
+        {"[receiver]\nhost_name = nag\x11" "e\n", "host_name: a DNS name"},
+        {"[receiver]\nhost_name = a/b\n", "host_name: a DNS name"},
+        {"[receiver]\nhost_name = -a.b\n", "host_name: a DNS name"},
+        {"[receiver]\nhost_name = ::g\n", "host_name: a DNS name"},
         {"[capture]\ncodec = snappy\n", "codec 'snappy'"},
         {"[capture]\nwindow = 0s\n", "window '0s'"},
         {"[receiver]\nheader_timeout = 500ms\n", "header_timeout '500ms': a duration of at least"},
@@ -195,6 +199,12 @@ static void test_connstr(void **state)
     assert_true(rx_conf_connstr(&c, 9443, 0, s, sizeof s) > 0);
     assert_string_equal(s, "Endpoint=sb://[::1]:9443/;SharedAccessKeyName=s;"
                            "SharedAccessKey=<key>;EntityPath=h1");
+    /* host_name, an IPv6 address: printed in brackets */
+    assert_int_equal(load_text("[receiver]\nhost_name = fd00::1\n[hub h1]\npartitions = 2\n"
+                               "[rule s]\nkey = sk\nrights = send\n"),
+                     0);
+    assert_true(rx_conf_connstr(&c, 9000, 1, s, sizeof s) > 0);
+    assert_non_null(strstr(s, "Endpoint=sb://[fd00::1]:9000/;"));
 }
 
 #define HUB_RULE "[hub h]\npartitions = 1\n[rule r]\nkey = k\nrights = send\n"
