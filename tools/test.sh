@@ -2,6 +2,7 @@
 # tools/test.sh - install what is missing, build (normal and ASan/UBSan), run every test.
 #   tools/test.sh            everything
 #   tools/test.sh -L unit    only tests with a ctest label (passed to ctest)
+#   HUBCAP_TEST_BOARDS="aarch64 armhf" tools/test.sh   the armhf board set too (below)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -38,6 +39,21 @@ echo "== unit tests under ASan/UBSan"
 echo "== the receiver's lake (loop, promotion), API and ingest, and the fleet, under ASan/UBSan"
 (cd "$asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure \
   -R 'integration/(test_api|test_lake_serve|test_lake_pipeline|test_receiver_ingest|test_receiver_http|test_fleet)$')
+
+# Board sets (boards/README.md): the agent cross-built by tools/cross.sh (Debian's cross
+# compilers; what is missing is installed, everything else stays in the build folder), its unit
+# tests and tests/boards under qemu-user against this build's receiver. HUBCAP_TEST_BOARDS: the
+# architectures, default aarch64; "aarch64 armhf" adds armhf (about 3 more minutes), empty skips.
+for arch in ${HUBCAP_TEST_BOARDS-aarch64}; do
+  bb="$build-$arch"
+  t0=$SECONDS
+  echo "== board set $arch ($bb): cross build, unit tests and tests/boards under qemu-user"
+  mkdir -p "$bb"
+  HUBCAP_JOBS=$jobs bash tools/cross.sh "$arch" --build "$bb" -- -DHC_HOST_BIN="$build/bin" \
+    > "$bb/cross.log" 2>&1 || { tail -20 "$bb/cross.log"; exit 1; }
+  (cd "$bb" && ctest --output-on-failure -j "$jobs" "$@")
+  echo "board set $arch: $((SECONDS - t0)) s"
+done
 
 # Fuzz smoke: every libFuzzer target (tests/fuzz/, clang, ASan/UBSan) for a few seconds from its
 # corpus (HUBCAP_FUZZ_SECONDS each, default 10; 0 skips it), in the background while the tests

@@ -39,7 +39,8 @@ fi
 EVENTS=${EVENTS:-6000}
 KILLS=3
 BATCH=200
-RATE=2000
+GEN_RATE=1000  # events/s while generate runs to its kill
+SHIP_RATE=500  # events/s while a ship runs to its kill (the drain is unpaced)
 
 rx_args=(--capture "$T/cap" "${rx_amqp_args[@]+"${rx_amqp_args[@]}"}")
 if [[ " ${TRANSPORTS[*]} " == *" mqtt "* ]]; then
@@ -92,7 +93,7 @@ for tp in "${TRANSPORTS[@]}"; do
   fi
 
   # buffering, killed mid-way: what was committed stays, the rest is generated anew
-  "${EMU[@]}" "$AGENT" generate -b "$buf" --count "$EVENTS" --rate "$RATE" --seed 17 --device-id "$dev" -q &
+  "${EMU[@]}" "$AGENT" generate -b "$buf" --count "$EVENTS" --rate "$GEN_RATE" --seed 17 --device-id "$dev" -q &
   BG=$!
   # killed at a random moment once it has committed some (qemu starts slowly on a busy machine)
   for _ in $(seq 1 300); do
@@ -116,7 +117,7 @@ for tp in "${TRANSPORTS[@]}"; do
   for _ in $(seq 1 $KILLS); do
     agent status -b "$buf" --json > "$T/status.json"
     before=$(queued)
-    "${EMU[@]}" "$AGENT" ship -b "$buf" -q "${ship_args[@]}" --max-batch-events $BATCH --catch-up-rate $RATE \
+    "${EMU[@]}" "$AGENT" ship -b "$buf" -q "${ship_args[@]}" --max-batch-events $BATCH --catch-up-rate $SHIP_RATE \
       --linger 20 --timeout 5 2>> "$T/$tp.ship.err" &
     BG=$!
     # the kill lands at a random moment once this run has shipped something (qemu starts slowly
