@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent/source/csv.h"
+#include "common/buf.h"
 #include "common/error.h"
 #include "tests/unit/testutil.h"
 
@@ -317,6 +318,79 @@ static void test_max_row_and_resync(void **state)
     ag_csv_close(c);
 }
 
+/*
+ * Rows far longer than the row buffer's first 4 KiB and than a 64 KiB read: the buffer grows
+ * (up to max_row) with the fields already written moving with it, and the limit holds.
+ */
+static void test_long_rows_grow(void **state)
+{
+    enum { NF = 3000, FL = 97, MAX = 400000 };
+    struct hc_buf in = HC_BUF_INIT;
+    struct ag_csv_row r;
+    char field[FL + 1];
+    (void)state;
+    for (size_t i = 0; i < NF; i++) { /* ~300 KB: fields plain, quoted with "" and a CR */
+        memset(field, 'a' + (int)(i % 26), FL);
+        field[FL] = '\0';
+        if (i % 3 == 1)
+            assert_int_equal(hc_buf_addf(&in, "\"%.40s\"\"\r%.40s\"", field, field), 0);
+        else
+            assert_int_equal(hc_buf_add(&in, field, FL), 0);
+        assert_int_equal(hc_buf_addc(&in, i + 1 < NF ? ',' : '\n'), 0);
+    }
+    size_t row1 = in.len;
+    /* then a row of exactly MAX bytes (fits), and one of MAX + 1 (does not), then "end" */
+    for (int k = 0; k < 2; k++) {
+        for (size_t i = 0; i < (size_t)MAX + (size_t)k; i++)
+            assert_int_equal(hc_buf_addc(&in, 'x'), 0);
+        assert_int_equal(hc_buf_addc(&in, '\n'), 0);
+    }
+    assert_int_equal(hc_buf_add(&in, "end\n", 4), 0);
+    struct ag_csv *c = open_str(in.p, in.len, 0, MAX);
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_null(r.error);
+    assert_int_equal(r.nfields, NF);
+    assert_int_equal(r.next_offset, row1);
+    for (size_t i = 0; i < NF; i++) {
+        memset(field, 'a' + (int)(i % 26), FL);
+        field[FL] = '\0';
+        if (i % 3 == 1) {
+            char want[100];
+            snprintf(want, sizeof want, "%.40s\"\r%.40s", field, field);
+            assert_field(&r, i, want);
+        } else {
+            assert_field(&r, i, field);
+        }
+    }
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_null(r.error);
+    assert_int_equal(r.nfields, 1);
+    assert_int_equal(r.len[0], MAX);
+    assert_int_equal(r.field[0][MAX], '\0');
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_non_null(r.error);
+    assert_non_null(strstr(r.error, "longer"));
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_field(&r, 0, "end");
+    assert_int_equal(ag_csv_next(c, &r), HC_E_DONE);
+    ag_csv_close(c);
+    /* lines mode: one field per line, the same long lines */
+    c = open_str(in.p, in.len, AG_CSV_LINES, MAX);
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_null(r.error);
+    assert_int_equal(r.len[0], row1 - 1);
+    assert_memory_equal(r.field[0], in.p, row1 - 1);
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_null(r.error);
+    assert_int_equal(r.len[0], MAX);
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_non_null(r.error);
+    assert_int_equal(ag_csv_next(c, &r), 0);
+    assert_field(&r, 0, "end");
+    ag_csv_close(c);
+    hc_buf_free(&in);
+}
+
 static void test_lines_mode(void **state)
 {
     (void)state;
@@ -526,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_text_after_closing_quote),
         cmocka_unit_test(test_max_row_and_resync),
         cmocka_unit_test(test_lines_mode),
+        cmocka_unit_test(test_long_rows_grow),
         cmocka_unit_test(test_generated_file_offsets_and_seek),
     };
     return cmocka_run_group_tests(tests, NULL, tu_remove_tmp_files);
