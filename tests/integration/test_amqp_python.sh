@@ -98,16 +98,17 @@ from azure.eventhub import EventHubConsumerClient
 key, ca, out = sys.argv[1:4]
 cs = f"Endpoint=sb://localhost/;SharedAccessKeyName=sender;SharedAccessKey={key};EntityPath=events"
 sent = [s for s in json.load(open(out + ".sent.json")) if s["partition"] == "1"]
-got, done = [], threading.Event()
+got, last, done = [], [], threading.Event()
 def on_event(ctx, ev):
     if ev is None:
         return
     got.append(ev)
+    last.append(ctx.last_enqueued_event_properties)
     if len(got) >= len(sent):
         done.set()
 c = EventHubConsumerClient.from_connection_string(cs, consumer_group="$Default", connection_verify=f"{ca}/ca.pem")
 t = threading.Thread(target=lambda: c.receive(on_event=on_event, partition_id="1", starting_position="-1",
-                                              max_wait_time=5))
+                                              max_wait_time=5, track_last_enqueued_event_properties=True))
 t.start()
 done.wait(60)
 c.close()
@@ -122,6 +123,13 @@ for e in got:
         continue  # sent without a partition id, spread here by the receiver
     if e.body_as_str() != s["body"] or e.sequence_number is None or not isinstance(e.offset, str):
         sys.exit(f"FAIL: {s['event_id']}: read back body {e.body_as_str()!r} seq {e.sequence_number} offset {e.offset!r}")
+# the runtime metric over TLS: every event says where the partition ends (its newest event)
+end = max(e.sequence_number for e in got)
+for e, l in zip(got, last):
+    if not l or l.get("sequence_number") != end or not l.get("offset") or l.get("enqueued_time") is None \
+            or l.get("retrieval_time") is None:
+        sys.exit(f"FAIL: event {e.sequence_number}: last_enqueued_event_properties {l!r}, want sequence_number {end}")
+print(f"ok: last_enqueued_event_properties on every event: the partition's end, sequence number {end}")
 print(f"ok: the Python consumer read back all {len(want)} events of partition 1 (bodies, properties, sequence numbers, offsets)")
 PY
 rx_stop
