@@ -22,9 +22,9 @@
  * delivery annotations last_enqueued_sequence_number (long), last_enqueued_offset (string),
  * last_enqueued_time_utc and runtime_info_retrieval_time_utc (timestamps): the partition's
  * newest durable event when the batch was read, as Event Hubs sends them. Proton 0.37 keeps no
- * link capabilities: the attach is read before it (wire.h on_attach; so on plain connections
- * only, where the bytes are ours, not on proton's TLS), and the capability is not offered back
- * (Azure's clients do not look).
+ * link capabilities: the attach is read before it (wire.h on_attach, on plain and TLS
+ * connections alike: the TLS is the receiver's own, below wire.c), and the capability is not
+ * offered back (Azure's clients do not look).
  */
 #include <errno.h>
 #include <proton/delivery.h>
